@@ -1,0 +1,62 @@
+# Two entry points for a fresh machine: `make run` and `make test` (README).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 8000
+REGISTRY_PORT ?= 8100
+export EZLA_REGISTRY_TOKEN_FILE ?= var/registry-token
+
+.PHONY: run test lint type bench cluster demo install install-test clean
+
+$(BIN)/ezla: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e .
+	touch $@
+
+$(VENV)/.test-installed: $(BIN)/ezla
+	$(BIN)/pip install -q -e '.[test]'
+	touch $@
+
+install: $(BIN)/ezla
+install-test: $(VENV)/.test-installed
+
+var/registry-token:
+	@mkdir -p var && umask 077 && $(BIN)/python -c "import secrets;print(secrets.token_urlsafe(32))" > $@
+
+run: $(BIN)/ezla var/registry-token
+	$(BIN)/ezla pki init
+	$(BIN)/ezla db upgrade
+	$(BIN)/ezla registry db-upgrade
+	@echo "ezla node:     http://$(HOST):$(PORT)  (OpenAPI: http://$(HOST):$(PORT)/schema)"
+	@echo "ezla registry: http://$(HOST):$(REGISTRY_PORT)"
+	@trap 'kill 0' EXIT INT TERM; \
+	  $(BIN)/ezla registry serve --host $(HOST) --port $(REGISTRY_PORT) & \
+	  EZLA_REGISTRY_URL=http://$(HOST):$(REGISTRY_PORT) $(BIN)/ezla serve --host $(HOST) --port $(PORT) & \
+	  wait
+
+test: $(VENV)/.test-installed
+	$(BIN)/ruff check ezla tests bench
+	$(BIN)/pytest -q -p no:cacheprovider
+
+lint: $(VENV)/.test-installed
+	$(BIN)/ruff check ezla tests bench
+	$(BIN)/ruff format --check ezla tests bench || true
+
+type: $(VENV)/.test-installed
+	$(BIN)/pip install -q mypy
+	$(BIN)/mypy ezla
+
+bench: $(VENV)/.test-installed
+	$(BIN)/python bench/verify_bench.py
+
+cluster: $(BIN)/ezla
+	$(BIN)/python -m ezla.cluster
+
+demo: $(BIN)/ezla
+	$(BIN)/ezla demo
+
+clean:
+	rm -rf $(VENV) var .pytest_cache

@@ -1,0 +1,124 @@
+"""The app factory: one Litestar app per node, wired from ``Settings``."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+import structlog
+from litestar import Litestar
+from litestar.datastructures import State
+from litestar.openapi import OpenAPIConfig
+from litestar.plugins.sqlalchemy import SQLAlchemyPlugin, SQLAlchemySyncConfig, SyncSessionConfig
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
+
+from ezla import __version__
+from ezla.db import make_engine, make_sessionmaker, transaction, utcnow
+from ezla.errors import EzlaError
+from ezla.log import configure_logging, get_logger
+from ezla.problems import EXCEPTION_HANDLERS
+from ezla.settings import Settings, get_settings
+
+log = get_logger("ezla.app")
+MAX_BODY = 2_000_000
+
+
+def request_context(app: ASGIApp) -> ASGIApp:
+    """Bind a request id (the client's X-Request-Id if sane, else new) to every log line."""
+
+    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await app(scope, receive, send)
+            return
+        given = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
+        request_id = given if 0 < len(given) <= 64 and given.replace("-", "").isalnum() else uuid.uuid4().hex
+        structlog.contextvars.clear_contextvars()
+        structlog.contextvars.bind_contextvars(request_id=request_id)
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message.setdefault("headers", [])
+                message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode())]
+            await send(message)
+
+        await app(scope, receive, send_with_id)
+
+    return middleware
+
+
+def _ca_loader(settings: Settings) -> Callable[[], Any]:
+    """Load the CA keys once, on first use; a node without PKI still answers health checks."""
+    lock = threading.Lock()
+    cached: list[Any] = []
+
+    def load() -> Any:
+        if cached:
+            return cached[0]
+        with lock:
+            if not cached:
+                from ezla.ca.service import CaContext
+
+                cached.append(CaContext.from_settings(settings))
+        return cached[0]
+
+    return load
+
+
+def create_app(settings: Settings | None = None) -> Litestar:
+    settings = settings or get_settings()
+    configure_logging(settings.log_level, json=settings.log_json, node_id=settings.node_id)
+    engine = make_engine(settings.database_url)
+    sessionmaker = make_sessionmaker(engine)
+
+    from ezla.auth.routes import AuthController
+    from ezla.ca.routes import CaController
+    from ezla.health import HealthController
+
+    state = State(
+        {
+            "settings": settings,
+            "engine": engine,
+            "sessionmaker": sessionmaker,
+            "draining": False,
+            "ca_context": _ca_loader(settings),
+        }
+    )
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        try:
+            ctx = app.state.ca_context()
+            from ezla.ca.service import register_pki_certificates
+
+            with transaction(sessionmaker) as session:
+                register_pki_certificates(session, ctx, now=utcnow())
+        except EzlaError as exc:
+            log.warning("ca_not_loaded", code=exc.code)
+        log.info("node_started", version=__version__)
+        try:
+            yield
+        finally:
+            app.state.draining = True
+            log.info("node_stopping")
+            engine.dispose()
+
+    db_config = SQLAlchemySyncConfig(
+        engine_instance=engine,
+        session_config=SyncSessionConfig(expire_on_commit=False),
+        before_send_handler="autocommit",
+        set_default_exception_handler=False,
+    )
+    return Litestar(
+        route_handlers=[HealthController, CaController, AuthController],
+        plugins=[SQLAlchemyPlugin(config=db_config)],
+        exception_handlers=EXCEPTION_HANDLERS,
+        middleware=[request_context],
+        state=state,
+        lifespan=[lifespan],
+        request_max_body_size=MAX_BODY,
+        openapi_config=OpenAPIConfig(title="ezla", version=__version__, description="Open e-ZLA service"),
+        debug=False,
+    )

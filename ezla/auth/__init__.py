@@ -1,0 +1,1 @@
+"""Accounts, bearer tokens, doctor challenge tokens and Litestar guards."""

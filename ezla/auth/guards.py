@@ -1,0 +1,43 @@
+"""Litestar guards: bearer token -> Principal on ``connection.state``; role checks per route."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from litestar.connection import ASGIConnection
+from litestar.handlers.base import BaseRouteHandler
+
+from ezla.auth.service import Principal, Role, authenticate
+from ezla.db import transaction, utcnow
+from ezla.errors import Forbidden, Unauthenticated
+
+Guard = Callable[[ASGIConnection, BaseRouteHandler], None]  # type: ignore[type-arg]
+
+
+def bearer_token(connection: ASGIConnection) -> str | None:  # type: ignore[type-arg]
+    header = connection.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return token.strip()
+
+
+def principal_of(connection: ASGIConnection) -> Principal:  # type: ignore[type-arg]
+    cached = connection.state.get("principal")
+    if isinstance(cached, Principal):
+        return cached
+    token = bearer_token(connection)
+    if token is None:
+        raise Unauthenticated("a bearer token is required")
+    with transaction(connection.app.state.sessionmaker) as session:
+        principal = authenticate(session, token, now=utcnow())
+    connection.state["principal"] = principal
+    return principal
+
+
+def requires(*roles: Role) -> Guard:
+    def guard(connection: ASGIConnection, _: BaseRouteHandler) -> None:  # type: ignore[type-arg]
+        if principal_of(connection).role not in roles:
+            raise Forbidden(f"this needs the role {' or '.join(r.value for r in roles)}")
+
+    return guard

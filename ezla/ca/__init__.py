@@ -1,0 +1,1 @@
+"""The certificate authority: doctors' document-signing certificates, CRL, OCSP, audit log."""

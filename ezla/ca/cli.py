@@ -1,0 +1,106 @@
+"""``ezla pki``, ``ezla doctor``, ``ezla enroll``, ``ezla audit``: operator and doctor verbs."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import click
+
+from ezla.clikit import db_session, emit, fail, json_option, settings
+from ezla.db import utcnow
+from ezla.errors import EzlaError
+
+
+@click.group("pki")
+def pki() -> None:
+    """The CA hierarchy on disk (EZLA_PKI_DIR)."""
+
+
+@pki.command("init")
+@json_option
+def pki_init(as_json: bool) -> None:
+    """Create root, issuing CA, OCSP responder and receipt seal (once; idempotent)."""
+    from ezla.ca.ceremony import ensure_passphrase, init_pki
+
+    s = settings()
+    passphrase = ensure_passphrase(s.ca_key_passphrase, s.passphrase_file)
+    result = init_pki(s.pki_dir, passphrase, s.public_url, utcnow(), node_number=s.node_number)
+    emit(as_json, {"created": result.created, "pki_dir": str(s.pki_dir), "root_sha256": result.root_fingerprint,
+                   "issuing_sha256": result.issuing_fingerprint},
+         f"{'created' if result.created else 'already initialised'}: {s.pki_dir}\n"
+         f"root SHA-256 {result.root_fingerprint}\nissuing SHA-256 {result.issuing_fingerprint}")
+
+
+@click.group("doctor")
+def doctor() -> None:
+    """Doctors known to the CA."""
+
+
+@doctor.command("add")
+@click.option("--npwz", required=True)
+@click.option("--pesel", required=True)
+@click.option("--given-name", required=True)
+@click.option("--family-name", required=True)
+@json_option
+def doctor_add(npwz: str, pesel: str, given_name: str, family_name: str, as_json: bool) -> None:
+    """Register a doctor; prints a one-time activation code."""
+    from ezla.ca.service import register_doctor
+
+    s = settings()
+    try:
+        with db_session(s) as session:
+            reg = register_doctor(session, npwz=npwz, pesel=pesel, given_name=given_name, family_name=family_name,
+                                  ttl=timedelta(hours=s.activation_code_ttl_hours), now=utcnow())
+    except EzlaError as exc:
+        fail(as_json, exc)
+    emit(as_json, {"npwz": reg.npwz, "activation_code": reg.activation_code, "expires_at": reg.expires_at},
+         f"activation code for NPWZ {reg.npwz}: {reg.activation_code} (expires {reg.expires_at:%Y-%m-%d %H:%M} UTC)")
+
+
+@click.group("audit")
+def audit() -> None:
+    """The CA's hash-chained audit log."""
+
+
+@audit.command("verify")
+@json_option
+def audit_verify(as_json: bool) -> None:
+    """Check every link of the audit chain; exit 1 if a row was changed or deleted."""
+    from ezla.ca.audit import verify
+
+    with db_session() as session:
+        report = verify(session)
+    emit(as_json, {"ok": report.ok, "events": report.events, "problems": list(report.problems)},
+         f"{report.events} events, chain {'intact' if report.ok else 'BROKEN'}"
+         + "".join(f"\n  {p}" for p in report.problems))
+    if not report.ok:
+        raise SystemExit(1)
+
+
+@click.command("enroll")
+@click.option("--url", default="http://127.0.0.1:8000", show_default=True, help="Service base URL.")
+@click.option("--code", "activation_code", required=True, help="One-time activation code.")
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=Path("."), show_default=True)
+@click.option("--key-type", type=click.Choice(["ec", "rsa"]), default="ec", show_default=True)
+@click.option("--pkcs12", "pkcs12_password", default=None, help="Ask the server for a key in a PKCS#12 with this password.")
+@click.option("--key-passphrase", default=None, envvar="EZLA_KEY_PASSPHRASE", help="Encrypt the saved key.")
+@json_option
+def enroll(url: str, activation_code: str, out_dir: Path, key_type: str, pkcs12_password: str | None,
+           key_passphrase: str | None, as_json: bool) -> None:
+    """Client side of enrollment: key + CSR here (preferred), or a server-made PKCS#12."""
+    from ezla.client import EzlaClient, enroll_with_new_key
+
+    client = EzlaClient([url])
+    try:
+        if pkcs12_password:
+            serial, p12 = client.enroll_pkcs12(activation_code, pkcs12_password)
+            out_dir.mkdir(parents=True, exist_ok=True)
+            path = out_dir / f"{serial}.p12"
+            path.write_bytes(p12)
+            emit(as_json, {"serial": serial, "pkcs12": str(path)}, f"certificate {serial} saved in {path}")
+            return
+        result = enroll_with_new_key(client, activation_code, out_dir, key_type=key_type, key_passphrase=key_passphrase)
+    except EzlaError as exc:
+        fail(as_json, exc)
+    emit(as_json, result, f"certificate {result['serial']} saved: {result['certificate']} (key {result['key']})")

@@ -1,0 +1,119 @@
+"""Lint before sign (style.md): our profile clauses plus pkilint's validators.
+
+Any ERROR (or WARNING for the doctor profile, as the issue's pkilint call demands) aborts issuance.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.serialization import Encoding
+
+from ezla.ca.profile import DOCUMENT_SIGNING_EKU, npwz_of
+from ezla.errors import LintFailed
+
+Check = Callable[[x509.Certificate], str | None]
+
+
+def _serial_entropy(cert: x509.Certificate) -> str | None:
+    # 1 prefix byte + 16 random bytes; RFC 5280 4.1.2.2 caps the encoding at 20 octets.
+    n = cert.serial_number
+    if n <= 0 or n.bit_length() > 159 or n.bit_length() < 64 + 8:
+        return "serial must be positive, <= 20 octets, with >= 64 random bits"
+    return None
+
+
+def _doctor_key_usage(cert: x509.Certificate) -> str | None:
+    ku = cert.extensions.get_extension_for_class(x509.KeyUsage)
+    v = ku.value
+    if not ku.critical or not v.content_commitment or v.digital_signature or v.key_cert_sign:
+        return "doctor keyUsage must be critical nonRepudiation only (EN 319 412-2 4.3.2)"
+    return None
+
+
+def _doctor_eku(cert: x509.Certificate) -> str | None:
+    eku = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+    return None if list(eku) == [DOCUMENT_SIGNING_EKU] else "doctor EKU must be documentSigning only"
+
+
+def _doctor_npwz(cert: x509.Certificate) -> str | None:
+    npwz = npwz_of(cert)
+    return None if npwz and len(npwz) == 7 and npwz.isdigit() else "subject serialNumber must carry the NPWZ"
+
+
+def _doctor_validity(cert: x509.Certificate) -> str | None:
+    span = cert.not_valid_after_utc - cert.not_valid_before_utc
+    return None if span <= timedelta(days=731) else "doctor certificate valid longer than 730 days"
+
+
+def _key_strength(cert: x509.Certificate) -> str | None:
+    key = cert.public_key()
+    if isinstance(key, rsa.RSAPublicKey):
+        return None if key.key_size >= 2048 else "RSA key below 2048 bits"
+    if isinstance(key, ec.EllipticCurvePublicKey):
+        return None if key.curve.key_size >= 256 else "EC key below P-256"
+    return "key type not allowed"
+
+
+def _status_pointers(cert: x509.Certificate) -> str | None:
+    try:
+        cert.extensions.get_extension_for_class(x509.AuthorityInformationAccess)
+        cert.extensions.get_extension_for_class(x509.CRLDistributionPoints)
+    except x509.ExtensionNotFound:
+        return "AIA and CRL distribution point are required"
+    return None
+
+
+DOCTOR_CHECKS: tuple[Check, ...] = (
+    _serial_entropy, _doctor_key_usage, _doctor_eku, _doctor_npwz, _doctor_validity, _key_strength, _status_pointers,
+)
+LEAF_CHECKS: tuple[Check, ...] = (_serial_entropy, _key_strength)
+
+
+def pkilint_findings(der: bytes, *, etsi_natural_person: bool) -> list[str]:
+    """pkilint's PKIX validators (and ETSI NCP natural person for doctors) at WARNING and above."""
+    from pkilint import etsi, finding_filter, loader
+    from pkilint.etsi import etsi_constants
+    from pkilint.pkix import certificate
+    from pkilint.validation import ValidationFindingSeverity
+
+    doc = loader.RFC5280CertificateDocumentLoader().load_der_document(der, "tbs")
+    if etsi_natural_person:
+        ctype = etsi_constants.CertificateType.NCP_NATURAL_PERSON_CERTIFICATE
+        container = certificate.create_pkix_certificate_validator_container(
+            etsi.create_decoding_validators(ctype), etsi.create_validators(ctype)
+        )
+        results = container.validate(doc.root)
+        results, _ = finding_filter.filter_results(etsi.create_etsi_finding_filters(ctype), results)
+    else:
+        from pkilint.pkix import extension, name
+
+        container = certificate.create_pkix_certificate_validator_container(
+            certificate.create_decoding_validators(name.ATTRIBUTE_TYPE_MAPPINGS, extension.EXTENSION_MAPPINGS),
+            [
+                certificate.create_issuer_validator_container([]),
+                certificate.create_validity_validator_container(),
+                certificate.create_subject_validator_container([]),
+                certificate.create_extensions_validator_container([]),
+                certificate.create_spki_validator_container([]),
+            ],
+        )
+        results = container.validate(doc.root)
+    threshold = ValidationFindingSeverity.WARNING
+    out: list[str] = []
+    for result in results:
+        for f in result.finding_descriptions:
+            if f.finding.severity <= threshold:
+                out.append(f"{f.finding.severity}: {f.finding.code} {f.message or ''}".strip())
+    return out
+
+
+def lint_certificate(cert: x509.Certificate, *, doctor: bool) -> None:
+    """Raise LintFailed listing every problem; called on a throwaway-key copy before real signing."""
+    problems = [p for check in (DOCTOR_CHECKS if doctor else LEAF_CHECKS) if (p := check(cert))]
+    problems += pkilint_findings(cert.public_bytes(Encoding.DER), etsi_natural_person=doctor)
+    if problems:
+        raise LintFailed("; ".join(problems))

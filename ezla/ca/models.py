@@ -1,0 +1,82 @@
+"""Tables owned by the CA. Other packages go through ``ezla.ca.service``."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Integer, LargeBinary, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from ezla.db import Base, UtcDateTime
+
+
+class Doctor(Base):
+    __tablename__ = "ca_doctors"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    npwz: Mapped[str] = mapped_column(String(7), unique=True)
+    pesel: Mapped[str] = mapped_column(String(11))
+    given_name: Mapped[str] = mapped_column(String(100))
+    family_name: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class ActivationCode(Base):
+    __tablename__ = "ca_activation_codes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    doctor_id: Mapped[int] = mapped_column(ForeignKey("ca_doctors.id"), index=True)
+    code_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    used_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+
+
+class Certificate(Base):
+    """Every certificate the issuing CA signed, from the record of intent on (Boulder's order)."""
+
+    __tablename__ = "ca_certificates"
+
+    serial: Mapped[str] = mapped_column(String(40), primary_key=True)  # lower-case hex
+    doctor_id: Mapped[int | None] = mapped_column(ForeignKey("ca_doctors.id"), nullable=True, index=True)
+    kind: Mapped[str] = mapped_column(String(16))  # doctor | ocsp | service
+    status: Mapped[str] = mapped_column(String(16))  # intent | issued | revoked
+    der: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    lint_der: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    not_before: Mapped[datetime] = mapped_column(UtcDateTime)
+    not_after: Mapped[datetime] = mapped_column(UtcDateTime)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    revocation_reason: Mapped[str | None] = mapped_column(String(32), nullable=True)
+
+
+class Crl(Base):
+    __tablename__ = "ca_crls"
+
+    number: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    this_update: Mapped[datetime] = mapped_column(UtcDateTime)
+    next_update: Mapped[datetime] = mapped_column(UtcDateTime)
+    der: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class AuditEvent(Base):
+    """Append-only, hash-chained: ``hash = sha256(prev_hash || canonical(row))``."""
+
+    __tablename__ = "ca_audit_events"
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    at: Mapped[datetime] = mapped_column(UtcDateTime)
+    action: Mapped[str] = mapped_column(String(32))
+    subject: Mapped[str] = mapped_column(String(64))
+    details: Mapped[str] = mapped_column(Text)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64), unique=True)
+
+
+class AuditHead(Base):
+    """A single row that serializes appends on both engines (UPDATE takes the row/write lock)."""
+
+    __tablename__ = "ca_audit_head"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    seq: Mapped[int] = mapped_column(Integer)
+    hash: Mapped[str] = mapped_column(String(64))

@@ -1,0 +1,78 @@
+"""RFC 6960 responses signed by the delegated responder; pure apart from the status lookup."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.x509 import ocsp
+
+from ezla.ca.crl import REASONS
+from ezla.ca.keystore import OnlineKeys
+from ezla.errors import OcspRequestMalformed
+
+RESPONSE_VALIDITY = timedelta(hours=1)
+
+
+@dataclass(frozen=True)
+class Status:
+    """``good`` / ``revoked`` / ``unknown`` for one serial, with the certificate when we have it."""
+
+    state: str
+    certificate: x509.Certificate | None = None
+    revoked_at: datetime | None = None
+    reason: str | None = None
+
+
+def parse_request(der: bytes) -> ocsp.OCSPRequest:
+    try:
+        return ocsp.load_der_ocsp_request(der)
+    except Exception as exc:  # cryptography raises ValueError or others on junk or multi-cert requests
+        raise OcspRequestMalformed(str(exc)[:200]) from exc
+
+
+def _issuer_hashes(issuer: x509.Certificate, algorithm: hashes.HashAlgorithm) -> tuple[bytes, bytes]:
+    name_hash = hashes.Hash(algorithm)
+    name_hash.update(issuer.subject.public_bytes())
+    key_hash = hashes.Hash(algorithm)
+    spki = issuer.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    from asn1crypto.keys import PublicKeyInfo  # cryptography exposes no subjectPublicKey BIT STRING
+
+    key_hash.update(PublicKeyInfo.load(spki)["public_key"].contents[1:])
+    return name_hash.finalize(), key_hash.finalize()
+
+
+def respond(req: ocsp.OCSPRequest, keys: OnlineKeys, lookup: Callable[[int], Status], *, now: datetime) -> bytes:
+    if not isinstance(req.hash_algorithm, hashes.SHA1 | hashes.SHA256 | hashes.SHA384 | hashes.SHA512):
+        return ocsp.OCSPResponseBuilder.build_unsuccessful(ocsp.OCSPResponseStatus.MALFORMED_REQUEST).public_bytes(
+            serialization.Encoding.DER
+        )
+    if (req.issuer_name_hash, req.issuer_key_hash) != _issuer_hashes(keys.issuing, req.hash_algorithm):
+        return ocsp.OCSPResponseBuilder.build_unsuccessful(ocsp.OCSPResponseStatus.UNAUTHORIZED).public_bytes(
+            serialization.Encoding.DER
+        )
+    status = lookup(req.serial_number)
+    this_update = now.replace(microsecond=0)
+    builder = ocsp.OCSPResponseBuilder()
+    if status.state == "unknown" or status.certificate is None:
+        builder = builder.add_response_by_hash(
+            req.issuer_name_hash, req.issuer_key_hash, req.serial_number, req.hash_algorithm,
+            ocsp.OCSPCertStatus.UNKNOWN, this_update, this_update + RESPONSE_VALIDITY, None, None,
+        )
+    else:
+        revoked = status.state == "revoked"
+        builder = builder.add_response(
+            cert=status.certificate, issuer=keys.issuing, algorithm=req.hash_algorithm,
+            cert_status=ocsp.OCSPCertStatus.REVOKED if revoked else ocsp.OCSPCertStatus.GOOD,
+            this_update=this_update, next_update=this_update + RESPONSE_VALIDITY,
+            revocation_time=status.revoked_at.replace(microsecond=0) if revoked and status.revoked_at else None,
+            revocation_reason=REASONS[status.reason] if revoked and status.reason and status.reason != "unspecified" else None,
+        )
+    builder = builder.responder_id(ocsp.OCSPResponderEncoding.HASH, keys.ocsp).certificates([keys.ocsp])
+    for ext in req.extensions:
+        if isinstance(ext.value, x509.OCSPNonce):
+            builder = builder.add_extension(ext.value, critical=False)
+    return builder.sign(keys.ocsp_key, hashes.SHA256()).public_bytes(serialization.Encoding.DER)

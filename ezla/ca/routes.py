@@ -1,0 +1,152 @@
+"""HTTP surface of the CA (design.md contract). Handlers: decode, one service call, encode."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from datetime import timedelta
+
+import anyio
+from cryptography.hazmat.primitives import serialization
+from litestar import Controller, Request, Response, get, post
+from litestar.datastructures import State
+from sqlalchemy.orm import Session
+
+from ezla.auth.guards import bearer_token, principal_of, requires
+from ezla.auth.service import Role
+from ezla.ca import schemas, service
+from ezla.db import transaction, utcnow
+from ezla.errors import BadRequest, OcspRequestMalformed
+
+PEM_CHAIN = "application/pem-certificate-chain"
+OCSP_RESPONSE = "application/ocsp-response"
+MAX_OCSP_REQUEST = 10_000
+
+
+def ca(state: State) -> service.CaContext:
+    return state.ca_context()  # type: ignore[no-any-return]
+
+
+def refresh_crl_if_stale(state: State) -> bytes:
+    """The CRL after a revocation or when due; regenerated in its own transaction."""
+    now = utcnow()
+    with transaction(state.sessionmaker) as session:
+        if service.crl_is_stale(session, now=now, refresh=timedelta(hours=state.settings.crl_refresh_hours)):
+            return service.generate_crl(session, ca(state), now=now).der
+        latest = service.latest_crl(session)
+        assert latest is not None
+        return latest.der
+
+
+def ocsp_answer(state: State, der: bytes) -> bytes:
+    with transaction(state.sessionmaker) as session:
+        return service.ocsp_response(session, ca(state), der, now=utcnow())
+
+
+class CaController(Controller):
+    path = "/v1/ca"
+    tags = ["certificate authority"]
+
+    @post("/doctors", guards=[requires(Role.OPERATOR)], status_code=201, sync_to_thread=True)
+    def register_doctor(self, data: schemas.DoctorIn, state: State, db_session: Session) -> schemas.RegistrationOut:
+        reg = service.register_doctor(
+            db_session, npwz=data.npwz, pesel=data.pesel, given_name=data.given_name,
+            family_name=data.family_name, ttl=timedelta(hours=state.settings.activation_code_ttl_hours), now=utcnow(),
+        )
+        db_session.commit()
+        return schemas.RegistrationOut(reg.npwz, reg.activation_code, reg.expires_at)
+
+    @post("/doctors/{npwz:str}/activation-codes", guards=[requires(Role.OPERATOR)], status_code=201, sync_to_thread=True)
+    def new_activation_code(self, npwz: str, state: State, db_session: Session) -> schemas.RegistrationOut:
+        reg = service.new_activation_code(
+            db_session, npwz, ttl=timedelta(hours=state.settings.activation_code_ttl_hours), now=utcnow()
+        )
+        db_session.commit()
+        return schemas.RegistrationOut(reg.npwz, reg.activation_code, reg.expires_at)
+
+    @post("/enrollments", status_code=201, sync_to_thread=True)
+    def enroll(self, data: schemas.EnrollmentIn, state: State, db_session: Session) -> Response[object]:
+        if (data.csr_pem is None) == (data.pkcs12_password is None):
+            raise BadRequest("send exactly one of csr_pem or pkcs12_password")
+        if data.csr_pem is not None:
+            issued = service.enroll_with_csr(db_session, ca(state), activation_code=data.activation_code,
+                                             csr_pem=data.csr_pem, now=utcnow())
+            db_session.commit()
+            body = schemas.IssuedOut(issued.serial, issued.certificate_pem, issued.chain_pem,
+                                     issued.certificate.not_valid_after_utc)
+            return Response(body, status_code=201, headers={"Location": f"/v1/ca/certificates/{issued.serial}"})
+        assert data.pkcs12_password is not None
+        issued, p12 = service.enroll_with_pkcs12(db_session, ca(state), activation_code=data.activation_code,
+                                                 password=data.pkcs12_password, now=utcnow())
+        db_session.commit()
+        return Response(p12, status_code=201, media_type="application/x-pkcs12", headers={
+            "Location": f"/v1/ca/certificates/{issued.serial}", "X-Ezla-Serial": issued.serial,
+            "Content-Disposition": f'attachment; filename="{issued.serial}.p12"',
+        })
+
+    @get("/chain", media_type=PEM_CHAIN, sync_to_thread=False)
+    def chain(self, state: State) -> str:
+        keys = ca(state).keys
+        return "".join(c.public_bytes(serialization.Encoding.PEM).decode() for c in keys.chain)
+
+    @get("/issuing.cer", media_type="application/pkix-cert", sync_to_thread=False, include_in_schema=False)
+    def issuing_cer(self, state: State) -> bytes:
+        return ca(state).keys.issuing.public_bytes(serialization.Encoding.DER)
+
+    @get("/root.cer", media_type="application/pkix-cert", sync_to_thread=False, include_in_schema=False)
+    def root_cer(self, state: State) -> bytes:
+        return ca(state).keys.root.public_bytes(serialization.Encoding.DER)
+
+    @get("/root.crl", media_type="application/pkix-crl", sync_to_thread=True, include_in_schema=False)
+    def root_crl(self, state: State) -> bytes:
+        return (state.settings.pki_dir / "issued" / "root.crl").read_bytes()  # type: ignore[no-any-return]
+
+    @get("/certificates/{serial:str}", media_type="application/pem-certificate-chain", sync_to_thread=True)
+    def certificate(self, serial: str, db_session: Session) -> str:
+        return service.get_certificate(db_session, serial).public_bytes(serialization.Encoding.PEM).decode()
+
+    @post("/certificates/{serial:str}/revocation", status_code=200, sync_to_thread=True)
+    def revoke(self, serial: str, data: schemas.RevocationIn, request: Request[object, object, State],
+               state: State, db_session: Session) -> schemas.RevocationOut:
+        if bearer_token(request) is not None:
+            principal = principal_of(request)
+            if principal.role is not Role.OPERATOR:
+                raise BadRequest("only an operator token may revoke; holders sign a challenge instead")
+            by = "operator"
+        else:
+            by = "holder"
+        row = service.revoke(db_session, serial, reason=data.reason, now=utcnow(), by=by,
+                             challenge=data.challenge, signature=data.signature)
+        db_session.commit()
+        refresh_crl_if_stale(state)
+        assert row.revoked_at is not None and row.revocation_reason is not None
+        return schemas.RevocationOut(row.serial, row.status, row.revocation_reason, row.revoked_at)
+
+    @post("/certificates/{serial:str}/renewal", status_code=201, sync_to_thread=True)
+    def renew(self, serial: str, data: schemas.RenewalIn, state: State, db_session: Session) -> schemas.IssuedOut:
+        issued = service.renew(db_session, ca(state), serial, csr_pem=data.csr_pem, challenge=data.challenge,
+                               signature=data.signature, now=utcnow())
+        db_session.commit()
+        return schemas.IssuedOut(issued.serial, issued.certificate_pem, issued.chain_pem,
+                                 issued.certificate.not_valid_after_utc)
+
+    @get("/crl", media_type="application/pkix-crl", sync_to_thread=True)
+    def crl(self, state: State) -> bytes:
+        return refresh_crl_if_stale(state)
+
+    @post("/ocsp", media_type=OCSP_RESPONSE, status_code=200)
+    async def ocsp_post(self, request: Request[object, object, State], state: State) -> bytes:
+        body = await request.body()  # raw DER: Litestar would otherwise try to decode JSON
+        if len(body) > MAX_OCSP_REQUEST:
+            raise OcspRequestMalformed("request too large")
+        return await anyio.to_thread.run_sync(ocsp_answer, state, body)
+
+    @get("/ocsp/{encoded:path}", media_type=OCSP_RESPONSE, sync_to_thread=True)
+    def ocsp_get(self, encoded: str, state: State) -> bytes:
+        # RFC 6960 A.1: base64 of the DER, URL-encoded; the router already decoded %2F etc.
+        text = encoded.lstrip("/")
+        try:
+            der = base64.b64decode(text + "=" * (-len(text) % 4), altchars=b"-_" if "-" in text or "_" in text else None)
+        except (binascii.Error, ValueError) as exc:
+            raise OcspRequestMalformed("not base64") from exc
+        return ocsp_answer(state, der)

@@ -1,0 +1,213 @@
+"""The client SDK used by clinic software, ``ezla enroll``/``submit``/``cancel`` and the tests.
+
+It knows every node URL and fails over: a connection error, a timeout or a 502/503/504 moves to the
+next node and retries with the same idempotency key after a jittered exponential backoff, so a
+node loss is invisible to the caller. Only requests that are safe to repeat are retried (GETs,
+submissions keyed by ``DocumentId``, and requests carrying an ``Idempotency-Key``).
+"""
+
+from __future__ import annotations
+
+import base64
+import random
+import time
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import httpx
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
+
+from ezla.errors import EzlaError
+
+RETRY_STATUSES = frozenset({502, 503, 504})
+
+
+class ApiError(EzlaError):
+    """A problem document from the service, with its stable code."""
+
+    def __init__(self, status: int, code: str, detail: str, body: dict[str, Any] | None = None) -> None:
+        super().__init__(detail)
+        self.status_code = status
+        self.api_code = code
+        self.body = body or {}
+
+    @property  # type: ignore[override]
+    def code(self) -> str:
+        return self.api_code
+
+    @property  # type: ignore[override]
+    def status(self) -> int:
+        return self.status_code
+
+
+class Unreachable(EzlaError):
+    code, status, title = "unreachable", 503, "No node answered"
+
+
+class EzlaClient:
+    def __init__(self, urls: Sequence[str], *, token: str | None = None, timeout: float = 10.0,
+                 attempts: int = 8, backoff: float = 0.1, max_backoff: float = 2.0) -> None:
+        if not urls:
+            raise ValueError("at least one URL")
+        self.urls = [u.rstrip("/") for u in urls]
+        self.token = token
+        self.attempts = attempts
+        self.backoff = backoff
+        self.max_backoff = max_backoff
+        self.failovers = 0  # how many times a request moved on to another node (tests print it)
+        self._preferred = 0
+        self._http = httpx.Client(timeout=timeout)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> EzlaClient:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    # --- transport -------------------------------------------------------------------------
+    def request(self, method: str, path: str, *, retry: bool = True, **kwargs: Any) -> httpx.Response:
+        headers = dict(kwargs.pop("headers", {}) or {})
+        if self.token and "Authorization" not in headers:
+            headers["Authorization"] = f"Bearer {self.token}"
+        last: Exception | None = None
+        attempts = self.attempts if retry else 1
+        for attempt in range(attempts):
+            base = self.urls[(self._preferred + attempt) % len(self.urls)] if attempt else self.urls[self._preferred]
+            try:
+                resp = self._http.request(method, base + path, headers=headers, **kwargs)
+            except httpx.TransportError as exc:
+                last = exc
+            else:
+                if resp.status_code not in RETRY_STATUSES or not retry:
+                    self._preferred = self.urls.index(base)
+                    return self._check(resp)
+                last = ApiError(resp.status_code, "unavailable", f"node answered {resp.status_code}")
+            self.failovers += 1
+            self._preferred = (self.urls.index(base) + 1) % len(self.urls)
+            delay = min(self.max_backoff, self.backoff * 2 ** max(0, attempt - len(self.urls) + 1))
+            time.sleep(random.uniform(0, delay) if attempt >= len(self.urls) - 1 else 0)  # noqa: S311
+        raise Unreachable(f"no node answered after {attempts} attempts: {type(last).__name__}")
+
+    @staticmethod
+    def _check(resp: httpx.Response) -> httpx.Response:
+        if resp.status_code < 400:
+            return resp
+        try:
+            body = resp.json()
+        except ValueError:
+            body = {}
+        raise ApiError(resp.status_code, body.get("code", "http-error"), body.get("detail") or body.get("title", ""), body)
+
+    # --- CA --------------------------------------------------------------------------------
+    def enroll_csr(self, activation_code: str, csr_pem: str) -> dict[str, Any]:
+        # Not retried across nodes: a lost response would leave the code spent. The caller may
+        # ask the operator for a new code; certificates are cheap, duplicate keys are not.
+        resp = self.request("POST", "/v1/ca/enrollments", retry=False,
+                            json={"activation_code": activation_code, "csr_pem": csr_pem})
+        return resp.json()  # type: ignore[no-any-return]
+
+    def enroll_pkcs12(self, activation_code: str, password: str) -> tuple[str, bytes]:
+        resp = self.request("POST", "/v1/ca/enrollments", retry=False,
+                            json={"activation_code": activation_code, "pkcs12_password": password})
+        return resp.headers["X-Ezla-Serial"], resp.content
+
+    def challenge(self) -> str:
+        return self.request("GET", "/v1/auth/challenge").json()["challenge"]  # type: ignore[no-any-return]
+
+    def doctor_login(self, cert: x509.Certificate, key: PrivateKeyTypes) -> str:
+        from ezla.auth.proof import sign_proof
+
+        challenge = self.challenge()
+        resp = self.request("POST", "/v1/auth/doctor-token", json={
+            "certificate_pem": cert.public_bytes(serialization.Encoding.PEM).decode(),
+            "challenge": challenge,
+            "signature": base64.b64encode(sign_proof(key, challenge.encode())).decode(),
+        })
+        self.token = resp.json()["token"]
+        return self.token  # type: ignore[return-value]
+
+    def revoke_as_holder(self, cert: x509.Certificate, key: PrivateKeyTypes, reason: str) -> dict[str, Any]:
+        from ezla.auth.proof import sign_proof
+        from ezla.ca.service import holder_message
+
+        serial = format(cert.serial_number, "x")
+        challenge = self.challenge()
+        sig = sign_proof(key, holder_message("revoke", serial, challenge, reason))
+        resp = self.request("POST", f"/v1/ca/certificates/{serial}/revocation", json={
+            "reason": reason, "challenge": challenge, "signature": base64.b64encode(sig).decode()})
+        return resp.json()  # type: ignore[no-any-return]
+
+    def renew(self, cert: x509.Certificate, key: PrivateKeyTypes, csr_pem: str) -> dict[str, Any]:
+        import hashlib
+
+        from ezla.auth.proof import sign_proof
+        from ezla.ca.service import holder_message
+
+        serial = format(cert.serial_number, "x")
+        csr = x509.load_pem_x509_csr(csr_pem.encode())
+        digest = hashlib.sha256(csr.public_bytes(serialization.Encoding.DER)).hexdigest()
+        challenge = self.challenge()
+        sig = sign_proof(key, holder_message("renew", serial, challenge, digest))
+        resp = self.request("POST", f"/v1/ca/certificates/{serial}/renewal", retry=False, json={
+            "csr_pem": csr_pem, "challenge": challenge, "signature": base64.b64encode(sig).decode()})
+        return resp.json()  # type: ignore[no-any-return]
+
+    # --- e-ZLA -----------------------------------------------------------------------------
+    def submit(self, signed_xml: bytes) -> dict[str, Any]:
+        """Safe to retry anywhere: the DocumentId inside is the idempotency key."""
+        resp = self.request("POST", "/v1/ezla", content=signed_xml, headers={"Content-Type": "application/xml"})
+        return resp.json()  # type: ignore[no-any-return]
+
+    def cancel(self, ezla_id: str, signed_xml: bytes) -> dict[str, Any]:
+        resp = self.request("POST", f"/v1/ezla/{ezla_id}/cancellation", content=signed_xml,
+                            headers={"Content-Type": "application/xml", "Idempotency-Key": str(uuid.uuid4())})
+        return resp.json()  # type: ignore[no-any-return]
+
+    def get_json(self, path: str, **params: Any) -> Any:
+        return self.request("GET", path, params=params or None).json()
+
+    def get_bytes(self, path: str, accept: str = "*/*") -> bytes:
+        return self.request("GET", path, headers={"Accept": accept}).content
+
+
+def new_key(key_type: str) -> PrivateKeyTypes:
+    if key_type == "rsa":
+        return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return ec.generate_private_key(ec.SECP256R1())
+
+
+def make_csr(key: PrivateKeyTypes) -> str:
+    """An empty-subject CSR: the CA takes the subject from the registration (it must not disagree)."""
+    csr = x509.CertificateSigningRequestBuilder().subject_name(x509.Name([])).sign(key, hashes.SHA256())  # type: ignore[arg-type]
+    return csr.public_bytes(serialization.Encoding.PEM).decode()
+
+
+def save_key(path: Path, key: PrivateKeyTypes, passphrase: str | None) -> None:
+    from ezla.ca.keystore import write_private
+
+    enc: serialization.KeySerializationEncryption = (
+        serialization.BestAvailableEncryption(passphrase.encode()) if passphrase else serialization.NoEncryption()
+    )
+    write_private(path, key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, enc))
+
+
+def enroll_with_new_key(client: EzlaClient, activation_code: str, out_dir: Path, *, key_type: str = "ec",
+                        key_passphrase: str | None = None) -> dict[str, str]:
+    key = new_key(key_type)
+    result = client.enroll_csr(activation_code, make_csr(key))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    serial = result["serial"]
+    key_path, cert_path, chain_path = (out_dir / f"{serial}.key.pem", out_dir / f"{serial}.pem",
+                                       out_dir / f"{serial}.chain.pem")
+    save_key(key_path, key, key_passphrase)
+    cert_path.write_text(result["certificate_pem"])
+    chain_path.write_text(result["chain_pem"])
+    return {"serial": serial, "key": str(key_path), "certificate": str(cert_path), "chain": str(chain_path)}

@@ -1,0 +1,64 @@
+"""Small helpers every CLI verb shares: ``--json`` output, settings, a database session."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import date, datetime
+from typing import Any, TypeVar
+
+import click
+from sqlalchemy.orm import Session
+
+from ezla.errors import EzlaError
+from ezla.settings import Settings
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def json_option(f: F) -> F:
+    return click.option("--json", "as_json", is_flag=True, help="Machine-readable JSON output.")(f)  # type: ignore[return-value]
+
+
+def _default(o: object) -> object:
+    if isinstance(o, datetime | date):
+        return o.isoformat()
+    if isinstance(o, bytes):
+        return o.decode()
+    raise TypeError(type(o).__name__)
+
+
+def emit(as_json: bool, data: dict[str, Any], human: str) -> None:
+    if as_json:
+        click.echo(json.dumps(data, default=_default, ensure_ascii=False))
+    else:
+        click.echo(human)
+
+
+def fail(as_json: bool, exc: EzlaError | Exception) -> None:
+    code = getattr(exc, "code", "error")
+    detail = getattr(exc, "detail", str(exc))
+    if as_json:
+        click.echo(json.dumps({"error": code, "detail": detail}))
+    else:
+        click.echo(f"error: {code}: {detail}", err=True)
+    sys.exit(1)
+
+
+def settings() -> Settings:
+    return Settings.from_env()
+
+
+@contextmanager
+def db_session(s: Settings | None = None) -> Iterator[Session]:
+    from ezla.db import make_engine, make_sessionmaker, transaction
+
+    s = s or settings()
+    engine = make_engine(s.database_url, pool_size=2)
+    try:
+        with transaction(make_sessionmaker(engine)) as session:
+            yield session
+    finally:
+        engine.dispose()

@@ -1,0 +1,173 @@
+"""One error tree for the whole service.
+
+Every class carries a stable ``code`` (part of the public contract: clients switch on it) and an
+HTTP ``status``. ``ezla.app`` renders them as RFC 9457 ``application/problem+json``; 5xx hides
+the detail.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+
+class EzlaError(Exception):
+    code: ClassVar[str] = "internal"
+    status: ClassVar[int] = 500
+    title: ClassVar[str] = "Internal error"
+
+    def __init__(self, detail: str | None = None, **extra: Any) -> None:
+        super().__init__(detail or self.title)
+        self.detail = detail or self.title
+        self.extra = extra
+
+
+# --- generic request problems -------------------------------------------------------------
+class BadRequest(EzlaError):
+    code, status, title = "bad-request", 400, "Bad request"
+
+
+class PayloadTooLarge(EzlaError):
+    code, status, title = "payload-too-large", 413, "Request body too large"
+
+
+class UnsupportedMediaType(EzlaError):
+    code, status, title = "unsupported-media-type", 415, "Unsupported media type"
+
+
+class NotFound(EzlaError):
+    code, status, title = "not-found", 404, "Not found"
+
+
+class Conflict(EzlaError):
+    code, status, title = "conflict", 409, "Conflict"
+
+
+class Unprocessable(EzlaError):
+    code, status, title = "unprocessable", 422, "Unprocessable content"
+
+
+class ServiceUnavailable(EzlaError):
+    code, status, title = "unavailable", 503, "Service unavailable"
+
+
+# --- authentication and authorization -----------------------------------------------------
+class Unauthenticated(EzlaError):
+    code, status, title = "unauthenticated", 401, "Authentication required"
+
+
+class Forbidden(EzlaError):
+    code, status, title = "forbidden", 403, "Not allowed"
+
+
+class ChallengeInvalid(Unauthenticated):
+    code, title = "challenge-invalid", "Challenge unknown, used or expired"
+
+
+class ProofInvalid(Unauthenticated):
+    code, title = "proof-invalid", "Signature over the challenge does not verify"
+
+
+# --- certificate authority ----------------------------------------------------------------
+class CsrMalformed(BadRequest):
+    code, title = "csr-malformed", "The CSR cannot be parsed"
+
+
+class CsrSignatureInvalid(Unprocessable):
+    code, title = "csr-signature-invalid", "The CSR's proof of possession does not verify"
+
+
+class KeyTooWeak(Unprocessable):
+    code, title = "key-too-weak", "Key type or size not allowed (RSA >= 2048 or EC P-256+)"
+
+
+class CsrSubjectMismatch(Unprocessable):
+    code, title = "csr-subject-mismatch", "The CSR subject disagrees with the registered doctor"
+
+
+class ActivationCodeInvalid(Forbidden):
+    code, title = "activation-code-invalid", "Activation code unknown, used or expired"
+
+
+class DoctorExists(Conflict):
+    code, title = "doctor-exists", "A doctor with this NPWZ is already registered"
+
+
+class CertificateUnknown(NotFound):
+    code, title = "certificate-unknown", "No certificate with this serial"
+
+
+class CertificateAlreadyRevoked(Conflict):
+    code, title = "certificate-already-revoked", "The certificate is already revoked"
+
+
+class OcspRequestMalformed(BadRequest):
+    code, title = "ocsp-request-malformed", "The OCSP request cannot be parsed"
+
+
+class PkiNotInitialised(ServiceUnavailable):
+    code, title = "pki-not-initialised", "The PKI has not been initialised (run `ezla pki init`)"
+
+
+class LintFailed(EzlaError):
+    code, title = "lint-failed", "The to-be-issued object failed linting"
+
+
+# --- signatures and documents -------------------------------------------------------------
+class XmlMalformed(BadRequest):
+    code, title = "xml-malformed", "The body is not well-formed XML"
+
+
+class XmlForbiddenConstruct(BadRequest):
+    code, title = "xml-forbidden-construct", "DTDs, entities and processing of external resources are refused"
+
+
+class XmlTooDeep(BadRequest):
+    code, title = "xml-too-deep", "The XML nesting is too deep"
+
+
+class SchemaInvalid(Unprocessable):
+    code, title = "schema-invalid", "The document does not follow the schema"
+
+
+class SignatureInvalid(Unprocessable):
+    code, title = "signature-invalid", "The XAdES signature does not verify"
+
+
+class SignatureMissing(SignatureInvalid):
+    code, title = "signature-missing", "The document carries no signature"
+
+
+class SignatureScope(SignatureInvalid):
+    code, title = "signature-scope", "The signature must cover the whole document"
+
+
+class SignatureAlgorithmWeak(SignatureInvalid):
+    code, title = "signature-algorithm-weak", "Weak signature or digest algorithm"
+
+
+class SigningCertificateMismatch(SignatureInvalid):
+    code, title = "signing-certificate-mismatch", "SigningCertificate does not match the signer"
+
+
+class CertificateUntrusted(SignatureInvalid):
+    code, title = "certificate-untrusted", "The signer certificate does not chain to the ezla CA"
+
+
+class CertificateExpired(SignatureInvalid):
+    code, title = "certificate-expired", "The signer certificate is expired"
+
+
+class CertificateNotYetValid(SignatureInvalid):
+    code, title = "certificate-not-yet-valid", "The signer certificate is not yet valid"
+
+
+class CertificateRevoked(SignatureInvalid):
+    code, title = "certificate-revoked", "The signer certificate is revoked"
+
+
+class CertificateNotForSigning(SignatureInvalid):
+    code, title = "certificate-not-for-signing", "The certificate is not a document-signing certificate"
+
+
+class SignerNotDoctor(Forbidden):
+    code, title = "signer-not-doctor", "The signer is not the doctor named in the document"

@@ -1,0 +1,41 @@
+"""structlog JSON logging with request, node and e-ZLA ids bound at the edge.
+
+Never log keys, passphrases, tokens, PESELs, names or diagnoses: bind identifiers only.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import structlog
+
+
+def configure_logging(level: str = "INFO", *, json: bool = True, node_id: str | None = None) -> None:
+    def add_node(_: object, __: str, event: structlog.typing.EventDict) -> structlog.typing.EventDict:
+        # Worker threads do not inherit the request's contextvars, so the node id is static.
+        if node_id:
+            event.setdefault("node_id", node_id)
+        return event
+
+    processors: list[structlog.typing.Processor] = [
+        structlog.contextvars.merge_contextvars,
+        add_node,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        structlog.processors.StackInfoRenderer(),
+        structlog.processors.format_exc_info,
+    ]
+    renderer: structlog.typing.Processor = (
+        structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer(colors=False)
+    )
+    structlog.configure(
+        processors=[*processors, renderer],
+        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelNamesMapping().get(level, 20)),
+        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        cache_logger_on_first_use=False,
+    )
+
+
+def get_logger(name: str | None = None) -> structlog.typing.FilteringBoundLogger:
+    return structlog.get_logger(name)  # type: ignore[no-any-return]

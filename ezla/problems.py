@@ -1,0 +1,59 @@
+"""RFC 9457 problem documents: every error leaves the service through here."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+from litestar import Request, Response
+from litestar.exceptions import HTTPException, ValidationException
+
+from ezla.errors import EzlaError
+
+PROBLEM_JSON = "application/problem+json"
+_HTTP_CODES = {
+    400: "bad-request", 401: "unauthenticated", 403: "forbidden", 404: "not-found", 405: "method-not-allowed",
+    406: "not-acceptable", 409: "conflict", 413: "payload-too-large", 415: "unsupported-media-type",
+    422: "unprocessable", 429: "too-many-requests", 503: "unavailable",
+}
+log = structlog.get_logger("ezla.problems")
+
+
+def problem(status: int, code: str, title: str, detail: str | None = None, **extra: Any) -> Response[dict[str, Any]]:
+    body: dict[str, Any] = {"type": f"urn:ezla:problem:{code}", "title": title, "status": status, "code": code}
+    if detail and detail != title:
+        body["detail"] = detail
+    body.update({k: v for k, v in extra.items() if v is not None})
+    return Response(body, status_code=status, media_type=PROBLEM_JSON)
+
+
+def handle_ezla_error(_: Request[Any, Any, Any], exc: EzlaError) -> Response[dict[str, Any]]:
+    if exc.status >= 500 and exc.code == "internal":
+        log.error("internal_error", error=type(exc).__name__)
+        return problem(500, "internal", "Internal error")
+    return problem(exc.status, exc.code, exc.title, exc.detail, **exc.extra)
+
+
+def handle_http_exception(_: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[str, Any]]:
+    status = exc.status_code
+    if isinstance(exc, ValidationException):
+        errors = [{"key": e.get("key"), "message": e.get("message")} for e in (exc.extra or []) if isinstance(e, dict)]
+        return problem(400, "validation-failed", "The request does not follow the schema", str(exc.detail), errors=errors)
+    if status == 400 and "malformed" in str(exc.detail).lower():
+        return problem(400, "body-malformed", "The request body cannot be decoded", str(exc.detail))
+    if status >= 500:
+        return problem(status, _HTTP_CODES.get(status, "internal"), "Service error")
+    return problem(status, _HTTP_CODES.get(status, "http-error"), str(exc.detail), None)
+
+
+def handle_unexpected(_: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
+    # Details stay in the log (type only: messages may quote personal data); clients get a code.
+    log.exception("unhandled_error", error=type(exc).__name__)
+    return problem(500, "internal", "Internal error")
+
+
+EXCEPTION_HANDLERS: dict[Any, Any] = {
+    EzlaError: handle_ezla_error,
+    HTTPException: handle_http_exception,
+    Exception: handle_unexpected,
+}

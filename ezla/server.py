@@ -1,0 +1,54 @@
+"""Run a node under uvicorn with a draining shutdown.
+
+SIGTERM (or SIGINT): readiness turns 503 at once, so the load balancer stops sending new work; after
+``EZLA_DRAIN_SECONDS`` uvicorn stops accepting, finishes in-flight requests, then the lifespan
+shutdown stops workers and releases their delivery leases. A second signal exits immediately.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from types import FrameType
+
+import uvicorn
+
+from ezla.log import get_logger
+from ezla.settings import Settings
+
+log = get_logger("ezla.server")
+
+
+class DrainingServer(uvicorn.Server):
+    def __init__(self, config: uvicorn.Config, drain_seconds: float) -> None:
+        super().__init__(config)
+        self.drain_seconds = drain_seconds
+        self._draining = False
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        app = self.config.loaded_app
+        state = getattr(getattr(app, "app", app), "state", None)
+        if self._draining or state is None:
+            super().handle_exit(sig, frame)
+            return
+        self._draining = True
+        state.draining = True
+        log.info("node_draining", seconds=self.drain_seconds)
+        timer = threading.Timer(self.drain_seconds, super().handle_exit, args=(sig, frame))
+        timer.daemon = True
+        timer.start()
+
+
+def run_node(*, host: str, port: int, node_id: str | None, workers: bool) -> None:
+    from ezla.app import create_app
+
+    settings = Settings.from_env()
+    if node_id:
+        settings = settings.with_(node_id=node_id)
+    settings = settings.with_(worker_enabled=workers and settings.worker_enabled)
+    app = create_app(settings)
+    config = uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False,
+                            timeout_graceful_shutdown=30, lifespan="on")
+    server = DrainingServer(config, float(os.environ.get("EZLA_DRAIN_SECONDS", "3")))
+    log.info("node_listening", url=f"http://{host}:{port}", node=settings.node_id)
+    server.run()

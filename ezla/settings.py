@@ -1,0 +1,84 @@
+"""Environment-backed settings (design.md "Configuration")."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from functools import lru_cache
+from pathlib import Path
+
+
+def _secret(name: str) -> str | None:
+    """``NAME`` or the contents of the file named by ``NAME_FILE`` (Docker/K8s secrets)."""
+    value = os.environ.get(name)
+    if value:
+        return value
+    path = os.environ.get(f"{name}_FILE")
+    if path:
+        return Path(path).read_text(encoding="utf-8").strip()
+    return None
+
+
+@dataclass(frozen=True)
+class Settings:
+    var_dir: Path = Path("var")
+    database_url: str = ""
+    registry_database_url: str = ""
+    registry_url: str = "http://127.0.0.1:8100"
+    registry_token: str | None = None
+    node_id: str = "A"
+    pki_dir: Path = Path("pki")
+    ca_key_passphrase: str | None = field(default=None, repr=False)
+    # Goes into AIA and CRL distribution points. The default host is a public-DNS name that resolves
+    # to 127.0.0.1, so certificates made on a laptop still lint clean (pkilint refuses internal names).
+    public_url: str = "http://ezla.127.0.0.1.nip.io:8000"
+    log_level: str = "INFO"
+    log_json: bool = True
+    # Worker knobs; tests shorten them.
+    worker_enabled: bool = True
+    worker_poll_seconds: float = 0.2
+    lease_seconds: float = 30.0
+    dead_letter_after_seconds: float = 24 * 3600.0
+    crl_validity_hours: int = 24
+    crl_refresh_hours: int = 1
+    activation_code_ttl_hours: int = 72
+
+    @property
+    def passphrase_file(self) -> Path:
+        """Where a development passphrase lives when none is configured (see pki/README.md)."""
+        return self.var_dir / "ca-passphrase"
+
+    @property
+    def node_number(self) -> int:
+        """Node id as a byte 0x01-0x7f: the first byte of every serial this node mints."""
+        return (sum(self.node_id.encode()) % 0x7F) + 1
+
+    def with_(self, **changes: object) -> Settings:
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        var_dir = Path(os.environ.get("EZLA_VAR_DIR", "var"))
+        passphrase = _secret("EZLA_CA_KEY_PASSPHRASE")
+        if passphrase is None and (var_dir / "ca-passphrase").exists():
+            passphrase = (var_dir / "ca-passphrase").read_text(encoding="utf-8").strip()
+        return cls(
+            var_dir=var_dir,
+            database_url=os.environ.get("EZLA_DATABASE_URL") or f"sqlite:///{var_dir}/ezla.sqlite3",
+            registry_database_url=os.environ.get("EZLA_REGISTRY_DATABASE_URL")
+            or f"sqlite:///{var_dir}/registry.sqlite3",
+            registry_url=os.environ.get("EZLA_REGISTRY_URL", "http://127.0.0.1:8100"),
+            registry_token=_secret("EZLA_REGISTRY_TOKEN"),
+            node_id=os.environ.get("EZLA_NODE_ID", "A"),
+            pki_dir=Path(os.environ.get("EZLA_PKI_DIR", "pki")),
+            ca_key_passphrase=passphrase,
+            public_url=os.environ.get("EZLA_PUBLIC_URL", cls.public_url).rstrip("/"),
+            log_level=os.environ.get("EZLA_LOG_LEVEL", "INFO").upper(),
+            log_json=os.environ.get("EZLA_LOG_FORMAT", "json") == "json",
+            worker_enabled=os.environ.get("EZLA_WORKER", "1") != "0",
+        )
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings.from_env()

@@ -1,0 +1,98 @@
+"""Shared fixtures: a real PKI made once per session, a real database per test (SQLite and
+PostgreSQL), the app under Litestar's TestClient. Nothing here is mocked but the clock."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import subprocess
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from litestar.testing import TestClient
+
+from ezla.settings import Settings
+
+PASSPHRASE = "test-passphrase-not-secret"
+PUBLIC_URL = "http://ezla.127.0.0.1.nip.io:8000"
+PG_ADMIN = os.environ.get("EZLA_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+@pytest.fixture(scope="session")
+def pki_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from ezla.ca.ceremony import init_pki
+
+    path = tmp_path_factory.mktemp("pki")
+    init_pki(path, PASSPHRASE, PUBLIC_URL, datetime.now(UTC))
+    return path
+
+
+def _pg_create(name: str) -> str:
+    import psycopg
+
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return PG_ADMIN.rsplit("/", 1)[0] + f"/{name}"
+
+
+def _pg_drop(name: str) -> None:
+    import psycopg
+
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, migrated database. PostgreSQL must be reachable: no skip hides it."""
+    from ezla.migrate import upgrade
+
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path}/ezla.sqlite3"
+        upgrade(url)
+        yield url
+        return
+    name = f"ezla_t_{secrets.token_hex(4)}"
+    url = _pg_create(name)
+    upgrade(url)
+    yield url
+    _pg_drop(name)
+
+
+@pytest.fixture
+def settings(db_url: str, pki_dir: Path, tmp_path: Path) -> Settings:
+    return Settings(
+        var_dir=tmp_path, database_url=db_url, registry_database_url=f"sqlite:///{tmp_path}/registry.sqlite3",
+        pki_dir=pki_dir, ca_key_passphrase=PASSPHRASE, public_url=PUBLIC_URL, log_json=True,
+        worker_enabled=False, registry_token="registry-test-token",  # noqa: S106
+    )
+
+
+@pytest.fixture
+def client(settings: Settings) -> Iterator[TestClient]:  # type: ignore[type-arg]
+    from ezla.app import create_app
+
+    with TestClient(app=create_app(settings)) as c:
+        yield c
+
+
+@pytest.fixture
+def session_factory(client: TestClient):  # type: ignore[no-untyped-def,type-arg]
+    return client.app.state.sessionmaker
+
+
+@pytest.fixture
+def operator_token(session_factory) -> str:  # type: ignore[no-untyped-def]
+    from ezla.auth.service import Role, create_account
+    from ezla.db import transaction
+
+    with transaction(session_factory) as s:
+        _, token = create_account(s, Role.OPERATOR, now=datetime.now(UTC))
+    return token
+
+
+def openssl(*args: str, input_bytes: bytes | None = None, check: bool = True) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(["openssl", *args], input=input_bytes, capture_output=True, check=check, timeout=30)

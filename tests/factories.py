@@ -1,0 +1,61 @@
+"""A valid object in one call; tests override only what they test."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
+
+from ezla.client import make_csr, new_key
+from ezla.issuance.rules import make_npwz
+
+_npwz_tails = itertools.count(100001)
+
+
+def next_npwz() -> str:
+    while True:
+        npwz = make_npwz(f"{next(_npwz_tails):06d}")
+        if npwz is not None:
+            return npwz
+
+
+def doctor_payload(**overrides: Any) -> dict[str, Any]:
+    return {"npwz": next_npwz(), "pesel": "44051401359", "given_name": "Jan", "family_name": "Kowalski", **overrides}
+
+
+@dataclass
+class EnrolledDoctor:
+    npwz: str
+    serial: str
+    key: PrivateKeyTypes
+    cert: x509.Certificate
+    chain_pem: str
+
+    def write(self, directory: Path) -> tuple[Path, Path]:
+        key_path, cert_path = directory / f"{self.serial}.key.pem", directory / f"{self.serial}.pem"
+        key_path.write_bytes(self.key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                                    serialization.NoEncryption()))
+        cert_path.write_bytes(self.cert.public_bytes(serialization.Encoding.PEM))
+        return key_path, cert_path
+
+
+def register(client: Any, operator_token: str, **overrides: Any) -> dict[str, Any]:
+    resp = client.post("/v1/ca/doctors", json=doctor_payload(**overrides),
+                       headers={"Authorization": f"Bearer {operator_token}"})
+    assert resp.status_code == 201, resp.text
+    return resp.json()  # type: ignore[no-any-return]
+
+
+def enroll(client: Any, operator_token: str, key_type: str = "ec", **overrides: Any) -> EnrolledDoctor:
+    reg = register(client, operator_token, **overrides)
+    key = new_key(key_type)
+    resp = client.post("/v1/ca/enrollments", json={"activation_code": reg["activation_code"], "csr_pem": make_csr(key)})
+    assert resp.status_code == 201, resp.text
+    body = resp.json()
+    cert = x509.load_pem_x509_certificate(body["certificate_pem"].encode())
+    return EnrolledDoctor(reg["npwz"], body["serial"], key, cert, body["chain_pem"])

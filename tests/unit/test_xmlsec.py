@@ -1,0 +1,589 @@
+"""ezla.xmlsec: XAdES-BES round trips and an attack corpus, each refused with its own error code."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+from base64 import b64encode
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.serialization import Encoding
+from cryptography.x509.oid import NameOID
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from lxml import etree
+from signxml import CanonicalizationMethod, DigestAlgorithm, SignatureMethod
+from signxml.xades import XAdESSigner
+
+from ezla import errors
+from ezla.xmlsec import (
+    MAX_DEPTH,
+    MAX_XML_BYTES,
+    NS,
+    VerifiedSignature,
+    _Signer,
+    parse_xml,
+    sign_enveloped,
+    signed_document_digest,
+    verify_enveloped,
+)
+
+DOC_SIGNING = x509.ObjectIdentifier("1.3.6.1.5.5.7.3.36")
+NOW = datetime.now(UTC).replace(microsecond=0)
+DS = NS["ds"]
+EZLA = "urn:ezla:sick-leave:1"
+DOC = b"""<?xml version="1.0" encoding="UTF-8"?>
+<SickLeave xmlns="urn:ezla:sick-leave:1" DocumentId="5d0f4a3e-1c2b-4f7a-9e8d-0123456789ab">
+  <IssueDate>2025-03-01</IssueDate>
+  <Doctor><Npwz>1234567</Npwz><GivenName>Anna</GivenName><FamilyName>Nowak</FamilyName></Doctor>
+  <Diagnosis><Icd10>J10</Icd10></Diagnosis>
+</SickLeave>
+"""
+
+
+# --- a throwaway PKI shaped like ezla.ca.profile ---------------------------------------------
+def _name(cn: str) -> x509.Name:
+    return x509.Name([
+        x509.NameAttribute(NameOID.COUNTRY_NAME, "PL"), x509.NameAttribute(NameOID.COMMON_NAME, cn)
+    ])
+
+
+def _ku(**on: bool) -> x509.KeyUsage:
+    fields = ("digital_signature", "content_commitment", "key_encipherment", "data_encipherment",
+              "key_agreement", "key_cert_sign", "crl_sign", "encipher_only", "decipher_only")
+    return x509.KeyUsage(**{f: on.get(f, False) for f in fields})
+
+
+def make_cert(key, cn, issuer_key=None, issuer=None, *, ca=False, days=(-1, 365), ku=None, eku=True):
+    issuer_key = issuer_key or key
+    b = (
+        x509.CertificateBuilder().subject_name(_name(cn))
+        .issuer_name(issuer.subject if issuer else _name(cn)).public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(NOW + timedelta(days=days[0])).not_valid_after(NOW + timedelta(days=days[1]))
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+    )
+    if issuer is not None:
+        aki = x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_key.public_key())
+        b = b.add_extension(aki, critical=False)
+    if ca:
+        b = b.add_extension(x509.BasicConstraints(ca=True, path_length=None if issuer is None else 0), True)
+        b = b.add_extension(_ku(key_cert_sign=True, crl_sign=True), critical=True)
+    else:
+        b = b.add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        b = b.add_extension(ku or _ku(content_commitment=True), critical=True)  # nonRepudiation only
+        if eku:
+            b = b.add_extension(x509.ExtendedKeyUsage([DOC_SIGNING]), critical=False)
+        b = b.add_extension(x509.CertificatePolicies([x509.PolicyInformation(
+            x509.ObjectIdentifier("1.3.6.1.4.1.99999.1"), None)]), critical=False)
+        b = b.add_extension(x509.CRLDistributionPoints([x509.DistributionPoint(
+            [x509.UniformResourceIdentifier("http://ca.example/crl")], None, None, None)]), critical=False)
+    is_ec = isinstance(issuer_key, ec.EllipticCurvePrivateKey)
+    return b.sign(issuer_key, hashes.SHA384() if is_ec else hashes.SHA256())
+
+
+@dataclass(frozen=True)
+class Pki:
+    root: x509.Certificate
+    inter: x509.Certificate
+    inter_key: ec.EllipticCurvePrivateKey
+    rsa_key: rsa.RSAPrivateKey
+    rsa_leaf: x509.Certificate
+    ec_key: ec.EllipticCurvePrivateKey
+    ec_leaf: x509.Certificate
+
+    def verify(self, data: bytes, **kw) -> VerifiedSignature:
+        kw.setdefault("trust_roots", [self.root])
+        kw.setdefault("intermediates", [self.inter])
+        kw.setdefault("at", NOW)
+        kw.setdefault("require_eku", DOC_SIGNING)
+        return verify_enveloped(data, **kw)
+
+    def refused(self, data: bytes, error: type[errors.EzlaError], **kw) -> errors.EzlaError:
+        with pytest.raises(errors.EzlaError) as caught:
+            self.verify(data, **kw)
+        assert type(caught.value) is error, f"{type(caught.value).__name__}: {caught.value.detail}"
+        return caught.value
+
+
+@pytest.fixture(scope="module")
+def pki() -> Pki:
+    root_key = ec.generate_private_key(ec.SECP384R1())
+    root = make_cert(root_key, "Test Root CA", ca=True, days=(-10, 3650))
+    inter_key = ec.generate_private_key(ec.SECP384R1())
+    inter = make_cert(inter_key, "Test Issuing CA", root_key, root, ca=True, days=(-5, 1000))
+    rsa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    ec_key = ec.generate_private_key(ec.SECP256R1())
+    return Pki(
+        root=root, inter=inter, inter_key=inter_key,
+        rsa_key=rsa_key, rsa_leaf=make_cert(rsa_key, "lek. Anna Nowak RSA", inter_key, inter),
+        ec_key=ec_key, ec_leaf=make_cert(ec_key, "lek. Anna Nowak EC", inter_key, inter),
+    )
+
+
+@pytest.fixture(scope="module")
+def signed(pki: Pki) -> bytes:
+    return sign_enveloped(DOC, pki.rsa_key, pki.rsa_leaf, [pki.inter])
+
+
+def _tree(data: bytes) -> etree._Element:
+    return etree.fromstring(data)
+
+
+def _ser(root: etree._Element) -> bytes:
+    return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
+
+
+def _sig(root: etree._Element) -> etree._Element:
+    return root.find(f"{{{DS}}}Signature")
+
+
+class _Sha1Signer(_Signer):
+    def check_deprecated_methods(self) -> None:  # signxml refuses to *make* SHA-1 signatures; we need one
+        pass
+
+
+def _signxml(pki: Pki, root, signer_cls=_Signer, *, key=None, cert=None, chain=None, uri=None, **kw) -> bytes:
+    opts = {"signature_algorithm": SignatureMethod.RSA_SHA256, "digest_algorithm": DigestAlgorithm.SHA256,
+            "c14n_algorithm": CanonicalizationMethod.CANONICAL_XML_1_0} | kw
+    signer = signer_cls(NOW, **opts) if issubclass(signer_cls, _Signer) else signer_cls(**opts)
+    certs = [cert or pki.rsa_leaf, *(chain if chain is not None else [pki.inter])]
+    out = signer.sign(root, key=key or pki.rsa_key, cert=certs, always_add_key_value=False, reference_uri=uri)
+    return _ser(out)
+
+
+# --- parse_xml -----------------------------------------------------------------------------------
+def test_parse_xml_accepts_plain_document() -> None:
+    root = parse_xml(DOC)
+    assert etree.QName(root).localname == "SickLeave"
+
+
+@pytest.mark.parametrize(
+    ("data", "error"),
+    [
+        (b'<?xml version="1.0"?><!DOCTYPE r [<!ENTITY x SYSTEM "file:///etc/passwd">]><r>&x;</r>',
+         errors.XmlForbiddenConstruct),
+        (b'<!DOCTYPE r [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">'
+         b'<!ENTITY c "&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;">'
+         b'<!ENTITY d "&c;&c;&c;&c;&c;&c;&c;&c;&c;&c;">]><r>&d;</r>',
+         errors.XmlForbiddenConstruct),
+        ('<?xml version="1.0" encoding="UTF-16"?><!DOCTYPE r [<!ENTITY a "x">]><r>&a;</r>'.encode("utf-16"),
+         errors.XmlForbiddenConstruct),
+        (b"<!DOCTYPE r><r/>", errors.XmlForbiddenConstruct),
+        (b'<r xmlns:xi="http://www.w3.org/2001/XInclude"><xi:include href="/etc/passwd"/></r>', None),
+        (b'<?xml version="1.0"?><?xml-stylesheet href="x.xsl"?><r/>', errors.XmlForbiddenConstruct),
+        (b"<r><?php echo 1; ?></r>", errors.XmlForbiddenConstruct),
+        (b"<r/><?trailing pi?>", errors.XmlForbiddenConstruct),
+        (b"<r><a></r>", errors.XmlMalformed),
+        (b"<r>&undefined;</r>", errors.XmlMalformed),
+        (b"", errors.XmlMalformed),
+        (b"<a>" * (MAX_DEPTH + 1) + b"</a>" * (MAX_DEPTH + 1), errors.XmlTooDeep),
+        (b"<a>" * 100_000 + b"</a>" * 100_000, errors.XmlTooDeep),
+        (b"<r>" + b" " * MAX_XML_BYTES + b"</r>", errors.PayloadTooLarge),
+    ],
+    ids=["xxe", "billion-laughs", "utf16-dtd", "doctype", "xinclude-inert", "pi-prolog", "pi-body",
+         "pi-epilog", "malformed", "undefined-entity", "empty", "too-deep", "depth-bomb", "oversized"],
+)
+def test_parse_xml_refuses(data: bytes, error: type[errors.EzlaError] | None) -> None:
+    if error is None:  # XInclude is never processed: the element stays an inert element
+        assert parse_xml(data)[0].tag == "{http://www.w3.org/2001/XInclude}include"
+        return
+    with pytest.raises(errors.EzlaError) as caught:
+        parse_xml(data)
+    assert type(caught.value) is error
+
+
+def test_parse_xml_depth_limit_is_inclusive() -> None:
+    assert parse_xml(b"<a>" * MAX_DEPTH + b"</a>" * MAX_DEPTH) is not None
+
+
+def test_signed_document_digest_is_sha256_of_raw_bytes() -> None:
+    assert signed_document_digest(b"abc") == hashlib.sha256(b"abc").hexdigest()
+    assert signed_document_digest(b"abc").startswith("ba7816bf8f01cfea")
+
+
+# --- round trips ---------------------------------------------------------------------------------
+@pytest.mark.parametrize("kind", ["rsa", "ec"])
+def test_round_trip(pki: Pki, kind: str) -> None:
+    key, cert = (pki.rsa_key, pki.rsa_leaf) if kind == "rsa" else (pki.ec_key, pki.ec_leaf)
+    when = datetime(2025, 3, 1, 9, 30, tzinfo=UTC)
+    data = sign_enveloped(DOC, key, cert, [pki.inter], signing_time=when)
+    result = pki.verify(data)
+    assert result.signer == cert
+    assert result.signing_time == when
+    assert result.signed_root.find(f"{{{DS}}}Signature") is None
+    assert result.signed_root.findtext("e:Doctor/e:Npwz", namespaces={"e": EZLA}) == "1234567"
+    sig = _tree(data)[-1]
+    assert sig.tag == f"{{{DS}}}Signature"
+    method = sig.find("ds:SignedInfo/ds:SignatureMethod", NS).get("Algorithm")
+    assert method.endswith("rsa-sha256" if kind == "rsa" else "ecdsa-sha256")
+    assert {e.get("Algorithm") for e in sig.iter(f"{{{DS}}}CanonicalizationMethod")} == {
+        CanonicalizationMethod.CANONICAL_XML_1_0.value
+    }
+    assert sig.find(".//xades:SignedSignatureProperties/xades:SigningCertificateV2", NS) is not None
+    assert sig.find("ds:KeyInfo/ds:KeyValue", NS) is None  # the certificate is the only key statement
+
+
+def test_sign_accepts_element_and_root_with_id_still_references_whole_document(pki: Pki) -> None:
+    root = etree.fromstring(b'<Receipt xmlns="urn:ezla:sick-leave:1" Id="r1"><Number>7</Number></Receipt>')
+    data = sign_enveloped(root, pki.ec_key, pki.ec_leaf)
+    refs = _sig(_tree(data)).findall("ds:SignedInfo/ds:Reference", NS)
+    assert refs[0].get("URI") == ""
+    assert pki.verify(data).signed_root.get("Id") == "r1"
+
+
+def test_chain_may_come_from_intermediates_instead_of_keyinfo(pki: Pki) -> None:
+    data = sign_enveloped(DOC, pki.ec_key, pki.ec_leaf)  # KeyInfo carries only the leaf
+    assert pki.verify(data).signer == pki.ec_leaf
+    pki.refused(data, errors.CertificateUntrusted, intermediates=[])
+
+
+def test_signed_root_holds_only_signed_content(pki: Pki, signed: bytes) -> None:
+    root = _tree(signed)
+    root.insert(0, etree.Comment(" unsigned comment "))  # comments are outside every c14n we accept
+    result = pki.verify(_ser(root))
+    assert not any(isinstance(n, etree._Comment) for n in result.signed_root.iter())
+
+
+def test_accepts_plain_signxml_xades_output(pki: Pki) -> None:
+    # Stock signxml: c14n 1.1, KeyValue next to X509Data, SigningCertificateV2 for every chain cert.
+    out = XAdESSigner().sign(etree.fromstring(DOC), key=pki.rsa_key, cert=[pki.rsa_leaf, pki.inter])
+    assert len(out.findall(".//ds:SignedInfo/ds:Reference", NS)) == 3
+    assert pki.verify(_ser(out)).signer == pki.rsa_leaf
+
+
+def test_sign_refuses_weak_or_foreign_key(pki: Pki) -> None:
+    weak = rsa.generate_private_key(public_exponent=65537, key_size=1024)
+    with pytest.raises(errors.KeyTooWeak):
+        sign_enveloped(DOC, weak, make_cert(weak, "weak", pki.inter_key, pki.inter))
+    with pytest.raises(errors.EzlaError):
+        sign_enveloped(DOC, pki.ec_key, pki.rsa_leaf)
+
+
+# --- attack corpus: document and signature structure ---------------------------------------------
+def test_unsigned_document(pki: Pki) -> None:
+    pki.refused(DOC, errors.SignatureMissing)
+
+
+def test_tampered_text(pki: Pki, signed: bytes) -> None:
+    pki.refused(signed.replace(b"<Npwz>1234567<", b"<Npwz>7654321<"), errors.SignatureInvalid)
+    pki.refused(signed.replace(b"J10", b"Z99"), errors.SignatureInvalid)
+
+
+def test_tampered_signed_properties(pki: Pki, signed: bytes) -> None:
+    root = _tree(signed)
+    root.find(".//xades:SigningTime", NS).text = "2020-01-01T00:00:00Z"
+    pki.refused(_ser(root), errors.SignatureInvalid)
+
+
+def test_moved_content(pki: Pki, signed: bytes) -> None:
+    root = _tree(signed)
+    root.insert(0, root[1])  # Doctor before IssueDate
+    pki.refused(_ser(root), errors.SignatureInvalid)
+
+
+def test_duplicated_content(pki: Pki, signed: bytes) -> None:
+    root = _tree(signed)
+    root.insert(1, copy.deepcopy(root[1]))
+    pki.refused(_ser(root), errors.SignatureInvalid)
+
+
+def test_unsigned_root_level_element_after_signature(pki: Pki, signed: bytes) -> None:
+    root = _tree(signed)
+    etree.SubElement(root, "{urn:ezla:sick-leave:1}Diagnosis").text = "Z99"
+    pki.refused(_ser(root), errors.SignatureScope)
+
+
+def test_unsigned_root_level_element_before_signature(pki: Pki, signed: bytes) -> None:
+    root = _tree(signed)
+    _sig(root).addprevious(etree.Element("{urn:ezla:sick-leave:1}Extra"))
+    pki.refused(_ser(root), errors.SignatureInvalid)
+
+
+def test_wrapped_in_new_root(pki: Pki, signed: bytes) -> None:
+    wrapper = etree.Element("{urn:ezla:sick-leave:1}SickLeave")
+    wrapper.append(_tree(signed))
+    pki.refused(_ser(wrapper), errors.SignatureScope)
+
+
+def test_original_hidden_in_signature_object(pki: Pki, signed: bytes) -> None:
+    # Classic wrapping: forged root content, the genuine document stashed inside ds:Object.
+    root = _tree(signed)
+    original = copy.deepcopy(root)
+    original.remove(_sig(original))
+    obj = etree.SubElement(_sig(root), f"{{{DS}}}Object")
+    obj.append(original)
+    root.find("{urn:ezla:sick-leave:1}Diagnosis/{urn:ezla:sick-leave:1}Icd10").text = "Z99"
+    pki.refused(_ser(root), errors.SignatureInvalid)
+
+
+def test_forged_document_with_reference_into_wrapped_original(pki: Pki) -> None:
+    root = etree.fromstring(DOC)
+    root.set("Id", "doc")
+    inner = etree.fromstring(_signxml(pki, root, XAdESSigner))  # stock signxml references "#doc"
+    pki.refused(_ser(inner), errors.SignatureScope)  # a Reference to an Id, not ""
+    forged = etree.Element("{urn:ezla:sick-leave:1}SickLeave")
+    etree.SubElement(forged, "{urn:ezla:sick-leave:1}Diagnosis").text = "Z99"
+    sig = _sig(inner)
+    holder = etree.SubElement(forged, "{urn:ezla:sick-leave:1}Attachment")
+    holder.append(inner)  # the genuinely signed element, now nested
+    forged.append(copy.deepcopy(sig))
+    pki.refused(_ser(forged), errors.SignatureScope)
+
+
+def test_reference_to_id_elsewhere(pki: Pki) -> None:
+    root = etree.fromstring(
+        b'<SickLeave xmlns="urn:ezla:sick-leave:1"><Part Id="p"><Icd10>J10</Icd10></Part>'
+        b"<Icd10>Z99</Icd10></SickLeave>"
+    )
+    data = _signxml(pki, root, XAdESSigner, uri="#p")
+    pki.refused(data, errors.SignatureScope)
+
+
+def test_extra_reference_to_document_element(pki: Pki, signed: bytes) -> None:
+    root = _tree(signed)
+    root[0].set("Id", "d1")
+    ref = etree.SubElement(_sig(root).find("ds:SignedInfo", NS), f"{{{DS}}}Reference", URI="#d1")
+    etree.SubElement(ref, f"{{{DS}}}DigestMethod", Algorithm=DigestAlgorithm.SHA256.value)
+    etree.SubElement(ref, f"{{{DS}}}DigestValue").text = "AAAA"
+    pki.refused(_ser(root), errors.SignatureScope)
+
+
+def test_xpath_transform_on_data_reference(pki: Pki, signed: bytes) -> None:
+    root = _tree(signed)
+    transforms = _sig(root).find("ds:SignedInfo/ds:Reference/ds:Transforms", NS)
+    xf = etree.SubElement(transforms, f"{{{DS}}}Transform", Algorithm="http://www.w3.org/TR/1999/REC-xpath-19991116")
+    etree.SubElement(xf, f"{{{DS}}}XPath").text = "ancestor-or-self::*[local-name()='Doctor']"
+    pki.refused(_ser(root), errors.SignatureScope)
+
+
+def test_signature_not_last_child(pki: Pki, signed: bytes) -> None:
+    root = _tree(signed)
+    root.insert(0, _sig(root))
+    pki.refused(_ser(root), errors.SignatureScope)
+
+
+def test_signature_nested_deeper(pki: Pki, signed: bytes) -> None:
+    root = _tree(signed)
+    root[1].append(_sig(root))
+    pki.refused(_ser(root), errors.SignatureScope)
+
+
+def test_two_signatures(pki: Pki, signed: bytes) -> None:
+    twice = sign_enveloped(signed, pki.ec_key, pki.ec_leaf, [pki.inter])
+    pki.refused(twice, errors.SignatureScope)
+
+
+def test_doctype_on_signed_document(pki: Pki, signed: bytes) -> None:
+    head, _, body = signed.partition(b"?>")
+    pki.refused(head + b'?><!DOCTYPE SickLeave [<!ENTITY x "y">]>' + body, errors.XmlForbiddenConstruct)
+
+
+def test_oversized_signed_document(pki: Pki, signed: bytes) -> None:
+    padded = signed.replace(b"<IssueDate>", b"<!--" + b"x" * MAX_XML_BYTES + b"--><IssueDate>")
+    pki.refused(padded, errors.PayloadTooLarge)
+
+
+def test_deeply_nested_signed_document(pki: Pki) -> None:
+    root = etree.fromstring(DOC)
+    el = root
+    for _ in range(MAX_DEPTH + 2):
+        el = etree.SubElement(el, "{urn:ezla:sick-leave:1}Nest")
+    data = sign_enveloped(root, pki.rsa_key, pki.rsa_leaf, [pki.inter])  # an element skips parse_xml
+    pki.refused(data, errors.XmlTooDeep)
+
+
+# --- attack corpus: algorithms and keys ------------------------------------------------------------
+def test_sha1_signature(pki: Pki) -> None:
+    data = _signxml(pki, etree.fromstring(DOC), _Sha1Signer,
+                    signature_algorithm=SignatureMethod.RSA_SHA1, digest_algorithm=DigestAlgorithm.SHA1)
+    pki.refused(data, errors.SignatureAlgorithmWeak)
+
+
+def test_sha1_digest_under_sha256_signature(pki: Pki) -> None:
+    data = _signxml(pki, etree.fromstring(DOC), _Sha1Signer, digest_algorithm=DigestAlgorithm.SHA1)
+    pki.refused(data, errors.SignatureAlgorithmWeak)
+
+
+def test_md5_digest_spelled_in(pki: Pki, signed: bytes) -> None:
+    md5 = b"http://www.w3.org/2001/04/xmldsig-more#md5"
+    data = signed.replace(DigestAlgorithm.SHA256.value.encode(), md5, 1)
+    pki.refused(data, errors.SignatureAlgorithmWeak)
+
+
+def _v1_signer(digest: DigestAlgorithm, serial: int | None = None) -> type[_Signer]:
+    """Legacy xades:SigningCertificate (v1: CertDigest + IssuerSerial), written by hand."""
+    impl = {DigestAlgorithm.SHA1: hashes.SHA1(), DigestAlgorithm.SHA256: hashes.SHA256()}[digest]
+
+    class V1(_Signer):
+        def add_signing_certificate(self, ssp, sig_root, signing_settings):
+            cert = signing_settings.cert_chain[0]
+            xades = NS["xades"]
+            node = etree.SubElement(ssp, f"{{{xades}}}SigningCertificate")
+            c = etree.SubElement(node, f"{{{xades}}}Cert")
+            cd = etree.SubElement(c, f"{{{xades}}}CertDigest")
+            etree.SubElement(cd, f"{{{DS}}}DigestMethod", Algorithm=digest.value)
+            etree.SubElement(cd, f"{{{DS}}}DigestValue").text = b64encode(cert.fingerprint(impl)).decode()
+            iss = etree.SubElement(c, f"{{{xades}}}IssuerSerial")
+            etree.SubElement(iss, f"{{{DS}}}X509IssuerName").text = cert.issuer.rfc4514_string()
+            etree.SubElement(iss, f"{{{DS}}}X509SerialNumber").text = str(serial or cert.serial_number)
+
+    return V1
+
+
+def test_legacy_signing_certificate_v1(pki: Pki) -> None:
+    ok = _signxml(pki, etree.fromstring(DOC), _v1_signer(DigestAlgorithm.SHA256))
+    assert pki.verify(ok).signer == pki.rsa_leaf  # v1 is fine with a SHA-256 digest
+    sha1 = _signxml(pki, etree.fromstring(DOC), _v1_signer(DigestAlgorithm.SHA1))
+    pki.refused(sha1, errors.SignatureAlgorithmWeak)
+    other_serial = _signxml(pki, etree.fromstring(DOC), _v1_signer(DigestAlgorithm.SHA256, serial=12345))
+    pki.refused(other_serial, errors.SigningCertificateMismatch)
+
+
+def test_weak_rsa_1024_signer(pki: Pki) -> None:
+    weak = rsa.generate_private_key(public_exponent=65537, key_size=1024)
+    cert = make_cert(weak, "weak", pki.inter_key, pki.inter)
+    pki.refused(_signxml(pki, etree.fromstring(DOC), key=weak, cert=cert), errors.SignatureAlgorithmWeak)
+
+
+def test_weak_curve_signer(pki: Pki) -> None:
+    weak = ec.generate_private_key(ec.SECP224R1())
+    cert = make_cert(weak, "weak ec", pki.inter_key, pki.inter)
+    data = _signxml(
+        pki, etree.fromstring(DOC), key=weak, cert=cert, signature_algorithm=SignatureMethod.ECDSA_SHA256
+    )
+    pki.refused(data, errors.SignatureAlgorithmWeak)
+
+
+# --- attack corpus: certificates -------------------------------------------------------------------
+def test_self_signed_certificate(pki: Pki) -> None:
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = make_cert(key, "lek. Anna Nowak EC")  # same name, own key, no issuer
+    pki.refused(sign_enveloped(DOC, key, cert), errors.CertificateUntrusted)
+
+
+def test_certificate_from_foreign_ca(pki: Pki) -> None:
+    root_key = ec.generate_private_key(ec.SECP256R1())
+    root = make_cert(root_key, "Test Root CA", ca=True)  # same name as ours, different key
+    inter_key = ec.generate_private_key(ec.SECP256R1())
+    inter = make_cert(inter_key, "Test Issuing CA", root_key, root, ca=True)
+    key = ec.generate_private_key(ec.SECP256R1())
+    leaf = make_cert(key, "lek. Anna Nowak EC", inter_key, inter)
+    pki.refused(sign_enveloped(DOC, key, leaf, [inter, root]), errors.CertificateUntrusted)
+
+
+def test_ca_certificate_as_signer(pki: Pki) -> None:
+    data = sign_enveloped(DOC, pki.inter_key, pki.inter)
+    pki.refused(data, errors.CertificateUntrusted, require_eku=None)
+
+
+def test_expired_certificate(pki: Pki) -> None:
+    key = ec.generate_private_key(ec.SECP256R1())
+    old = make_cert(key, "expired", pki.inter_key, pki.inter, days=(-3, -1))
+    pki.refused(sign_enveloped(DOC, key, old, [pki.inter]), errors.CertificateExpired)
+
+
+def test_expired_at_verification_time(pki: Pki, signed: bytes) -> None:
+    pki.refused(signed, errors.CertificateExpired, at=NOW + timedelta(days=400))
+
+
+def test_not_yet_valid_certificate(pki: Pki, signed: bytes) -> None:
+    pki.refused(signed, errors.CertificateNotYetValid, at=NOW - timedelta(days=2))
+
+
+def test_revoked_certificate(pki: Pki, signed: bytes) -> None:
+    seen: list[int] = []
+
+    def is_revoked(cert: x509.Certificate) -> bool:
+        seen.append(cert.serial_number)
+        return cert.serial_number == pki.rsa_leaf.serial_number
+
+    pki.refused(signed, errors.CertificateRevoked, is_revoked=is_revoked)
+    assert seen == [pki.rsa_leaf.serial_number]
+    assert pki.verify(signed, is_revoked=lambda cert: False).signer == pki.rsa_leaf
+
+
+def test_missing_document_signing_eku(pki: Pki) -> None:
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = make_cert(key, "no eku", pki.inter_key, pki.inter, eku=False)
+    data = sign_enveloped(DOC, key, cert, [pki.inter])
+    pki.refused(data, errors.CertificateNotForSigning)
+    assert pki.verify(data, require_eku=None).signer == cert
+
+
+def test_key_usage_without_signing_bits(pki: Pki) -> None:
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = make_cert(key, "ke only", pki.inter_key, pki.inter, ku=_ku(key_agreement=True))
+    pki.refused(sign_enveloped(DOC, key, cert, [pki.inter]), errors.CertificateNotForSigning)
+
+
+def test_signing_certificate_v2_digest_of_another_cert(pki: Pki) -> None:
+    class Liar(_Signer):
+        def add_signing_certificate(self, ssp, sig_root, signing_settings):
+            other = type(signing_settings)(**{**vars(signing_settings), "cert_chain": [pki.ec_leaf]})
+            super().add_signing_certificate(ssp, sig_root, other)
+
+    pki.refused(_signxml(pki, etree.fromstring(DOC), Liar), errors.SigningCertificateMismatch)
+
+
+def test_signing_certificate_absent(pki: Pki) -> None:
+    class Silent(_Signer):
+        def add_signing_certificate(self, ssp, sig_root, signing_settings):
+            pass
+
+    pki.refused(_signxml(pki, etree.fromstring(DOC), Silent), errors.SigningCertificateMismatch)
+
+
+def test_keyinfo_certificate_swapped_for_another_trusted_one(pki: Pki, signed: bytes) -> None:
+    # The signer listed in KeyInfo is only a claim: another valid doctor's certificate does not verify.
+    root = _tree(signed)
+    el = _sig(root).find("ds:KeyInfo/ds:X509Data/ds:X509Certificate", NS)
+    el.text = b64encode(pki.ec_leaf.public_bytes(Encoding.DER)).decode()
+    pki.refused(_ser(root), errors.SignatureInvalid)
+
+
+def test_no_trust_roots(pki: Pki, signed: bytes) -> None:
+    pki.refused(signed, errors.CertificateUntrusted, trust_roots=[])
+
+
+# --- property: no mutation changes what is reported as signed --------------------------------------
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_byte_mutations_never_change_signed_content(pki: Pki, signed: bytes, data: st.DataObject) -> None:
+    baseline = etree.tostring(pki.verify(signed).signed_root, method="c14n")
+    pos = data.draw(st.integers(0, len(signed) - 1))
+    byte = data.draw(st.integers(0, 255))
+    mutated = signed[:pos] + bytes([byte]) + signed[pos + 1 :]
+    try:
+        result = pki.verify(mutated)
+    except errors.EzlaError:
+        return  # refused with one of our codes: fine; anything else would be a leak
+    assert etree.tostring(result.signed_root, method="c14n") == baseline
+
+
+# --- the real CA profile (ezla pki init), not just our look-alike fixture ----------------------------
+def test_real_ca_profile_doctor_and_service_seal(pki_dir) -> None:
+    from ezla.ca import keystore, profile
+    from tests.conftest import PASSPHRASE, PUBLIC_URL
+
+    root, issuing = keystore.load_cert(pki_dir, "root"), keystore.load_cert(pki_dir, "issuing")
+    issuing_key = keystore.load_key(pki_dir, "issuing", PASSPHRASE)
+    doctor_key = ec.generate_private_key(ec.SECP256R1())
+    doctor = profile.doctor_builder(
+        profile.DoctorIdentity(npwz="1234567", given_name="Anna", family_name="Nowak"),
+        doctor_key.public_key(), issuing, x509.random_serial_number(), NOW,
+        profile.Profile.load(pki_dir), profile.Urls(PUBLIC_URL),
+    ).sign(issuing_key, hashes.SHA384())
+    service_key = keystore.load_key(pki_dir, "service", PASSPHRASE)
+    service = keystore.load_cert(pki_dir, "service")
+    for key, cert in ((doctor_key, doctor), (service_key, service)):
+        data = sign_enveloped(DOC, key, cert, [issuing])
+        result = verify_enveloped(
+            data, trust_roots=[root], at=NOW + timedelta(minutes=1), require_eku=DOC_SIGNING
+        )
+        assert result.signer == cert
