@@ -76,6 +76,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     from ezla.auth.routes import AuthController
     from ezla.ca.routes import CaController
     from ezla.health import HealthController
+    from ezla.issuance.routes import EzlaController
 
     state = State(
         {
@@ -112,7 +113,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         set_default_exception_handler=False,
     )
     return Litestar(
-        route_handlers=[HealthController, CaController, AuthController],
+        route_handlers=[HealthController, CaController, AuthController, EzlaController],
         plugins=[SQLAlchemyPlugin(config=db_config)],
         exception_handlers=EXCEPTION_HANDLERS,
         middleware=[request_context],

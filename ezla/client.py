@@ -50,8 +50,16 @@ class Unreachable(EzlaError):
 
 
 class EzlaClient:
-    def __init__(self, urls: Sequence[str], *, token: str | None = None, timeout: float = 10.0,
-                 attempts: int = 8, backoff: float = 0.1, max_backoff: float = 2.0) -> None:
+    def __init__(
+        self,
+        urls: Sequence[str],
+        *,
+        token: str | None = None,
+        timeout: float = 10.0,
+        attempts: int = 8,
+        backoff: float = 0.1,
+        max_backoff: float = 2.0,
+    ) -> None:
         if not urls:
             raise ValueError("at least one URL")
         self.urls = [u.rstrip("/") for u in urls]
@@ -104,19 +112,26 @@ class EzlaClient:
             body = resp.json()
         except ValueError:
             body = {}
-        raise ApiError(resp.status_code, body.get("code", "http-error"), body.get("detail") or body.get("title", ""), body)
+        raise ApiError(
+            resp.status_code, body.get("code", "http-error"), body.get("detail") or body.get("title", ""), body
+        )
 
     # --- CA --------------------------------------------------------------------------------
     def enroll_csr(self, activation_code: str, csr_pem: str) -> dict[str, Any]:
         # Not retried across nodes: a lost response would leave the code spent. The caller may
         # ask the operator for a new code; certificates are cheap, duplicate keys are not.
-        resp = self.request("POST", "/v1/ca/enrollments", retry=False,
-                            json={"activation_code": activation_code, "csr_pem": csr_pem})
+        resp = self.request(
+            "POST", "/v1/ca/enrollments", retry=False, json={"activation_code": activation_code, "csr_pem": csr_pem}
+        )
         return resp.json()  # type: ignore[no-any-return]
 
     def enroll_pkcs12(self, activation_code: str, password: str) -> tuple[str, bytes]:
-        resp = self.request("POST", "/v1/ca/enrollments", retry=False,
-                            json={"activation_code": activation_code, "pkcs12_password": password})
+        resp = self.request(
+            "POST",
+            "/v1/ca/enrollments",
+            retry=False,
+            json={"activation_code": activation_code, "pkcs12_password": password},
+        )
         return resp.headers["X-Ezla-Serial"], resp.content
 
     def challenge(self) -> str:
@@ -126,11 +141,15 @@ class EzlaClient:
         from ezla.auth.proof import sign_proof
 
         challenge = self.challenge()
-        resp = self.request("POST", "/v1/auth/doctor-token", json={
-            "certificate_pem": cert.public_bytes(serialization.Encoding.PEM).decode(),
-            "challenge": challenge,
-            "signature": base64.b64encode(sign_proof(key, challenge.encode())).decode(),
-        })
+        resp = self.request(
+            "POST",
+            "/v1/auth/doctor-token",
+            json={
+                "certificate_pem": cert.public_bytes(serialization.Encoding.PEM).decode(),
+                "challenge": challenge,
+                "signature": base64.b64encode(sign_proof(key, challenge.encode())).decode(),
+            },
+        )
         self.token = resp.json()["token"]
         return self.token  # type: ignore[return-value]
 
@@ -141,8 +160,11 @@ class EzlaClient:
         serial = format(cert.serial_number, "x")
         challenge = self.challenge()
         sig = sign_proof(key, holder_message("revoke", serial, challenge, reason))
-        resp = self.request("POST", f"/v1/ca/certificates/{serial}/revocation", json={
-            "reason": reason, "challenge": challenge, "signature": base64.b64encode(sig).decode()})
+        resp = self.request(
+            "POST",
+            f"/v1/ca/certificates/{serial}/revocation",
+            json={"reason": reason, "challenge": challenge, "signature": base64.b64encode(sig).decode()},
+        )
         return resp.json()  # type: ignore[no-any-return]
 
     def renew(self, cert: x509.Certificate, key: PrivateKeyTypes, csr_pem: str) -> dict[str, Any]:
@@ -156,8 +178,12 @@ class EzlaClient:
         digest = hashlib.sha256(csr.public_bytes(serialization.Encoding.DER)).hexdigest()
         challenge = self.challenge()
         sig = sign_proof(key, holder_message("renew", serial, challenge, digest))
-        resp = self.request("POST", f"/v1/ca/certificates/{serial}/renewal", retry=False, json={
-            "csr_pem": csr_pem, "challenge": challenge, "signature": base64.b64encode(sig).decode()})
+        resp = self.request(
+            "POST",
+            f"/v1/ca/certificates/{serial}/renewal",
+            retry=False,
+            json={"csr_pem": csr_pem, "challenge": challenge, "signature": base64.b64encode(sig).decode()},
+        )
         return resp.json()  # type: ignore[no-any-return]
 
     # --- e-ZLA -----------------------------------------------------------------------------
@@ -167,8 +193,12 @@ class EzlaClient:
         return resp.json()  # type: ignore[no-any-return]
 
     def cancel(self, ezla_id: str, signed_xml: bytes) -> dict[str, Any]:
-        resp = self.request("POST", f"/v1/ezla/{ezla_id}/cancellation", content=signed_xml,
-                            headers={"Content-Type": "application/xml", "Idempotency-Key": str(uuid.uuid4())})
+        resp = self.request(
+            "POST",
+            f"/v1/ezla/{ezla_id}/cancellation",
+            content=signed_xml,
+            headers={"Content-Type": "application/xml", "Idempotency-Key": str(uuid.uuid4())},
+        )
         return resp.json()  # type: ignore[no-any-return]
 
     def get_json(self, path: str, **params: Any) -> Any:
@@ -199,14 +229,18 @@ def save_key(path: Path, key: PrivateKeyTypes, passphrase: str | None) -> None:
     write_private(path, key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, enc))
 
 
-def enroll_with_new_key(client: EzlaClient, activation_code: str, out_dir: Path, *, key_type: str = "ec",
-                        key_passphrase: str | None = None) -> dict[str, str]:
+def enroll_with_new_key(
+    client: EzlaClient, activation_code: str, out_dir: Path, *, key_type: str = "ec", key_passphrase: str | None = None
+) -> dict[str, str]:
     key = new_key(key_type)
     result = client.enroll_csr(activation_code, make_csr(key))
     out_dir.mkdir(parents=True, exist_ok=True)
     serial = result["serial"]
-    key_path, cert_path, chain_path = (out_dir / f"{serial}.key.pem", out_dir / f"{serial}.pem",
-                                       out_dir / f"{serial}.chain.pem")
+    key_path, cert_path, chain_path = (
+        out_dir / f"{serial}.key.pem",
+        out_dir / f"{serial}.pem",
+        out_dir / f"{serial}.chain.pem",
+    )
     save_key(key_path, key, key_passphrase)
     cert_path.write_text(result["certificate_pem"])
     chain_path.write_text(result["chain_pem"])

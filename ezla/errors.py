@@ -80,6 +80,10 @@ class KeyTooWeak(Unprocessable):
     code, title = "key-too-weak", "Key type or size not allowed (RSA >= 2048 or EC P-256+)"
 
 
+class KeyCertificateMismatch(Unprocessable):
+    code, title = "key-certificate-mismatch", "The private key does not belong to the certificate"
+
+
 class CsrSubjectMismatch(Unprocessable):
     code, title = "csr-subject-mismatch", "The CSR subject disagrees with the registered doctor"
 
@@ -127,6 +131,10 @@ class XmlTooDeep(BadRequest):
 
 class SchemaInvalid(Unprocessable):
     code, title = "schema-invalid", "The document does not follow the schema"
+
+
+class WrongNamespace(SchemaInvalid):
+    code, title = "wrong-namespace", "The root element is not in urn:ezla:sick-leave:1"
 
 
 class SignatureInvalid(Unprocessable):

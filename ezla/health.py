@@ -33,5 +33,7 @@ class HealthController(Controller):
         except EzlaError as exc:
             checks["ca"] = exc.code
         ok = checks["database"] == "ok" and checks["ca"] == "ok" and not state.draining
-        return Response({"status": "ok" if ok else "unavailable", "node": state.settings.node_id, **checks},
-                        status_code=200 if ok else 503)
+        return Response(
+            {"status": "ok" if ok else "unavailable", "node": state.settings.node_id, **checks},
+            status_code=200 if ok else 503,
+        )

@@ -5,4 +5,6 @@ from __future__ import annotations
 
 def import_all() -> None:
     import ezla.auth.models
-    import ezla.ca.models  # noqa: F401
+    import ezla.ca.models
+    import ezla.distribution.models
+    import ezla.issuance.models  # noqa: F401

@@ -12,9 +12,18 @@ from ezla.errors import EzlaError
 
 PROBLEM_JSON = "application/problem+json"
 _HTTP_CODES = {
-    400: "bad-request", 401: "unauthenticated", 403: "forbidden", 404: "not-found", 405: "method-not-allowed",
-    406: "not-acceptable", 409: "conflict", 413: "payload-too-large", 415: "unsupported-media-type",
-    422: "unprocessable", 429: "too-many-requests", 503: "unavailable",
+    400: "bad-request",
+    401: "unauthenticated",
+    403: "forbidden",
+    404: "not-found",
+    405: "method-not-allowed",
+    406: "not-acceptable",
+    409: "conflict",
+    413: "payload-too-large",
+    415: "unsupported-media-type",
+    422: "unprocessable",
+    429: "too-many-requests",
+    503: "unavailable",
 }
 log = structlog.get_logger("ezla.problems")
 
@@ -38,7 +47,9 @@ def handle_http_exception(_: Request[Any, Any, Any], exc: HTTPException) -> Resp
     status = exc.status_code
     if isinstance(exc, ValidationException):
         errors = [{"key": e.get("key"), "message": e.get("message")} for e in (exc.extra or []) if isinstance(e, dict)]
-        return problem(400, "validation-failed", "The request does not follow the schema", str(exc.detail), errors=errors)
+        return problem(
+            400, "validation-failed", "The request does not follow the schema", str(exc.detail), errors=errors
+        )
     if status == 400 and "malformed" in str(exc.detail).lower():
         return problem(400, "body-malformed", "The request body cannot be decoded", str(exc.detail))
     if status >= 500:

@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 
 import lxml.etree
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
@@ -41,6 +42,7 @@ from ezla.errors import (
     CertificateNotYetValid,
     CertificateRevoked,
     CertificateUntrusted,
+    KeyCertificateMismatch,
     KeyTooWeak,
     PayloadTooLarge,
     SignatureAlgorithmWeak,
@@ -48,7 +50,6 @@ from ezla.errors import (
     SignatureMissing,
     SignatureScope,
     SigningCertificateMismatch,
-    Unprocessable,
     XmlForbiddenConstruct,
     XmlMalformed,
     XmlTooDeep,
@@ -56,6 +57,7 @@ from ezla.errors import (
 
 MAX_XML_BYTES = 1_000_000
 MAX_DEPTH = 32
+MAX_KEYINFO_CERTS = 8
 
 DS = "http://www.w3.org/2000/09/xmldsig#"
 XADES = "http://uri.etsi.org/01903/v1.3.2#"
@@ -67,16 +69,18 @@ _C14N_URIS = frozenset(m.value for m in CanonicalizationMethod)
 # Below our SHA-256 floor; matched on the URI so unknown spellings of SHA-1/MD5 are caught too.
 _WEAK_MARKERS = ("sha1", "md5", "sha224", "sha3-224")
 _STRONG_SIGNATURE_METHODS = frozenset(
-    m for m in SignatureMethod
+    m
+    for m in SignatureMethod
     if not any(w in m.value.lower() for w in _WEAK_MARKERS) and not m.name.startswith(("HMAC", "DSA"))
 )
-_STRONG_DIGESTS = frozenset(
-    d for d in DigestAlgorithm if not any(w in d.value.lower() for w in _WEAK_MARKERS)
-)
+_STRONG_DIGESTS = frozenset(d for d in DigestAlgorithm if not any(w in d.value.lower() for w in _WEAK_MARKERS))
 _XMLSEC_HASHES = {
-    DigestAlgorithm.SHA256.value: hashes.SHA256(), DigestAlgorithm.SHA384.value: hashes.SHA384(),
-    DigestAlgorithm.SHA512.value: hashes.SHA512(), DigestAlgorithm.SHA3_256.value: hashes.SHA3_256(),
-    DigestAlgorithm.SHA3_384.value: hashes.SHA3_384(), DigestAlgorithm.SHA3_512.value: hashes.SHA3_512(),
+    DigestAlgorithm.SHA256.value: hashes.SHA256(),
+    DigestAlgorithm.SHA384.value: hashes.SHA384(),
+    DigestAlgorithm.SHA512.value: hashes.SHA512(),
+    DigestAlgorithm.SHA3_256.value: hashes.SHA3_256(),
+    DigestAlgorithm.SHA3_384.value: hashes.SHA3_384(),
+    DigestAlgorithm.SHA3_512.value: hashes.SHA3_512(),
 }
 _ID_ATTRS = ("Id", "ID", "id")  # xml:id has local name "id"
 
@@ -86,9 +90,7 @@ def _ds(tag: str) -> str:
 
 
 # --- parsing ------------------------------------------------------------------------------------
-def parse_xml(
-    data: bytes, *, max_bytes: int = MAX_XML_BYTES, max_depth: int = MAX_DEPTH
-) -> lxml.etree._Element:
+def parse_xml(data: bytes, *, max_bytes: int = MAX_XML_BYTES, max_depth: int = MAX_DEPTH) -> lxml.etree._Element:
     """Parse untrusted XML: no DTD, no entities, no PIs, bounded size and depth."""
     if len(data) > max_bytes:
         raise PayloadTooLarge(f"XML larger than {max_bytes} bytes")
@@ -96,8 +98,13 @@ def parse_xml(
     if b"<!DOCTYPE" in data or b"<!ENTITY" in data:
         raise XmlForbiddenConstruct("DOCTYPE/ENTITY declarations are refused")
     parser = etree.XMLPullParser(
-        events=("start", "end", "pi"), resolve_entities=False, no_network=True, load_dtd=False,
-        huge_tree=False, remove_pis=False, dtd_validation=False,
+        events=("start", "end", "pi"),
+        resolve_entities=False,
+        no_network=True,
+        load_dtd=False,
+        huge_tree=False,
+        remove_pis=False,
+        dtd_validation=False,
     )
     depth = 0
 
@@ -174,19 +181,30 @@ def _check_key_strength(key: object) -> None:
 
 
 def sign_enveloped(
-    xml: bytes | lxml.etree._Element, key: PrivateKeyTypes, cert: x509.Certificate,
-    chain: Sequence[x509.Certificate] = (), *, signing_time: datetime | None = None,
+    xml: bytes | lxml.etree._Element,
+    key: PrivateKeyTypes,
+    cert: x509.Certificate,
+    chain: Sequence[x509.Certificate] = (),
+    *,
+    signing_time: datetime | None = None,
 ) -> bytes:
-    """Append an enveloped XAdES-BES ds:Signature (c14n 1.0, SHA-256) as the root's last child."""
+    """Append an enveloped XAdES-BES ds:Signature (c14n 1.0, SHA-256) as the root's last child.
+
+    KeyInfo carries ``cert`` then ``chain``. Leave ``chain`` empty when relying parties may use
+    xadesjs without an explicit key: it tries every KeyInfo certificate with the signature
+    algorithm and throws on one of another key type (an RSA seal under our EC issuing CA).
+    """
     _check_key_strength(key)
     if cert.public_key().public_numbers() != key.public_key().public_numbers():  # type: ignore[union-attr]
-        raise Unprocessable("the private key does not belong to the certificate")
+        raise KeyCertificateMismatch()
     root = parse_xml(xml) if isinstance(xml, bytes) else xml
     is_rsa = isinstance(key, rsa.RSAPrivateKey)
     method = SignatureMethod.RSA_SHA256 if is_rsa else SignatureMethod.ECDSA_SHA256
     signer = _Signer(
         signing_time or datetime.now(UTC),
-        signature_algorithm=method, digest_algorithm=DigestAlgorithm.SHA256, c14n_algorithm=C14N,
+        signature_algorithm=method,
+        digest_algorithm=DigestAlgorithm.SHA256,
+        c14n_algorithm=C14N,
         data_object_format=XAdESDataObjectFormat(Description="Signed XML document", MimeType="text/xml"),
     )
     signed = signer.sign(root, key=key, cert=[cert, *chain], always_add_key_value=False)
@@ -246,34 +264,45 @@ def _check_references(root: lxml.etree._Element, sig: lxml.etree._Element) -> No
         # XPath/XSLT/base64 transforms could narrow or rewrite what is signed.
         if any(t not in allowed for t in transforms) or (r is data_refs[0] and ENVELOPED not in transforms):
             raise SignatureScope("only enveloped-signature and canonicalization transforms are allowed")
-    props_refs = 0
+    # One id index for the whole document (not a scan per Reference), with signxml's notion of "Id":
+    # any attribute named Id/ID/id in any namespace. Requiring a unique hit means both of us resolve
+    # a reference to the same element.
+    index: dict[str, list[lxml.etree._Element]] = {}
+    for el in root.iter():
+        if isinstance(el.tag, str):
+            for value in _ids(el):
+                index.setdefault(value, []).append(el)
+    own_props = sig.findall("ds:Object/xades:QualifyingProperties/xades:SignedProperties", NS)
+    props_refs = keyinfo_refs = 0
     for r in (r for r in refs if r is not data_refs[0]):
         uri = r.get("URI") or ""
-        # Same notion of "Id" as signxml's resolver (any attribute named Id/ID/id, any namespace),
-        # and unique in the whole document, so both of us resolve to the same element.
-        targets = [e for e in root.iter() if isinstance(e.tag, str) and uri[1:] in _ids(e)]
-        if not uri.startswith("#") or len(targets) != 1:
+        targets = index.get(uri[1:], []) if uri.startswith("#") else []
+        if len(targets) != 1:
             raise SignatureScope(f"reference {uri!r} is neither unique nor local")
-        target = targets[0]
-        own_props = sig.findall("ds:Object/xades:QualifyingProperties/xades:SignedProperties", NS)
-        if r.get("Type") == SIGNED_PROPERTIES_TYPE and any(target is p for p in own_props):
+        if r.get("Type") == SIGNED_PROPERTIES_TYPE and any(targets[0] is p for p in own_props):
             props_refs += 1
-        elif target.tag == _ds("KeyInfo") and target.getparent() is sig:
-            continue
+        elif targets[0].tag == _ds("KeyInfo") and targets[0].getparent() is sig:
+            keyinfo_refs += 1
         else:
             raise SignatureScope(f"reference {uri!r} points outside the signature's own properties")
-    if props_refs != 1:
-        raise SignatureInvalid("XAdES-BES needs exactly one SignedProperties reference")
+    # Bounded: signxml re-serialises the whole document once per Reference.
+    if props_refs != 1 or keyinfo_refs > 1:
+        raise SignatureInvalid("XAdES-BES needs one SignedProperties reference and at most one KeyInfo one")
 
 
 def _keyinfo_certs(sig: lxml.etree._Element) -> list[x509.Certificate]:
+    found = sig.findall("ds:KeyInfo/ds:X509Data/ds:X509Certificate", NS)
+    if not 1 <= len(found) <= MAX_KEYINFO_CERTS:  # bounded path building
+        raise SignatureInvalid(f"KeyInfo must carry 1..{MAX_KEYINFO_CERTS} X509Certificate elements")
+    certs = []
     try:
-        return [
-            x509.load_der_x509_certificate(b64decode("".join((el.text or "").split())))
-            for el in sig.findall("ds:KeyInfo/ds:X509Data/ds:X509Certificate", NS)
-        ]
-    except ValueError as exc:
+        for el in found:
+            cert = x509.load_der_x509_certificate(b64decode("".join((el.text or "").split())))
+            cert.public_key(), cert.extensions  # parsed lazily: fail here, not deep in a check
+            certs.append(cert)
+    except (ValueError, UnsupportedAlgorithm) as exc:
         raise SignatureInvalid(f"unreadable X509Certificate: {exc}") from None
+    return certs
 
 
 def _is_ca(cert: x509.Certificate) -> bool:
@@ -284,8 +313,12 @@ def _is_ca(cert: x509.Certificate) -> bool:
 
 
 def _check_certificate(
-    signer: x509.Certificate, *, extra: list[x509.Certificate], trust_roots: Sequence[x509.Certificate],
-    at: datetime, is_revoked: Callable[[x509.Certificate], bool] | None,
+    signer: x509.Certificate,
+    *,
+    extra: list[x509.Certificate],
+    trust_roots: Sequence[x509.Certificate],
+    at: datetime,
+    is_revoked: Callable[[x509.Certificate], bool] | None,
     require_eku: x509.ObjectIdentifier | None,
 ) -> None:
     try:
@@ -308,12 +341,13 @@ def _check_certificate(
         .may_be_present(x509.ExtendedKeyUsage, Criticality.AGNOSTIC, None)
         .may_be_present(x509.SubjectAlternativeName, Criticality.AGNOSTIC, None)
     )
-    ca = ExtensionPolicy.webpki_defaults_ca().may_be_present(
-        x509.ExtendedKeyUsage, Criticality.AGNOSTIC, None
-    )
+    ca = ExtensionPolicy.webpki_defaults_ca().may_be_present(x509.ExtendedKeyUsage, Criticality.AGNOSTIC, None)
     verifier = (
-        PolicyBuilder().store(Store(list(trust_roots))).time(at)
-        .extension_policies(ca_policy=ca, ee_policy=ee).build_client_verifier()
+        PolicyBuilder()
+        .store(Store(list(trust_roots)))
+        .time(at)
+        .extension_policies(ca_policy=ca, ee_policy=ee)
+        .build_client_verifier()
     )
     try:
         verifier.verify(signer, extra)
@@ -372,8 +406,12 @@ def _signing_time(props: lxml.etree._Element) -> datetime | None:
 
 
 def verify_enveloped(
-    data: bytes, *, trust_roots: Sequence[x509.Certificate], intermediates: Sequence[x509.Certificate] = (),
-    at: datetime, is_revoked: Callable[[x509.Certificate], bool] | None = None,
+    data: bytes,
+    *,
+    trust_roots: Sequence[x509.Certificate],
+    intermediates: Sequence[x509.Certificate] = (),
+    at: datetime,
+    is_revoked: Callable[[x509.Certificate], bool] | None = None,
     require_eku: x509.ObjectIdentifier | None = None,
 ) -> VerifiedSignature:
     """Verify an enveloped XAdES-BES over the whole document; return only what it covers."""
@@ -383,8 +421,6 @@ def verify_enveloped(
     _check_algorithms(sig)
     _check_references(root, sig)
     certs = _keyinfo_certs(sig)
-    if not certs:
-        raise SignatureInvalid("KeyInfo carries no X509Certificate")
     # KeyInfo only nominates the signer (first non-CA certificate); trust comes from the chain check.
     signer = next((c for c in certs if not _is_ca(c)), certs[0])
     extra = [*intermediates, *(c for c in certs if c is not signer)]
@@ -392,21 +428,22 @@ def verify_enveloped(
         signer, extra=extra, trust_roots=trust_roots, at=at, is_revoked=is_revoked, require_eku=require_eku
     )
     config = XAdESSignatureConfiguration(
-        location="./", expect_references=True, verification_time=at,
-        signature_methods=_STRONG_SIGNATURE_METHODS, digest_algorithms=_STRONG_DIGESTS,
+        location="./",
+        expect_references=True,
+        verification_time=at,
+        signature_methods=_STRONG_SIGNATURE_METHODS,
+        digest_algorithms=_STRONG_DIGESTS,
         default_reference_c14n_method=C14N,  # XMLDSig's default for references without a c14n Transform
     )
     try:
         results = _Verifier().verify(root, x509_cert=signer, expect_config=config)
-    except (SignXMLException, etree.LxmlError, ValueError, KeyError) as exc:
+    except (SignXMLException, etree.LxmlError, ValueError, KeyError, TypeError, UnsupportedAlgorithm) as exc:
         raise SignatureInvalid(f"signature does not verify: {exc}") from None
-    refs = sig.findall("ds:SignedInfo/ds:Reference", NS)
-    by_uri = {r.get("URI"): res for r, res in zip(refs, results, strict=True)}
-    signed_root, props = by_uri[""].signed_xml, None
-    for res in results:
-        if res.signed_xml is not None and res.signed_xml.tag == f"{{{XADES}}}SignedProperties":
-            props = res.signed_xml
-    if signed_root is None or props is None:
+    # signxml's results follow the Reference order of the SignedInfo it verified (a c14n copy of ours).
+    by_ref = list(zip(sig.findall("ds:SignedInfo/ds:Reference", NS), results, strict=True))
+    signed_root = next(res.signed_xml for r, res in by_ref if r.get("URI") == "")
+    props = next(res.signed_xml for r, res in by_ref if r.get("URI") and r.get("Type") == SIGNED_PROPERTIES_TYPE)
+    if signed_root is None or props is None or props.tag != f"{{{XADES}}}SignedProperties":
         raise SignatureInvalid("signed content could not be read back")
     _check_signing_certificate(props, signer)
     return VerifiedSignature(signed_root=signed_root, signer=signer, signing_time=_signing_time(props))

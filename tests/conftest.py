@@ -65,9 +65,15 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 @pytest.fixture
 def settings(db_url: str, pki_dir: Path, tmp_path: Path) -> Settings:
     return Settings(
-        var_dir=tmp_path, database_url=db_url, registry_database_url=f"sqlite:///{tmp_path}/registry.sqlite3",
-        pki_dir=pki_dir, ca_key_passphrase=PASSPHRASE, public_url=PUBLIC_URL, log_json=True,
-        worker_enabled=False, registry_token="registry-test-token",  # noqa: S106
+        var_dir=tmp_path,
+        database_url=db_url,
+        registry_database_url=f"sqlite:///{tmp_path}/registry.sqlite3",
+        pki_dir=pki_dir,
+        ca_key_passphrase=PASSPHRASE,
+        public_url=PUBLIC_URL,
+        log_json=True,
+        worker_enabled=False,
+        registry_token="registry-test-token",
     )
 
 

@@ -38,15 +38,19 @@ class EnrolledDoctor:
 
     def write(self, directory: Path) -> tuple[Path, Path]:
         key_path, cert_path = directory / f"{self.serial}.key.pem", directory / f"{self.serial}.pem"
-        key_path.write_bytes(self.key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                                    serialization.NoEncryption()))
+        key_path.write_bytes(
+            self.key.private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+            )
+        )
         cert_path.write_bytes(self.cert.public_bytes(serialization.Encoding.PEM))
         return key_path, cert_path
 
 
 def register(client: Any, operator_token: str, **overrides: Any) -> dict[str, Any]:
-    resp = client.post("/v1/ca/doctors", json=doctor_payload(**overrides),
-                       headers={"Authorization": f"Bearer {operator_token}"})
+    resp = client.post(
+        "/v1/ca/doctors", json=doctor_payload(**overrides), headers={"Authorization": f"Bearer {operator_token}"}
+    )
     assert resp.status_code == 201, resp.text
     return resp.json()  # type: ignore[no-any-return]
 
@@ -59,3 +63,36 @@ def enroll(client: Any, operator_token: str, key_type: str = "ec", **overrides: 
     body = resp.json()
     cert = x509.load_pem_x509_certificate(body["certificate_pem"].encode())
     return EnrolledDoctor(reg["npwz"], body["serial"], key, cert, body["chain_pem"])
+
+
+def signed_sick_leave(doctor: EnrolledDoctor, *, today: Any = None, **overrides: Any) -> bytes:
+    """A valid e-ZLA for ``doctor``, signed with its key (XAdES-BES), issued today (Warsaw)."""
+    from datetime import UTC, datetime
+
+    from ezla.issuance.document import build_sick_leave_xml
+    from ezla.issuance.samples import sample_sick_leave
+    from ezla.issuance.service import local_date
+    from ezla.xmlsec import sign_enveloped
+
+    today = today or local_date(datetime.now(UTC))
+    sl = sample_sick_leave(today=today, npwz=doctor.npwz, **overrides)
+    return sign_enveloped(build_sick_leave_xml(sl), doctor.key, doctor.cert)
+
+
+def signed_cancellation(
+    doctor: EnrolledDoctor,
+    *,
+    document_id: str,
+    series: str,
+    number: str,
+    reason: str = "Pomyłka",
+    npwz: str | None = None,
+) -> bytes:
+    from ezla.issuance.document import Cancellation, build_cancellation_xml
+    from ezla.xmlsec import sign_enveloped
+
+    c = Cancellation(document_id=document_id, series=series, number=number, reason=reason, npwz=npwz or doctor.npwz)
+    return sign_enveloped(build_cancellation_xml(c), doctor.key, doctor.cert)
+
+
+XML = {"content-type": "application/xml"}

@@ -39,8 +39,15 @@ def _digest(secret: str) -> str:
 
 
 def create_account(
-    session: Session, role: Role, *, now: datetime, nip: str | None = None, pesel: str | None = None,
-    npwz: str | None = None, label: str | None = None, expires_at: datetime | None = None,
+    session: Session,
+    role: Role,
+    *,
+    now: datetime,
+    nip: str | None = None,
+    pesel: str | None = None,
+    npwz: str | None = None,
+    label: str | None = None,
+    expires_at: datetime | None = None,
 ) -> tuple[Account, str]:
     """Returns the account and its bearer token (the only time the token exists in clear)."""
     if role is Role.EMPLOYER and not (nip or pesel):
@@ -49,8 +56,14 @@ def create_account(
         raise BadRequest("a patient account is bound to a PESEL")
     token = f"ezla_{role.value[:3]}_{secrets.token_urlsafe(32)}"
     account = Account(
-        role=role.value, token_hash=_digest(token), nip=nip, pesel=pesel, npwz=npwz, label=label,
-        created_at=now, expires_at=expires_at,
+        role=role.value,
+        token_hash=_digest(token),
+        nip=nip,
+        pesel=pesel,
+        npwz=npwz,
+        label=label,
+        created_at=now,
+        expires_at=expires_at,
     )
     session.add(account)
     session.flush()

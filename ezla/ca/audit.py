@@ -28,7 +28,10 @@ def _link(prev_hash: str, seq: int, at: datetime, action: str, subject: str, det
 
 def append(session: Session, action: str, subject: str, details: dict[str, Any], *, now: datetime) -> AuditEvent:
     head = session.execute(
-        update(AuditHead).where(AuditHead.id == 1).values(seq=AuditHead.seq + 1).returning(AuditHead.seq, AuditHead.hash)
+        update(AuditHead)
+        .where(AuditHead.id == 1)
+        .values(seq=AuditHead.seq + 1)
+        .returning(AuditHead.seq, AuditHead.hash)
     ).first()
     if head is None:
         session.add(AuditHead(id=1, seq=1, hash=GENESIS))
@@ -39,7 +42,12 @@ def append(session: Session, action: str, subject: str, details: dict[str, Any],
     at = now.replace(microsecond=(now.microsecond // 1000) * 1000)  # survive every engine's precision
     text = json.dumps(details, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     event = AuditEvent(
-        seq=seq, at=at, action=action, subject=subject, details=text, prev_hash=prev,
+        seq=seq,
+        at=at,
+        action=action,
+        subject=subject,
+        details=text,
+        prev_hash=prev,
         hash=_link(prev, seq, at, action, subject, text),
     )
     session.add(event)

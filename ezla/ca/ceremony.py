@@ -76,15 +76,20 @@ def init_pki(pki_dir: Path, passphrase: str, public_url: str, now: datetime, *, 
     ocsp_key = ec.generate_private_key(ec.SECP256R1())
     ocsp = issue(
         profile.ocsp_builder(ocsp_key.public_key(), issuing, serials.new_serial(node_number), now, prof),
-        issuing_key, doctor=False,
+        issuing_key,
+        doctor=False,
     )
     service_key = rsa.generate_private_key(public_exponent=65537, key_size=3072)
     service = issue(
         profile.service_builder(service_key.public_key(), issuing, serials.new_serial(node_number), now, prof, urls),
-        issuing_key, doctor=False,
+        issuing_key,
+        doctor=False,
     )
     for role, key, cert in (
-        ("root", root_key, root), ("issuing", issuing_key, issuing), ("ocsp", ocsp_key, ocsp), ("service", service_key, service),
+        ("root", root_key, root),
+        ("issuing", issuing_key, issuing),
+        ("ocsp", ocsp_key, ocsp),
+        ("service", service_key, service),
     ):
         keystore.save_key(pki_dir, role, key, passphrase)
         keystore.save_cert(pki_dir, role, cert)

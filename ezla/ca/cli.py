@@ -26,10 +26,17 @@ def pki_init(as_json: bool) -> None:
     s = settings()
     passphrase = ensure_passphrase(s.ca_key_passphrase, s.passphrase_file)
     result = init_pki(s.pki_dir, passphrase, s.public_url, utcnow(), node_number=s.node_number)
-    emit(as_json, {"created": result.created, "pki_dir": str(s.pki_dir), "root_sha256": result.root_fingerprint,
-                   "issuing_sha256": result.issuing_fingerprint},
-         f"{'created' if result.created else 'already initialised'}: {s.pki_dir}\n"
-         f"root SHA-256 {result.root_fingerprint}\nissuing SHA-256 {result.issuing_fingerprint}")
+    emit(
+        as_json,
+        {
+            "created": result.created,
+            "pki_dir": str(s.pki_dir),
+            "root_sha256": result.root_fingerprint,
+            "issuing_sha256": result.issuing_fingerprint,
+        },
+        f"{'created' if result.created else 'already initialised'}: {s.pki_dir}\n"
+        f"root SHA-256 {result.root_fingerprint}\nissuing SHA-256 {result.issuing_fingerprint}",
+    )
 
 
 @click.group("doctor")
@@ -50,12 +57,22 @@ def doctor_add(npwz: str, pesel: str, given_name: str, family_name: str, as_json
     s = settings()
     try:
         with db_session(s) as session:
-            reg = register_doctor(session, npwz=npwz, pesel=pesel, given_name=given_name, family_name=family_name,
-                                  ttl=timedelta(hours=s.activation_code_ttl_hours), now=utcnow())
+            reg = register_doctor(
+                session,
+                npwz=npwz,
+                pesel=pesel,
+                given_name=given_name,
+                family_name=family_name,
+                ttl=timedelta(hours=s.activation_code_ttl_hours),
+                now=utcnow(),
+            )
     except EzlaError as exc:
         fail(as_json, exc)
-    emit(as_json, {"npwz": reg.npwz, "activation_code": reg.activation_code, "expires_at": reg.expires_at},
-         f"activation code for NPWZ {reg.npwz}: {reg.activation_code} (expires {reg.expires_at:%Y-%m-%d %H:%M} UTC)")
+    emit(
+        as_json,
+        {"npwz": reg.npwz, "activation_code": reg.activation_code, "expires_at": reg.expires_at},
+        f"activation code for NPWZ {reg.npwz}: {reg.activation_code} (expires {reg.expires_at:%Y-%m-%d %H:%M} UTC)",
+    )
 
 
 @click.group("audit")
@@ -71,9 +88,12 @@ def audit_verify(as_json: bool) -> None:
 
     with db_session() as session:
         report = verify(session)
-    emit(as_json, {"ok": report.ok, "events": report.events, "problems": list(report.problems)},
-         f"{report.events} events, chain {'intact' if report.ok else 'BROKEN'}"
-         + "".join(f"\n  {p}" for p in report.problems))
+    emit(
+        as_json,
+        {"ok": report.ok, "events": report.events, "problems": list(report.problems)},
+        f"{report.events} events, chain {'intact' if report.ok else 'BROKEN'}"
+        + "".join(f"\n  {p}" for p in report.problems),
+    )
     if not report.ok:
         raise SystemExit(1)
 
@@ -83,11 +103,20 @@ def audit_verify(as_json: bool) -> None:
 @click.option("--code", "activation_code", required=True, help="One-time activation code.")
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), default=Path("."), show_default=True)
 @click.option("--key-type", type=click.Choice(["ec", "rsa"]), default="ec", show_default=True)
-@click.option("--pkcs12", "pkcs12_password", default=None, help="Ask the server for a key in a PKCS#12 with this password.")
+@click.option(
+    "--pkcs12", "pkcs12_password", default=None, help="Ask the server for a key in a PKCS#12 with this password."
+)
 @click.option("--key-passphrase", default=None, envvar="EZLA_KEY_PASSPHRASE", help="Encrypt the saved key.")
 @json_option
-def enroll(url: str, activation_code: str, out_dir: Path, key_type: str, pkcs12_password: str | None,
-           key_passphrase: str | None, as_json: bool) -> None:
+def enroll(
+    url: str,
+    activation_code: str,
+    out_dir: Path,
+    key_type: str,
+    pkcs12_password: str | None,
+    key_passphrase: str | None,
+    as_json: bool,
+) -> None:
     """Client side of enrollment: key + CSR here (preferred), or a server-made PKCS#12."""
     from ezla.client import EzlaClient, enroll_with_new_key
 

@@ -32,8 +32,13 @@ class RevokedEntry:
 
 
 def build_crl(
-    issuer: x509.Certificate, key: CertificateIssuerPrivateKeyTypes, entries: Iterable[RevokedEntry], *,
-    number: int, now: datetime, validity: timedelta,
+    issuer: x509.Certificate,
+    key: CertificateIssuerPrivateKeyTypes,
+    entries: Iterable[RevokedEntry],
+    *,
+    number: int,
+    now: datetime,
+    validity: timedelta,
 ) -> bytes:
     aki = x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(
         issuer.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
@@ -47,7 +52,11 @@ def build_crl(
         .add_extension(aki, critical=False)
     )
     for e in entries:
-        rc = x509.RevokedCertificateBuilder().serial_number(e.serial).revocation_date(e.revoked_at.replace(microsecond=0))
+        rc = (
+            x509.RevokedCertificateBuilder()
+            .serial_number(e.serial)
+            .revocation_date(e.revoked_at.replace(microsecond=0))
+        )
         # RFC 5280 5.3.1: the reason code "unspecified" SHOULD be absent.
         if e.reason != "unspecified":
             rc = rc.add_extension(x509.CRLReason(REASONS[e.reason]), critical=False)

@@ -68,7 +68,13 @@ def _status_pointers(cert: x509.Certificate) -> str | None:
 
 
 DOCTOR_CHECKS: tuple[Check, ...] = (
-    _serial_entropy, _doctor_key_usage, _doctor_eku, _doctor_npwz, _doctor_validity, _key_strength, _status_pointers,
+    _serial_entropy,
+    _doctor_key_usage,
+    _doctor_eku,
+    _doctor_npwz,
+    _doctor_validity,
+    _key_strength,
+    _status_pointers,
 )
 LEAF_CHECKS: tuple[Check, ...] = (_serial_entropy, _key_strength)
 

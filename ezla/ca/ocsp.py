@@ -59,17 +59,29 @@ def respond(req: ocsp.OCSPRequest, keys: OnlineKeys, lookup: Callable[[int], Sta
     builder = ocsp.OCSPResponseBuilder()
     if status.state == "unknown" or status.certificate is None:
         builder = builder.add_response_by_hash(
-            req.issuer_name_hash, req.issuer_key_hash, req.serial_number, req.hash_algorithm,
-            ocsp.OCSPCertStatus.UNKNOWN, this_update, this_update + RESPONSE_VALIDITY, None, None,
+            req.issuer_name_hash,
+            req.issuer_key_hash,
+            req.serial_number,
+            req.hash_algorithm,
+            ocsp.OCSPCertStatus.UNKNOWN,
+            this_update,
+            this_update + RESPONSE_VALIDITY,
+            None,
+            None,
         )
     else:
         revoked = status.state == "revoked"
         builder = builder.add_response(
-            cert=status.certificate, issuer=keys.issuing, algorithm=req.hash_algorithm,
+            cert=status.certificate,
+            issuer=keys.issuing,
+            algorithm=req.hash_algorithm,
             cert_status=ocsp.OCSPCertStatus.REVOKED if revoked else ocsp.OCSPCertStatus.GOOD,
-            this_update=this_update, next_update=this_update + RESPONSE_VALIDITY,
+            this_update=this_update,
+            next_update=this_update + RESPONSE_VALIDITY,
             revocation_time=status.revoked_at.replace(microsecond=0) if revoked and status.revoked_at else None,
-            revocation_reason=REASONS[status.reason] if revoked and status.reason and status.reason != "unspecified" else None,
+            revocation_reason=REASONS[status.reason]
+            if revoked and status.reason and status.reason != "unspecified"
+            else None,
         )
     builder = builder.responder_id(ocsp.OCSPResponderEncoding.HASH, keys.ocsp).certificates([keys.ocsp])
     for ext in req.extensions:

@@ -148,16 +148,29 @@ def root_builder(
 
 def _ca_key_usage() -> x509.KeyUsage:
     return x509.KeyUsage(
-        digital_signature=False, content_commitment=False, key_encipherment=False, data_encipherment=False,
-        key_agreement=False, key_cert_sign=True, crl_sign=True, encipher_only=False, decipher_only=False,
+        digital_signature=False,
+        content_commitment=False,
+        key_encipherment=False,
+        data_encipherment=False,
+        key_agreement=False,
+        key_cert_sign=True,
+        crl_sign=True,
+        encipher_only=False,
+        decipher_only=False,
     )
 
 
 def _leaf_key_usage(*, digital_signature: bool, non_repudiation: bool) -> x509.KeyUsage:
     return x509.KeyUsage(
-        digital_signature=digital_signature, content_commitment=non_repudiation, key_encipherment=False,
-        data_encipherment=False, key_agreement=False, key_cert_sign=False, crl_sign=False,
-        encipher_only=False, decipher_only=False,
+        digital_signature=digital_signature,
+        content_commitment=non_repudiation,
+        key_encipherment=False,
+        data_encipherment=False,
+        key_agreement=False,
+        key_cert_sign=False,
+        crl_sign=False,
+        encipher_only=False,
+        decipher_only=False,
     )
 
 
@@ -178,22 +191,28 @@ def _issued_by(
 def _aia(ca_issuers_url: str, ocsp_url: str | None) -> x509.AuthorityInformationAccess:
     descs = []
     if ocsp_url:
-        descs.append(x509.AccessDescription(x509.AuthorityInformationAccessOID.OCSP, x509.UniformResourceIdentifier(ocsp_url)))
+        descs.append(
+            x509.AccessDescription(x509.AuthorityInformationAccessOID.OCSP, x509.UniformResourceIdentifier(ocsp_url))
+        )
     descs.append(
-        x509.AccessDescription(x509.AuthorityInformationAccessOID.CA_ISSUERS, x509.UniformResourceIdentifier(ca_issuers_url))
+        x509.AccessDescription(
+            x509.AuthorityInformationAccessOID.CA_ISSUERS, x509.UniformResourceIdentifier(ca_issuers_url)
+        )
     )
     return x509.AuthorityInformationAccess(descs)
 
 
 def _crl_dp(url: str) -> x509.CRLDistributionPoints:
-    return x509.CRLDistributionPoints(
-        [x509.DistributionPoint([x509.UniformResourceIdentifier(url)], None, None, None)]
-    )
+    return x509.CRLDistributionPoints([x509.DistributionPoint([x509.UniformResourceIdentifier(url)], None, None, None)])
 
 
 def issuing_builder(
-    public_key: CertificateIssuerPublicKeyTypes, root: x509.Certificate, serial: int, now: datetime,
-    profile: Profile, urls: Urls,
+    public_key: CertificateIssuerPublicKeyTypes,
+    root: x509.Certificate,
+    serial: int,
+    now: datetime,
+    profile: Profile,
+    urls: Urls,
 ) -> x509.CertificateBuilder:
     b = x509.CertificateBuilder().subject_name(_ca_name(profile.issuing_cn, profile)).serial_number(serial)
     b = _issued_by(_validity(b, now, profile.issuing_days, profile), root, public_key)
@@ -207,8 +226,13 @@ def issuing_builder(
 
 
 def doctor_builder(
-    doctor: DoctorIdentity, public_key: CertificateIssuerPublicKeyTypes, issuer: x509.Certificate,
-    serial: int, now: datetime, profile: Profile, urls: Urls,
+    doctor: DoctorIdentity,
+    public_key: CertificateIssuerPublicKeyTypes,
+    issuer: x509.Certificate,
+    serial: int,
+    now: datetime,
+    profile: Profile,
+    urls: Urls,
 ) -> x509.CertificateBuilder:
     """EN 319 412-2: keyUsage nonRepudiation only (4.3.2 content commitment), EKU documentSigning."""
     b = x509.CertificateBuilder().subject_name(doctor_subject(doctor, profile)).serial_number(serial)
@@ -224,7 +248,10 @@ def doctor_builder(
 
 
 def ocsp_builder(
-    public_key: CertificateIssuerPublicKeyTypes, issuer: x509.Certificate, serial: int, now: datetime,
+    public_key: CertificateIssuerPublicKeyTypes,
+    issuer: x509.Certificate,
+    serial: int,
+    now: datetime,
     profile: Profile,
 ) -> x509.CertificateBuilder:
     """RFC 6960 4.2.2.2 delegated responder, with id-pkix-ocsp-nocheck (4.2.2.2.1)."""
@@ -239,8 +266,12 @@ def ocsp_builder(
 
 
 def service_builder(
-    public_key: CertificateIssuerPublicKeyTypes, issuer: x509.Certificate, serial: int, now: datetime,
-    profile: Profile, urls: Urls,
+    public_key: CertificateIssuerPublicKeyTypes,
+    issuer: x509.Certificate,
+    serial: int,
+    now: datetime,
+    profile: Profile,
+    urls: Urls,
 ) -> x509.CertificateBuilder:
     """The service's own seal for receipts: a document-signing certificate like the doctors'."""
     b = x509.CertificateBuilder().subject_name(_ca_name(profile.service_cn, profile)).serial_number(serial)

@@ -50,13 +50,20 @@ class CaController(Controller):
     @post("/doctors", guards=[requires(Role.OPERATOR)], status_code=201, sync_to_thread=True)
     def register_doctor(self, data: schemas.DoctorIn, state: State, db_session: Session) -> schemas.RegistrationOut:
         reg = service.register_doctor(
-            db_session, npwz=data.npwz, pesel=data.pesel, given_name=data.given_name,
-            family_name=data.family_name, ttl=timedelta(hours=state.settings.activation_code_ttl_hours), now=utcnow(),
+            db_session,
+            npwz=data.npwz,
+            pesel=data.pesel,
+            given_name=data.given_name,
+            family_name=data.family_name,
+            ttl=timedelta(hours=state.settings.activation_code_ttl_hours),
+            now=utcnow(),
         )
         db_session.commit()
         return schemas.RegistrationOut(reg.npwz, reg.activation_code, reg.expires_at)
 
-    @post("/doctors/{npwz:str}/activation-codes", guards=[requires(Role.OPERATOR)], status_code=201, sync_to_thread=True)
+    @post(
+        "/doctors/{npwz:str}/activation-codes", guards=[requires(Role.OPERATOR)], status_code=201, sync_to_thread=True
+    )
     def new_activation_code(self, npwz: str, state: State, db_session: Session) -> schemas.RegistrationOut:
         reg = service.new_activation_code(
             db_session, npwz, ttl=timedelta(hours=state.settings.activation_code_ttl_hours), now=utcnow()
@@ -69,20 +76,29 @@ class CaController(Controller):
         if (data.csr_pem is None) == (data.pkcs12_password is None):
             raise BadRequest("send exactly one of csr_pem or pkcs12_password")
         if data.csr_pem is not None:
-            issued = service.enroll_with_csr(db_session, ca(state), activation_code=data.activation_code,
-                                             csr_pem=data.csr_pem, now=utcnow())
+            issued = service.enroll_with_csr(
+                db_session, ca(state), activation_code=data.activation_code, csr_pem=data.csr_pem, now=utcnow()
+            )
             db_session.commit()
-            body = schemas.IssuedOut(issued.serial, issued.certificate_pem, issued.chain_pem,
-                                     issued.certificate.not_valid_after_utc)
+            body = schemas.IssuedOut(
+                issued.serial, issued.certificate_pem, issued.chain_pem, issued.certificate.not_valid_after_utc
+            )
             return Response(body, status_code=201, headers={"Location": f"/v1/ca/certificates/{issued.serial}"})
         assert data.pkcs12_password is not None
-        issued, p12 = service.enroll_with_pkcs12(db_session, ca(state), activation_code=data.activation_code,
-                                                 password=data.pkcs12_password, now=utcnow())
+        issued, p12 = service.enroll_with_pkcs12(
+            db_session, ca(state), activation_code=data.activation_code, password=data.pkcs12_password, now=utcnow()
+        )
         db_session.commit()
-        return Response(p12, status_code=201, media_type="application/x-pkcs12", headers={
-            "Location": f"/v1/ca/certificates/{issued.serial}", "X-Ezla-Serial": issued.serial,
-            "Content-Disposition": f'attachment; filename="{issued.serial}.p12"',
-        })
+        return Response(
+            p12,
+            status_code=201,
+            media_type="application/x-pkcs12",
+            headers={
+                "Location": f"/v1/ca/certificates/{issued.serial}",
+                "X-Ezla-Serial": issued.serial,
+                "Content-Disposition": f'attachment; filename="{issued.serial}.p12"',
+            },
+        )
 
     @get("/chain", media_type=PEM_CHAIN, sync_to_thread=False)
     def chain(self, state: State) -> str:
@@ -106,8 +122,14 @@ class CaController(Controller):
         return service.get_certificate(db_session, serial).public_bytes(serialization.Encoding.PEM).decode()
 
     @post("/certificates/{serial:str}/revocation", status_code=200, sync_to_thread=True)
-    def revoke(self, serial: str, data: schemas.RevocationIn, request: Request[object, object, State],
-               state: State, db_session: Session) -> schemas.RevocationOut:
+    def revoke(
+        self,
+        serial: str,
+        data: schemas.RevocationIn,
+        request: Request[object, object, State],
+        state: State,
+        db_session: Session,
+    ) -> schemas.RevocationOut:
         if bearer_token(request) is not None:
             principal = principal_of(request)
             if principal.role is not Role.OPERATOR:
@@ -115,8 +137,15 @@ class CaController(Controller):
             by = "operator"
         else:
             by = "holder"
-        row = service.revoke(db_session, serial, reason=data.reason, now=utcnow(), by=by,
-                             challenge=data.challenge, signature=data.signature)
+        row = service.revoke(
+            db_session,
+            serial,
+            reason=data.reason,
+            now=utcnow(),
+            by=by,
+            challenge=data.challenge,
+            signature=data.signature,
+        )
         db_session.commit()
         refresh_crl_if_stale(state)
         assert row.revoked_at is not None and row.revocation_reason is not None
@@ -124,11 +153,19 @@ class CaController(Controller):
 
     @post("/certificates/{serial:str}/renewal", status_code=201, sync_to_thread=True)
     def renew(self, serial: str, data: schemas.RenewalIn, state: State, db_session: Session) -> schemas.IssuedOut:
-        issued = service.renew(db_session, ca(state), serial, csr_pem=data.csr_pem, challenge=data.challenge,
-                               signature=data.signature, now=utcnow())
+        issued = service.renew(
+            db_session,
+            ca(state),
+            serial,
+            csr_pem=data.csr_pem,
+            challenge=data.challenge,
+            signature=data.signature,
+            now=utcnow(),
+        )
         db_session.commit()
-        return schemas.IssuedOut(issued.serial, issued.certificate_pem, issued.chain_pem,
-                                 issued.certificate.not_valid_after_utc)
+        return schemas.IssuedOut(
+            issued.serial, issued.certificate_pem, issued.chain_pem, issued.certificate.not_valid_after_utc
+        )
 
     @get("/crl", media_type="application/pkix-crl", sync_to_thread=True)
     def crl(self, state: State) -> bytes:
@@ -146,7 +183,9 @@ class CaController(Controller):
         # RFC 6960 A.1: base64 of the DER, URL-encoded; the router already decoded %2F etc.
         text = encoded.lstrip("/")
         try:
-            der = base64.b64decode(text + "=" * (-len(text) % 4), altchars=b"-_" if "-" in text or "_" in text else None)
+            der = base64.b64decode(
+                text + "=" * (-len(text) % 4), altchars=b"-_" if "-" in text or "_" in text else None
+            )
         except (binascii.Error, ValueError) as exc:
             raise OcspRequestMalformed("not base64") from exc
         return ocsp_answer(state, der)

@@ -110,7 +110,9 @@ def register_doctor(
             raise BadRequest(f"{name_field} must be 1-64 characters", field=name_field)
     if session.scalar(select(Doctor.id).where(Doctor.npwz == npwz)) is not None:
         raise DoctorExists()
-    doctor = Doctor(npwz=npwz, pesel=pesel, given_name=given_name.strip(), family_name=family_name.strip(), created_at=now)
+    doctor = Doctor(
+        npwz=npwz, pesel=pesel, given_name=given_name.strip(), family_name=family_name.strip(), created_at=now
+    )
     session.add(doctor)
     session.flush()
     code = _new_activation_code()
@@ -135,7 +137,9 @@ def _redeem(session: Session, code: str, now: datetime) -> Doctor:
     """Single use across nodes: the conditional UPDATE succeeds for exactly one caller."""
     row = session.execute(
         update(ActivationCode)
-        .where(ActivationCode.code_hash == _hash(code), ActivationCode.used_at.is_(None), ActivationCode.expires_at > now)
+        .where(
+            ActivationCode.code_hash == _hash(code), ActivationCode.used_at.is_(None), ActivationCode.expires_at > now
+        )
         .values(used_at=now)
         .returning(ActivationCode.doctor_id)
     ).first()
@@ -183,15 +187,22 @@ def _check_subject(csr: x509.CertificateSigningRequest, doctor: Doctor) -> None:
     for attr in csr.subject:
         allowed = expected.get(attr.oid)
         if allowed is None:
-            if attr.oid in (x509.NameOID.ORGANIZATION_NAME, x509.NameOID.ORGANIZATIONAL_UNIT_NAME,
-                            x509.NameOID.LOCALITY_NAME, x509.NameOID.STATE_OR_PROVINCE_NAME, x509.NameOID.EMAIL_ADDRESS):
+            if attr.oid in (
+                x509.NameOID.ORGANIZATION_NAME,
+                x509.NameOID.ORGANIZATIONAL_UNIT_NAME,
+                x509.NameOID.LOCALITY_NAME,
+                x509.NameOID.STATE_OR_PROVINCE_NAME,
+                x509.NameOID.EMAIL_ADDRESS,
+            ):
                 continue  # ignored: not part of our profile's subject
             raise CsrSubjectMismatch(f"attribute {attr.oid.dotted_string} is not part of the doctor profile")
         if str(attr.value).strip().casefold() not in {v.casefold() for v in allowed}:
             raise CsrSubjectMismatch(f"{attr.rfc4514_attribute_name} disagrees with the registered doctor")
 
 
-def _issue_for(session: Session, ctx: CaContext, doctor: Doctor, public_key: object, *, now: datetime, action: str) -> Issued:
+def _issue_for(
+    session: Session, ctx: CaContext, doctor: Doctor, public_key: object, *, now: datetime, action: str
+) -> Issued:
     serial = serials.new_serial(ctx.node_number)
     ident = profile.DoctorIdentity(doctor.npwz, doctor.given_name, doctor.family_name)
     builder = profile.doctor_builder(ident, public_key, ctx.keys.issuing, serial, now, ctx.profile, ctx.urls)  # type: ignore[arg-type]
@@ -200,9 +211,14 @@ def _issue_for(session: Session, ctx: CaContext, doctor: Doctor, public_key: obj
     def record_intent(lint_copy: x509.Certificate) -> None:
         session.add(
             Certificate(
-                serial=hexs, doctor_id=doctor.id, kind="doctor", status="intent",
+                serial=hexs,
+                doctor_id=doctor.id,
+                kind="doctor",
+                status="intent",
                 lint_der=lint_copy.public_bytes(serialization.Encoding.DER),
-                not_before=lint_copy.not_valid_before_utc, not_after=lint_copy.not_valid_after_utc, created_at=now,
+                not_before=lint_copy.not_valid_before_utc,
+                not_after=lint_copy.not_valid_after_utc,
+                created_at=now,
             )
         )
         audit.append(session, f"{action}_intent", hexs, {"npwz": doctor.npwz}, now=now)
@@ -210,7 +226,8 @@ def _issue_for(session: Session, ctx: CaContext, doctor: Doctor, public_key: obj
 
     cert = issue(builder, ctx.keys.issuing_key, doctor=True, record_intent=record_intent)
     session.execute(
-        update(Certificate).where(Certificate.serial == hexs)
+        update(Certificate)
+        .where(Certificate.serial == hexs)
         .values(status="issued", der=cert.public_bytes(serialization.Encoding.DER))
     )
     audit.append(session, action, hexs, {"npwz": doctor.npwz}, now=now)
@@ -264,19 +281,23 @@ def holder_message(purpose: str, serial: str, challenge: str, extra: str = "") -
     return f"ezla:{purpose}:{serial}:{challenge}:{extra}".encode()
 
 
-def _check_holder(session: Session, row: Certificate, purpose: str, challenge: str, signature_b64: str,
-                  extra: str, now: datetime) -> None:
+def _check_holder(
+    session: Session, row: Certificate, purpose: str, challenge: str, signature_b64: str, extra: str, now: datetime
+) -> None:
     try:
         signature = base64.b64decode(signature_b64, validate=True)
     except ValueError as exc:
         raise BadRequest("signature must be base64") from exc
     consume_challenge(session, challenge, now=now)
     assert row.der is not None
-    verify_proof(x509.load_der_x509_certificate(row.der), holder_message(purpose, row.serial, challenge, extra), signature)
+    verify_proof(
+        x509.load_der_x509_certificate(row.der), holder_message(purpose, row.serial, challenge, extra), signature
+    )
 
 
-def renew(session: Session, ctx: CaContext, serial: str, *, csr_pem: str, challenge: str, signature: str,
-          now: datetime) -> Issued:
+def renew(
+    session: Session, ctx: CaContext, serial: str, *, csr_pem: str, challenge: str, signature: str, now: datetime
+) -> Issued:
     """The holder of a valid certificate gets a new one for a (new) key in its CSR."""
     row = _load_row(session, serial)
     if row.status != "issued" or row.not_after <= now:
@@ -291,8 +312,16 @@ def renew(session: Session, ctx: CaContext, serial: str, *, csr_pem: str, challe
     return _issue_for(session, ctx, doctor, csr.public_key(), now=now, action="certificate_renewed")
 
 
-def revoke(session: Session, serial: str, *, reason: str, now: datetime, by: str,
-           challenge: str | None = None, signature: str | None = None) -> Certificate:
+def revoke(
+    session: Session,
+    serial: str,
+    *,
+    reason: str,
+    now: datetime,
+    by: str,
+    challenge: str | None = None,
+    signature: str | None = None,
+) -> Certificate:
     """Revoke by the operator (``by="operator"``) or by the holder proving possession of the key."""
     if reason not in crl.REASONS:
         raise BadRequest(f"reason must be one of {', '.join(crl.REASONS)}", field="reason")
@@ -313,11 +342,14 @@ def generate_crl(session: Session, ctx: CaContext, *, now: datetime) -> Crl:
     audit.append(session, "crl_generated", "crl", {}, now=now)
     number = (session.scalar(select(func.max(Crl.number))) or 0) + 1
     revoked = session.execute(
-        select(Certificate.serial, Certificate.revoked_at, Certificate.revocation_reason)
-        .where(Certificate.status == "revoked", Certificate.not_after > now)
+        select(Certificate.serial, Certificate.revoked_at, Certificate.revocation_reason).where(
+            Certificate.status == "revoked", Certificate.not_after > now
+        )
     ).all()
     entries = [crl.RevokedEntry(int(s, 16), at, r) for s, at, r in revoked if at is not None and r is not None]
-    der = crl.build_crl(ctx.keys.issuing, ctx.keys.issuing_key, entries, number=number, now=now, validity=ctx.crl_validity)
+    der = crl.build_crl(
+        ctx.keys.issuing, ctx.keys.issuing_key, entries, number=number, now=now, validity=ctx.crl_validity
+    )
     row = Crl(number=number, this_update=now, next_update=now + ctx.crl_validity, der=der)
     session.add(row)
     return row
@@ -369,9 +401,14 @@ def register_pki_certificates(session: Session, ctx: CaContext, *, now: datetime
         if session.get(Certificate, hexs) is None:
             session.add(
                 Certificate(
-                    serial=hexs, doctor_id=None, kind=kind, status="issued",
-                    der=cert.public_bytes(serialization.Encoding.DER), not_before=cert.not_valid_before_utc,
-                    not_after=cert.not_valid_after_utc, created_at=now,
+                    serial=hexs,
+                    doctor_id=None,
+                    kind=kind,
+                    status="issued",
+                    der=cert.public_bytes(serialization.Encoding.DER),
+                    not_before=cert.not_valid_before_utc,
+                    not_after=cert.not_valid_after_utc,
+                    created_at=now,
                 )
             )
             audit.append(session, "pki_certificate_recorded", hexs, {"kind": kind}, now=now)

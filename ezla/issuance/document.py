@@ -67,9 +67,7 @@ def _scrub(message: str, values: set[str]) -> str:
     """
     cut = message.rfind(_SET_MARK)
     head, tail = (
-        (message, "")
-        if cut < 0
-        else (message[: cut + len(" of the set ")], message[cut + len(" of the set ") :])
+        (message, "") if cut < 0 else (message[: cut + len(" of the set ")], message[cut + len(" of the set ") :])
     )
     for v in sorted(values, key=len, reverse=True):
         head = head.replace(f"'{v}'", "'…'")
@@ -94,9 +92,7 @@ def _locate(root: etree._Element, xpath: str | None) -> etree._Element | None:
         if m is None:
             return None
         name, index = m.group(1), int(m.group(2) or 1)
-        children = [
-            c for c in node if isinstance(c.tag, str) and (name == "*" or etree.QName(c).localname == name)
-        ]
+        children = [c for c in node if isinstance(c.tag, str) and (name == "*" or etree.QName(c).localname == name)]
         if index > len(children):
             return None
         node = children[index - 1]
@@ -332,9 +328,7 @@ def parse_sick_leave(root: etree._Element) -> SickLeave:
         incapacity=Incapacity(
             start=_date(inc, "ez:From"),
             end=_date(inc, "ez:To"),
-            hospital=None
-            if hosp is None
-            else Hospital(start=_date(hosp, "ez:From"), end=_date(hosp, "ez:To")),
+            hospital=None if hosp is None else Hospital(start=_date(hosp, "ez:From"), end=_date(hosp, "ez:To")),
             psychiatric=inc.find("ez:Psychiatric", _N) is not None,  # the schema allows only "true"
         ),
         indication=int(_text(root, "ez:Indication")),

@@ -61,20 +61,31 @@ def xmlsec1() -> str:
 
 # --- a throwaway PKI in ezla's shape (EC P-384 CAs, nonRepudiation-only leaves with documentSigning) ----
 def _cert(key, cn: str, issuer_key=None, issuer: x509.Certificate | None = None, *, ca: bool = False):
-    name = x509.Name([
-        x509.NameAttribute(NameOID.COUNTRY_NAME, "PL"), x509.NameAttribute(NameOID.COMMON_NAME, cn)
-    ])
+    name = x509.Name([x509.NameAttribute(NameOID.COUNTRY_NAME, "PL"), x509.NameAttribute(NameOID.COMMON_NAME, cn)])
     b = (
-        x509.CertificateBuilder().subject_name(name).issuer_name(issuer.subject if issuer else name)
-        .public_key(key.public_key()).serial_number(x509.random_serial_number())
-        .not_valid_before(NOW - timedelta(days=1)).not_valid_after(NOW + timedelta(days=30))
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(issuer.subject if issuer else name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(NOW - timedelta(days=1))
+        .not_valid_after(NOW + timedelta(days=30))
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
         .add_extension(x509.BasicConstraints(ca=ca, path_length=0 if ca and issuer else None), critical=True)
-        .add_extension(x509.KeyUsage(
-            digital_signature=False, content_commitment=not ca, key_encipherment=False,
-            data_encipherment=False, key_agreement=False, key_cert_sign=ca, crl_sign=ca,
-            encipher_only=False, decipher_only=False,
-        ), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=False,
+                content_commitment=not ca,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=ca,
+                crl_sign=ca,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
     )
     if issuer is not None:
         aki = x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_key.public_key())
@@ -104,7 +115,10 @@ class Pki:
 
     def verify(self, data: bytes):
         return verify_enveloped(
-            data, trust_roots=[self.root], intermediates=[self.inter], at=datetime.now(UTC),
+            data,
+            trust_roots=[self.root],
+            intermediates=[self.inter],
+            at=datetime.now(UTC),
             require_eku=DOC_SIGNING,
         )
 
@@ -122,16 +136,21 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
     inter_key = ec.generate_private_key(ec.SECP384R1())
     inter = _cert(inter_key, "Interop Issuing CA", root_key, root, ca=True)
     parties = {}
-    keys = {"rsa": rsa.generate_private_key(public_exponent=65537, key_size=2048),
-            "ec": ec.generate_private_key(ec.SECP256R1())}
+    keys = {
+        "rsa": rsa.generate_private_key(public_exponent=65537, key_size=2048),
+        "ec": ec.generate_private_key(ec.SECP256R1()),
+    }
     for kind, key in keys.items():
         cert = _cert(key, f"lek. Zofia Żółć {kind}", inter_key, inter)
         key_pem = d / f"{kind}.key.pem"
-        key_pem.write_bytes(key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        ))
-        parties[kind] = Party(kind, key, cert, key_pem, _pem(d / f"{kind}.crt.pem", cert),
-                              _pem(d / f"{kind}.chain.pem", cert, inter))
+        key_pem.write_bytes(
+            key.private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+            )
+        )
+        parties[kind] = Party(
+            kind, key, cert, key_pem, _pem(d / f"{kind}.crt.pem", cert), _pem(d / f"{kind}.chain.pem", cert, inter)
+        )
     return Pki(root, inter, _pem(d / "root.pem", root), _pem(d / "inter.pem", inter), parties)
 
 
@@ -178,28 +197,40 @@ def test_xadesjs_signature_by_untrusted_key_is_refused(node: str, pki: Pki, tmp_
     key = ec.generate_private_key(ec.SECP256R1())
     cert = _cert(key, "lek. Zofia Żółć ec")  # self-signed look-alike
     key_pem = tmp_path / "k.pem"
-    key_pem.write_bytes(key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    ))
+    key_pem.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
     cert_pem = _pem(tmp_path / "c.pem", cert)
-    data = xadesjs_sign(node, Party("ec", key, cert, key_pem, cert_pem, cert_pem), tmp_path,
-                        c14n="exc-c14n", with_chain=False)
+    data = xadesjs_sign(
+        node, Party("ec", key, cert, key_pem, cert_pem, cert_pem), tmp_path, c14n="exc-c14n", with_chain=False
+    )
     with pytest.raises(errors.CertificateUntrusted):
         pki.verify(data)
 
 
 # --- (b) ezla signs, xmlsec1 and xadesjs verify -----------------------------------------------------
 def xmlsec1_verify(xmlsec1: str, pki: Pki, path: Path) -> subprocess.CompletedProcess[str]:
-    return run([
-        xmlsec1, "--verify",
-        # XAdES Ids live in ds:/xades: elements; xmlsec1 only resolves attributes it was told are IDs.
-        "--id-attr:Id", "http://uri.etsi.org/01903/v1.3.2#:SignedProperties",
-        "--id-attr:Id", "http://www.w3.org/2000/09/xmldsig#:KeyInfo",
-        "--enabled-reference-uris", "empty,same-doc",
-        "--enabled-key-data", "x509",  # the key must come from a certificate that chains to the root
-        "--trusted-pem", str(pki.root_pem), "--untrusted-pem", str(pki.inter_pem),
-        str(path),
-    ], timeout=30)
+    return run(
+        [
+            xmlsec1,
+            "--verify",
+            # XAdES Ids live in ds:/xades: elements; xmlsec1 only resolves attributes it was told are IDs.
+            "--id-attr:Id",
+            "http://uri.etsi.org/01903/v1.3.2#:SignedProperties",
+            "--id-attr:Id",
+            "http://www.w3.org/2000/09/xmldsig#:KeyInfo",
+            "--enabled-reference-uris",
+            "empty,same-doc",
+            "--enabled-key-data",
+            "x509",  # the key must come from a certificate that chains to the root
+            "--trusted-pem",
+            str(pki.root_pem),
+            "--untrusted-pem",
+            str(pki.inter_pem),
+            str(path),
+        ],
+        timeout=30,
+    )
 
 
 def xadesjs_verify(node: str, path: Path, cert_pem: Path | None) -> subprocess.CompletedProcess[str]:
@@ -233,17 +264,26 @@ def test_our_signature_verifies_in_xmlsec1_and_xadesjs(
         assert (done.returncode, done.stdout.strip()) == (0, "valid"), done.stdout + done.stderr
 
 
-def test_xmlsec1_refuses_our_signature_without_trusted_root(
-    xmlsec1: str, pki: Pki, tmp_path: Path
-) -> None:
+def test_xmlsec1_refuses_our_signature_without_trusted_root(xmlsec1: str, pki: Pki, tmp_path: Path) -> None:
     party = pki.parties["ec"]
     path = tmp_path / "signed.xml"
     path.write_bytes(sign_enveloped(DOC, party.key, party.cert, [pki.inter]))
     other = ec.generate_private_key(ec.SECP384R1())
     stranger = _pem(tmp_path / "stranger.pem", _cert(other, "Stranger Root", ca=True))
-    done = run([
-        xmlsec1, "--verify", "--id-attr:Id", "http://uri.etsi.org/01903/v1.3.2#:SignedProperties",
-        "--id-attr:Id", "http://www.w3.org/2000/09/xmldsig#:KeyInfo", "--enabled-key-data", "x509",
-        "--trusted-pem", str(stranger), str(path),
-    ], timeout=30)
+    done = run(
+        [
+            xmlsec1,
+            "--verify",
+            "--id-attr:Id",
+            "http://uri.etsi.org/01903/v1.3.2#:SignedProperties",
+            "--id-attr:Id",
+            "http://www.w3.org/2000/09/xmldsig#:KeyInfo",
+            "--enabled-key-data",
+            "x509",
+            "--trusted-pem",
+            str(stranger),
+            str(path),
+        ],
+        timeout=30,
+    )
     assert done.returncode != 0, done.stdout + done.stderr

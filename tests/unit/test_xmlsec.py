@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import NameOID
@@ -48,24 +48,34 @@ DOC = b"""<?xml version="1.0" encoding="UTF-8"?>
 
 # --- a throwaway PKI shaped like ezla.ca.profile ---------------------------------------------
 def _name(cn: str) -> x509.Name:
-    return x509.Name([
-        x509.NameAttribute(NameOID.COUNTRY_NAME, "PL"), x509.NameAttribute(NameOID.COMMON_NAME, cn)
-    ])
+    return x509.Name([x509.NameAttribute(NameOID.COUNTRY_NAME, "PL"), x509.NameAttribute(NameOID.COMMON_NAME, cn)])
 
 
 def _ku(**on: bool) -> x509.KeyUsage:
-    fields = ("digital_signature", "content_commitment", "key_encipherment", "data_encipherment",
-              "key_agreement", "key_cert_sign", "crl_sign", "encipher_only", "decipher_only")
+    fields = (
+        "digital_signature",
+        "content_commitment",
+        "key_encipherment",
+        "data_encipherment",
+        "key_agreement",
+        "key_cert_sign",
+        "crl_sign",
+        "encipher_only",
+        "decipher_only",
+    )
     return x509.KeyUsage(**{f: on.get(f, False) for f in fields})
 
 
 def make_cert(key, cn, issuer_key=None, issuer=None, *, ca=False, days=(-1, 365), ku=None, eku=True):
     issuer_key = issuer_key or key
     b = (
-        x509.CertificateBuilder().subject_name(_name(cn))
-        .issuer_name(issuer.subject if issuer else _name(cn)).public_key(key.public_key())
+        x509.CertificateBuilder()
+        .subject_name(_name(cn))
+        .issuer_name(issuer.subject if issuer else _name(cn))
+        .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(NOW + timedelta(days=days[0])).not_valid_after(NOW + timedelta(days=days[1]))
+        .not_valid_before(NOW + timedelta(days=days[0]))
+        .not_valid_after(NOW + timedelta(days=days[1]))
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
     )
     if issuer is not None:
@@ -79,10 +89,16 @@ def make_cert(key, cn, issuer_key=None, issuer=None, *, ca=False, days=(-1, 365)
         b = b.add_extension(ku or _ku(content_commitment=True), critical=True)  # nonRepudiation only
         if eku:
             b = b.add_extension(x509.ExtendedKeyUsage([DOC_SIGNING]), critical=False)
-        b = b.add_extension(x509.CertificatePolicies([x509.PolicyInformation(
-            x509.ObjectIdentifier("1.3.6.1.4.1.99999.1"), None)]), critical=False)
-        b = b.add_extension(x509.CRLDistributionPoints([x509.DistributionPoint(
-            [x509.UniformResourceIdentifier("http://ca.example/crl")], None, None, None)]), critical=False)
+        b = b.add_extension(
+            x509.CertificatePolicies([x509.PolicyInformation(x509.ObjectIdentifier("1.3.6.1.4.1.99999.1"), None)]),
+            critical=False,
+        )
+        b = b.add_extension(
+            x509.CRLDistributionPoints(
+                [x509.DistributionPoint([x509.UniformResourceIdentifier("http://ca.example/crl")], None, None, None)]
+            ),
+            critical=False,
+        )
     is_ec = isinstance(issuer_key, ec.EllipticCurvePrivateKey)
     return b.sign(issuer_key, hashes.SHA384() if is_ec else hashes.SHA256())
 
@@ -120,9 +136,13 @@ def pki() -> Pki:
     rsa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     ec_key = ec.generate_private_key(ec.SECP256R1())
     return Pki(
-        root=root, inter=inter, inter_key=inter_key,
-        rsa_key=rsa_key, rsa_leaf=make_cert(rsa_key, "lek. Anna Nowak RSA", inter_key, inter),
-        ec_key=ec_key, ec_leaf=make_cert(ec_key, "lek. Anna Nowak EC", inter_key, inter),
+        root=root,
+        inter=inter,
+        inter_key=inter_key,
+        rsa_key=rsa_key,
+        rsa_leaf=make_cert(rsa_key, "lek. Anna Nowak RSA", inter_key, inter),
+        ec_key=ec_key,
+        ec_leaf=make_cert(ec_key, "lek. Anna Nowak EC", inter_key, inter),
     )
 
 
@@ -149,8 +169,11 @@ class _Sha1Signer(_Signer):
 
 
 def _signxml(pki: Pki, root, signer_cls=_Signer, *, key=None, cert=None, chain=None, uri=None, **kw) -> bytes:
-    opts = {"signature_algorithm": SignatureMethod.RSA_SHA256, "digest_algorithm": DigestAlgorithm.SHA256,
-            "c14n_algorithm": CanonicalizationMethod.CANONICAL_XML_1_0} | kw
+    opts = {
+        "signature_algorithm": SignatureMethod.RSA_SHA256,
+        "digest_algorithm": DigestAlgorithm.SHA256,
+        "c14n_algorithm": CanonicalizationMethod.CANONICAL_XML_1_0,
+    } | kw
     signer = signer_cls(NOW, **opts) if issubclass(signer_cls, _Signer) else signer_cls(**opts)
     certs = [cert or pki.rsa_leaf, *(chain if chain is not None else [pki.inter])]
     out = signer.sign(root, key=key or pki.rsa_key, cert=certs, always_add_key_value=False, reference_uri=uri)
@@ -166,14 +189,20 @@ def test_parse_xml_accepts_plain_document() -> None:
 @pytest.mark.parametrize(
     ("data", "error"),
     [
-        (b'<?xml version="1.0"?><!DOCTYPE r [<!ENTITY x SYSTEM "file:///etc/passwd">]><r>&x;</r>',
-         errors.XmlForbiddenConstruct),
-        (b'<!DOCTYPE r [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">'
-         b'<!ENTITY c "&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;">'
-         b'<!ENTITY d "&c;&c;&c;&c;&c;&c;&c;&c;&c;&c;">]><r>&d;</r>',
-         errors.XmlForbiddenConstruct),
-        ('<?xml version="1.0" encoding="UTF-16"?><!DOCTYPE r [<!ENTITY a "x">]><r>&a;</r>'.encode("utf-16"),
-         errors.XmlForbiddenConstruct),
+        (
+            b'<?xml version="1.0"?><!DOCTYPE r [<!ENTITY x SYSTEM "file:///etc/passwd">]><r>&x;</r>',
+            errors.XmlForbiddenConstruct,
+        ),
+        (
+            b'<!DOCTYPE r [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">'
+            b'<!ENTITY c "&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;">'
+            b'<!ENTITY d "&c;&c;&c;&c;&c;&c;&c;&c;&c;&c;">]><r>&d;</r>',
+            errors.XmlForbiddenConstruct,
+        ),
+        (
+            '<?xml version="1.0" encoding="UTF-16"?><!DOCTYPE r [<!ENTITY a "x">]><r>&a;</r>'.encode("utf-16"),
+            errors.XmlForbiddenConstruct,
+        ),
         (b"<!DOCTYPE r><r/>", errors.XmlForbiddenConstruct),
         (b'<r xmlns:xi="http://www.w3.org/2001/XInclude"><xi:include href="/etc/passwd"/></r>', None),
         (b'<?xml version="1.0"?><?xml-stylesheet href="x.xsl"?><r/>', errors.XmlForbiddenConstruct),
@@ -186,8 +215,22 @@ def test_parse_xml_accepts_plain_document() -> None:
         (b"<a>" * 100_000 + b"</a>" * 100_000, errors.XmlTooDeep),
         (b"<r>" + b" " * MAX_XML_BYTES + b"</r>", errors.PayloadTooLarge),
     ],
-    ids=["xxe", "billion-laughs", "utf16-dtd", "doctype", "xinclude-inert", "pi-prolog", "pi-body",
-         "pi-epilog", "malformed", "undefined-entity", "empty", "too-deep", "depth-bomb", "oversized"],
+    ids=[
+        "xxe",
+        "billion-laughs",
+        "utf16-dtd",
+        "doctype",
+        "xinclude-inert",
+        "pi-prolog",
+        "pi-body",
+        "pi-epilog",
+        "malformed",
+        "undefined-entity",
+        "empty",
+        "too-deep",
+        "depth-bomb",
+        "oversized",
+    ],
 )
 def test_parse_xml_refuses(data: bytes, error: type[errors.EzlaError] | None) -> None:
     if error is None:  # XInclude is never processed: the element stays an inert element
@@ -338,8 +381,7 @@ def test_forged_document_with_reference_into_wrapped_original(pki: Pki) -> None:
 
 def test_reference_to_id_elsewhere(pki: Pki) -> None:
     root = etree.fromstring(
-        b'<SickLeave xmlns="urn:ezla:sick-leave:1"><Part Id="p"><Icd10>J10</Icd10></Part>'
-        b"<Icd10>Z99</Icd10></SickLeave>"
+        b'<SickLeave xmlns="urn:ezla:sick-leave:1"><Part Id="p"><Icd10>J10</Icd10></Part><Icd10>Z99</Icd10></SickLeave>'
     )
     data = _signxml(pki, root, XAdESSigner, uri="#p")
     pki.refused(data, errors.SignatureScope)
@@ -400,8 +442,13 @@ def test_deeply_nested_signed_document(pki: Pki) -> None:
 
 # --- attack corpus: algorithms and keys ------------------------------------------------------------
 def test_sha1_signature(pki: Pki) -> None:
-    data = _signxml(pki, etree.fromstring(DOC), _Sha1Signer,
-                    signature_algorithm=SignatureMethod.RSA_SHA1, digest_algorithm=DigestAlgorithm.SHA1)
+    data = _signxml(
+        pki,
+        etree.fromstring(DOC),
+        _Sha1Signer,
+        signature_algorithm=SignatureMethod.RSA_SHA1,
+        digest_algorithm=DigestAlgorithm.SHA1,
+    )
     pki.refused(data, errors.SignatureAlgorithmWeak)
 
 
@@ -454,9 +501,7 @@ def test_weak_rsa_1024_signer(pki: Pki) -> None:
 def test_weak_curve_signer(pki: Pki) -> None:
     weak = ec.generate_private_key(ec.SECP224R1())
     cert = make_cert(weak, "weak ec", pki.inter_key, pki.inter)
-    data = _signxml(
-        pki, etree.fromstring(DOC), key=weak, cert=cert, signature_algorithm=SignatureMethod.ECDSA_SHA256
-    )
+    data = _signxml(pki, etree.fromstring(DOC), key=weak, cert=cert, signature_algorithm=SignatureMethod.ECDSA_SHA256)
     pki.refused(data, errors.SignatureAlgorithmWeak)
 
 
@@ -547,6 +592,32 @@ def test_keyinfo_certificate_swapped_for_another_trusted_one(pki: Pki, signed: b
     pki.refused(_ser(root), errors.SignatureInvalid)
 
 
+def test_corrupted_keyinfo_certificate(pki: Pki, signed: bytes) -> None:
+    # Flipping a byte inside the SPKI used to escape as a bare ValueError from cryptography's lazy parsing.
+    root = _tree(signed)
+    el = _sig(root).find("ds:KeyInfo/ds:X509Data/ds:X509Certificate", NS)
+    der = bytearray(pki.rsa_leaf.public_bytes(Encoding.DER))
+    spki_format = serialization.PublicFormat.SubjectPublicKeyInfo
+    spki = pki.rsa_leaf.public_key().public_bytes(Encoding.DER, spki_format)
+    der[der.index(spki) + 10] ^= 0x01  # inside the rsaEncryption OID: loads, fails on public_key()
+    el.text = b64encode(bytes(der)).decode()
+    pki.refused(_ser(root), errors.SignatureInvalid)
+
+
+def test_reference_and_certificate_counts_are_bounded(pki: Pki, signed: bytes) -> None:
+    root = _tree(signed)
+    si = _sig(root).find("ds:SignedInfo", NS)
+    keyinfo_ref = si.findall("ds:Reference", NS)[-1]
+    for _ in range(50):  # signxml would re-serialise the whole document for each of them
+        si.append(copy.deepcopy(keyinfo_ref))
+    pki.refused(_ser(root), errors.SignatureInvalid)
+    root = _tree(signed)
+    x509_data = _sig(root).find("ds:KeyInfo/ds:X509Data", NS)
+    for _ in range(20):
+        x509_data.append(copy.deepcopy(x509_data[-1]))
+    pki.refused(_ser(root), errors.SignatureInvalid)
+
+
 def test_no_trust_roots(pki: Pki, signed: bytes) -> None:
     pki.refused(signed, errors.CertificateUntrusted, trust_roots=[])
 
@@ -576,14 +647,16 @@ def test_real_ca_profile_doctor_and_service_seal(pki_dir) -> None:
     doctor_key = ec.generate_private_key(ec.SECP256R1())
     doctor = profile.doctor_builder(
         profile.DoctorIdentity(npwz="1234567", given_name="Anna", family_name="Nowak"),
-        doctor_key.public_key(), issuing, x509.random_serial_number(), NOW,
-        profile.Profile.load(pki_dir), profile.Urls(PUBLIC_URL),
+        doctor_key.public_key(),
+        issuing,
+        x509.random_serial_number(),
+        NOW,
+        profile.Profile.load(pki_dir),
+        profile.Urls(PUBLIC_URL),
     ).sign(issuing_key, hashes.SHA384())
     service_key = keystore.load_key(pki_dir, "service", PASSPHRASE)
     service = keystore.load_cert(pki_dir, "service")
     for key, cert in ((doctor_key, doctor), (service_key, service)):
         data = sign_enveloped(DOC, key, cert, [issuing])
-        result = verify_enveloped(
-            data, trust_roots=[root], at=NOW + timedelta(minutes=1), require_eku=DOC_SIGNING
-        )
+        result = verify_enveloped(data, trust_roots=[root], at=NOW + timedelta(minutes=1), require_eku=DOC_SIGNING)
         assert result.signer == cert

@@ -82,9 +82,7 @@ def test_everything_optional_roundtrip(make_sick_leave: Make, today: date) -> No
         indication=1,
         codes=("E", "A", "B"),
         icd10="F32.10",
-        family_member_care=FamilyMemberCare(
-            birth_date=date(2020, 1, 31), relationship=1, shares_household=False
-        ),
+        family_member_care=FamilyMemberCare(birth_date=date(2020, 1, 31), relationship=1, shares_household=False),
     )
     assert roundtrip(s) == s
     s2 = dataclasses.replace(
@@ -99,9 +97,7 @@ names = st.text(
 
 
 @given(given_name=names, family_name=names, city=names)
-def test_any_sensible_text_roundtrips(
-    make_sick_leave: Make, given_name: str, family_name: str, city: str
-) -> None:
+def test_any_sensible_text_roundtrips(make_sick_leave: Make, given_name: str, family_name: str, city: str) -> None:
     s = make_sick_leave()
     s = dataclasses.replace(
         s,
@@ -118,18 +114,12 @@ def test_any_sensible_text_roundtrips(
 def test_json_roundtrip(make_sick_leave: Make, today: date) -> None:
     s = make_sick_leave(
         codes=("B",),
-        incapacity=Incapacity(
-            start=today, end=today + timedelta(days=3), hospital=Hospital(start=today, end=today)
-        ),
-        family_member_care=FamilyMemberCare(
-            birth_date=date(2018, 5, 1), relationship=1, shares_household=True
-        ),
+        incapacity=Incapacity(start=today, end=today + timedelta(days=3), hospital=Hospital(start=today, end=today)),
+        family_member_care=FamilyMemberCare(birth_date=date(2018, 5, 1), relationship=1, shares_household=True),
     )
     stored = json.loads(json.dumps(doc.to_dict(s)))
     assert doc.sick_leave_from_dict(stored) == s
-    assert (
-        doc.sick_leave_from_dict(json.loads(json.dumps(doc.to_dict(make_sick_leave())))) == make_sick_leave()
-    )
+    assert doc.sick_leave_from_dict(json.loads(json.dumps(doc.to_dict(make_sick_leave())))) == make_sick_leave()
 
 
 def test_cancellation_roundtrip() -> None:
@@ -291,9 +281,7 @@ def test_bad_dataclass_refused_at_build(make_sick_leave: Make) -> None:
     s = make_sick_leave()
     bad = dataclasses.replace(
         s,
-        patient=dataclasses.replace(
-            s.patient, address=dataclasses.replace(s.patient.address, postal_code="3000")
-        ),
+        patient=dataclasses.replace(s.patient, address=dataclasses.replace(s.patient.address, postal_code="3000")),
     )
     with pytest.raises(SchemaInvalid):
         doc.build_sick_leave_xml(bad)
@@ -390,9 +378,7 @@ def test_receipt_schema() -> None:
 )
 def test_schema_error_names_the_element_not_the_value(make_sick_leave: Make, path: str, value: str) -> None:
     s = make_sick_leave(
-        family_member_care=FamilyMemberCare(
-            birth_date=date(2020, 1, 1), relationship=1, shares_household=True
-        )
+        family_member_care=FamilyMemberCare(birth_date=date(2020, 1, 1), relationship=1, shares_household=True)
     )
     if path == "ez:SharesHousehold":
         path = "ez:FamilyMemberCare/ez:SharesHousehold"

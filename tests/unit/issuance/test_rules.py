@@ -72,9 +72,7 @@ def test_generated_pesel_is_valid_and_encodes_birth_and_sex(birth: date, serial:
     pos=st.integers(0, 10),
     delta=st.integers(1, 9),
 )
-def test_pesel_any_single_digit_change_is_caught(
-    birth: date, serial: int, female: bool, pos: int, delta: int
-) -> None:
+def test_pesel_any_single_digit_change_is_caught(birth: date, serial: int, female: bool, pos: int, delta: int) -> None:
     # Weights 1,3,7,9 are all coprime to 10, so every single-digit change moves the check digit.
     assert not pesel_valid(change_digit(make_pesel(birth, serial, female), pos, delta))
 
@@ -290,9 +288,7 @@ def test_identifiers_checked(make_sick_leave: Make, today: date) -> None:
         (
             dataclasses.replace(
                 s,
-                family_member_care=FamilyMemberCare(
-                    pesel="02270800004", relationship=1, shares_household=True
-                ),
+                family_member_care=FamilyMemberCare(pesel="02270800004", relationship=1, shares_household=True),
             ),
             "family-member-pesel-invalid",
         ),
@@ -332,10 +328,7 @@ def test_backdating(make_sick_leave: Make, today: date, back: int) -> None:
 
 def test_backdating_boundary(make_sick_leave: Make, today: date) -> None:
     assert code_of(make_sick_leave, today, incapacity=period(today - timedelta(days=3), 5)) is None
-    assert (
-        code_of(make_sick_leave, today, incapacity=period(today - timedelta(days=4), 5))
-        == "incapacity-backdated"
-    )
+    assert code_of(make_sick_leave, today, incapacity=period(today - timedelta(days=4), 5)) == "incapacity-backdated"
 
 
 def test_period_reversed(make_sick_leave: Make, today: date) -> None:
@@ -359,9 +352,7 @@ def test_period_reversed(make_sick_leave: Make, today: date) -> None:
         (("A", "B", "D"), 270, None),
     ],
 )
-def test_length(
-    make_sick_leave: Make, today: date, codes: tuple[str, ...], days: int, code: str | None
-) -> None:
+def test_length(make_sick_leave: Make, today: date, codes: tuple[str, ...], days: int, code: str | None) -> None:
     assert code_of(make_sick_leave, today, codes=codes, incapacity=period(today, days)) == code
 
 
@@ -382,9 +373,7 @@ def test_too_long_names_its_limit(make_sick_leave: Make, today: date) -> None:
         (3, 2, "hospital-period-reversed"),
     ],
 )
-def test_hospital_part(
-    make_sick_leave: Make, today: date, h_start: int, h_end: int, code: str | None
-) -> None:
+def test_hospital_part(make_sick_leave: Make, today: date, h_start: int, h_end: int, code: str | None) -> None:
     hosp = Hospital(start=today + timedelta(days=h_start), end=today + timedelta(days=h_end))
     assert code_of(make_sick_leave, today, incapacity=period(today, 7, hospital=hosp)) == code
 
@@ -392,8 +381,7 @@ def test_hospital_part(
 def test_issue_date_not_in_future(make_sick_leave: Make, today: date) -> None:
     tomorrow = today + timedelta(days=1)
     assert (
-        code_of(make_sick_leave, today, issue_date=tomorrow, incapacity=period(tomorrow, 3))
-        == "issue-date-in-future"
+        code_of(make_sick_leave, today, issue_date=tomorrow, incapacity=period(tomorrow, 3)) == "issue-date-in-future"
     )
     # Measured against the receipt date when one is given.
     assert code_of(make_sick_leave, today + timedelta(days=5), received_at=today, issue_date=today) is None
@@ -403,9 +391,7 @@ def test_submission_delay(make_sick_leave: Make, today: date) -> None:
     assert code_of(make_sick_leave, today + timedelta(days=3)) is None
     assert code_of(make_sick_leave, today + timedelta(days=4)) == "submission-too-late"
     # Re-checking a stored e-ZLA long after: the date it was received counts, not today.
-    assert (
-        code_of(make_sick_leave, today + timedelta(days=400), received_at=today + timedelta(days=3)) is None
-    )
+    assert code_of(make_sick_leave, today + timedelta(days=400), received_at=today + timedelta(days=3)) is None
 
 
 @pytest.mark.parametrize(
@@ -454,10 +440,7 @@ def test_family_member_birth_date(make_sick_leave: Make, today: date) -> None:
     )
     # A PESEL whose date lies after the date of issue (check digit fine) is refused the same way.
     future = make_pesel(today + timedelta(days=1), 0, True)
-    assert (
-        code_of(make_sick_leave, today, family_member_care=care(pesel=future))
-        == "family-member-birth-date-invalid"
-    )
+    assert code_of(make_sick_leave, today, family_member_care=care(pesel=future)) == "family-member-birth-date-invalid"
 
 
 def test_check_cancellation() -> None:

@@ -1,0 +1,1 @@
+"""Transactional outbox and workers: every e-ZLA event reaches registry, employer and patient."""

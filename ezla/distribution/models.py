@@ -1,0 +1,71 @@
+"""Tables owned by distribution."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import BigInteger, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from ezla.db import Base, UtcDateTime
+
+BigId = BigInteger().with_variant(Integer(), "sqlite")  # SQLite autoincrements only INTEGER keys
+
+
+class Delivery(Base):
+    """One (e-ZLA event, recipient) pair. ``fence`` grows on every claim: a worker may only finish
+    a delivery while the row still carries the fence it claimed with (fencing token)."""
+
+    __tablename__ = "dist_deliveries"
+    __table_args__ = (Index("ix_dist_deliveries_due", "status", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    ezla_id: Mapped[str] = mapped_column(String(36), index=True)
+    event: Mapped[str] = mapped_column(String(16))  # issued | cancelled
+    recipient: Mapped[str] = mapped_column(String(24))  # registry | employer | employer_webhook | patient
+    idempotency_key: Mapped[str] = mapped_column(String(128), unique=True)
+    status: Mapped[str] = mapped_column(String(16))  # pending | delivered | dead
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    lease_owner: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    lease_until: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    fence: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    delivered_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+
+
+class EmployerInboxItem(Base):
+    """What a payer may see of one event (no diagnosis); ``id`` is the paging cursor."""
+
+    __tablename__ = "dist_employer_inbox"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    payer_key: Mapped[str] = mapped_column(String(24), index=True)  # "nip:<NIP>" or "pesel:<PESEL>"
+    ezla_id: Mapped[str] = mapped_column(String(36), index=True)
+    event: Mapped[str] = mapped_column(String(16))
+    idempotency_key: Mapped[str] = mapped_column(String(128), unique=True)
+    payload: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    acked_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+
+
+class PatientInboxItem(Base):
+    __tablename__ = "dist_patient_inbox"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    pesel: Mapped[str] = mapped_column(String(11), index=True)
+    ezla_id: Mapped[str] = mapped_column(String(36), index=True)
+    event: Mapped[str] = mapped_column(String(16))
+    idempotency_key: Mapped[str] = mapped_column(String(128), unique=True)
+    payload: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class Webhook(Base):
+    __tablename__ = "dist_webhooks"
+
+    payer_key: Mapped[str] = mapped_column(String(24), primary_key=True)
+    url: Mapped[str] = mapped_column(String(500))
+    secret: Mapped[str] = mapped_column(String(200))  # needed in clear to compute the HMAC
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)

@@ -1,0 +1,226 @@
+"""``ezla sign``, ``verify``, ``submit``, ``cancel``, ``demo``."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import click
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
+from cryptography.hazmat.primitives.serialization import pkcs12
+
+from ezla.clikit import emit, fail, json_option
+from ezla.errors import BadRequest, EzlaError
+
+URLS_HELP = "Node URL(s), comma-separated; the client fails over between them."
+
+
+def load_signer(
+    key: Path | None, cert: Path | None, p12: Path | None, password: str | None
+) -> tuple[PrivateKeyTypes, x509.Certificate, list[x509.Certificate]]:
+    """A key + certificate from PEM files or from a PKCS#12 (.p12/.pfx, as ZUS delivers)."""
+    if p12 is not None:
+        k, c, extra = pkcs12.load_key_and_certificates(p12.read_bytes(), (password or "").encode())
+        if k is None or c is None:
+            raise BadRequest("the PKCS#12 holds no key and certificate")
+        return k, c, list(extra)  # type: ignore[return-value]
+    if key is None or cert is None:
+        raise BadRequest("give --key and --cert, or --pkcs12")
+    certs = x509.load_pem_x509_certificates(cert.read_bytes())
+    pk = serialization.load_pem_private_key(key.read_bytes(), password.encode() if password else None)
+    return pk, certs[0], certs[1:]  # type: ignore[return-value]
+
+
+def signer_options(f: Any) -> Any:
+    for opt in reversed(
+        [
+            click.option("--key", type=click.Path(path_type=Path, exists=True), help="Private key (PEM)."),
+            click.option("--cert", type=click.Path(path_type=Path, exists=True), help="Certificate (PEM)."),
+            click.option(
+                "--pkcs12", "p12", type=click.Path(path_type=Path, exists=True), help="Key and certificate (.p12)."
+            ),
+            click.option("--password", envvar="EZLA_KEY_PASSPHRASE", default=None, help="Key or PKCS#12 password."),
+        ]
+    ):
+        f = opt(f)
+    return f
+
+
+@click.command("sign")
+@click.argument("file", type=click.Path(path_type=Path, exists=True))
+@signer_options
+@click.option("--out", type=click.Path(path_type=Path), default=None, help="Output file (default FILE.signed.xml).")
+@json_option
+def sign(
+    file: Path,
+    key: Path | None,
+    cert: Path | None,
+    p12: Path | None,
+    password: str | None,
+    out: Path | None,
+    as_json: bool,
+) -> None:
+    """Enveloped XAdES-BES over any XML document (e-ZLA, e-prescription, ...)."""
+    from ezla.xmlsec import sign_enveloped
+
+    try:
+        k, c, chain = load_signer(key, cert, p12, password)
+        signed = sign_enveloped(file.read_bytes(), k, c, chain)
+    except EzlaError as exc:
+        fail(as_json, exc)
+    out = out or file.with_suffix(".signed.xml")
+    out.write_bytes(signed)
+    emit(as_json, {"signed": str(out), "signer_serial": format(c.serial_number, "x")}, f"signed: {out}")
+
+
+@click.command("verify")
+@click.argument("file", type=click.Path(path_type=Path, exists=True))
+@click.option("--chain", type=click.Path(path_type=Path, exists=True), help="Trusted chain PEM (issuing + root).")
+@click.option("--crl", type=click.Path(path_type=Path, exists=True), help="CRL (DER or PEM) to check revocation.")
+@click.option("--url", default=None, help="Fetch chain and CRL from this node first, then verify offline.")
+@click.option("--at", "at_", default=None, help="Verification time (ISO 8601; default now).")
+@json_option
+def verify(file: Path, chain: Path | None, crl: Path | None, url: str | None, at_: str | None, as_json: bool) -> None:
+    """Verify an enveloped XAdES-BES offline against the ezla chain and CRL."""
+    import httpx
+
+    from ezla.ca.profile import npwz_of
+    from ezla.xmlsec import verify_enveloped
+
+    try:
+        if url:
+            chain_pem = httpx.get(f"{url.rstrip('/')}/v1/ca/chain", timeout=10).content
+            crl_bytes: bytes | None = httpx.get(f"{url.rstrip('/')}/v1/ca/crl", timeout=10).content
+        elif chain:
+            chain_pem, crl_bytes = chain.read_bytes(), crl.read_bytes() if crl else None
+        else:
+            raise BadRequest("give --chain (and --crl) or --url")
+        certs = x509.load_pem_x509_certificates(chain_pem)
+        roots = [c for c in certs if c.issuer == c.subject]
+        inter = [c for c in certs if c.issuer != c.subject]
+        revoked: set[int] = set()
+        if crl_bytes:
+            parsed = (
+                x509.load_pem_x509_crl(crl_bytes)
+                if crl_bytes.lstrip().startswith(b"-----")
+                else x509.load_der_x509_crl(crl_bytes)
+            )
+            if not any(parsed.is_signature_valid(i.public_key()) for i in inter):  # type: ignore[arg-type]
+                raise BadRequest("the CRL is not signed by the issuing CA in the chain")
+            revoked = {r.serial_number for r in parsed}
+        at = datetime.fromisoformat(at_) if at_ else datetime.now(UTC)
+        result = verify_enveloped(
+            file.read_bytes(),
+            trust_roots=roots,
+            intermediates=inter,
+            at=at,
+            is_revoked=lambda c: c.serial_number in revoked,
+        )
+    except EzlaError as exc:
+        fail(as_json, exc)
+    except ValueError as exc:
+        fail(as_json, BadRequest(str(exc)))
+    data = {
+        "valid": True,
+        "signer": result.signer.subject.rfc4514_string(),
+        "npwz": npwz_of(result.signer),
+        "serial": format(result.signer.serial_number, "x"),
+        "signing_time": result.signing_time.isoformat() if result.signing_time else None,
+        "crl_checked": bool(crl_bytes),
+    }
+    emit(
+        as_json,
+        data,
+        f"valid signature by {data['signer']} (serial {data['serial']}, signed {data['signing_time']})"
+        + ("" if crl_bytes else "; revocation NOT checked (no CRL)"),
+    )
+
+
+@click.command("submit")
+@click.argument("file", type=click.Path(path_type=Path, exists=True))
+@click.option("--url", "urls", default="http://127.0.0.1:8000", show_default=True, help=URLS_HELP)
+@signer_options
+@click.option(
+    "--receipt-out",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Save the signed receipt (needs --key/--cert or --pkcs12 to log in).",
+)
+@json_option
+def submit(
+    file: Path,
+    urls: str,
+    key: Path | None,
+    cert: Path | None,
+    p12: Path | None,
+    password: str | None,
+    receipt_out: Path | None,
+    as_json: bool,
+) -> None:
+    """Submit a signed e-ZLA; idempotent, so safe to repeat."""
+    from ezla.client import EzlaClient
+
+    try:
+        with EzlaClient(urls.split(",")) as client:
+            result = client.submit(file.read_bytes())
+            if receipt_out is not None:
+                k, c, _ = load_signer(key, cert, p12, password)
+                client.doctor_login(c, k)
+                receipt_out.write_bytes(client.get_bytes(f"/v1/ezla/{result['id']}/receipt", "application/xml"))
+                result["receipt"] = str(receipt_out)
+    except EzlaError as exc:
+        fail(as_json, exc)
+    emit(as_json, result, f"accepted: {result['series']} {result['number']} (id {result['id']}, {result['status']})")
+
+
+@click.command("cancel")
+@click.argument("ezla_id")
+@click.option("--reason", required=True)
+@click.option("--url", "urls", default="http://127.0.0.1:8000", show_default=True, help=URLS_HELP)
+@signer_options
+@json_option
+def cancel(
+    ezla_id: str,
+    reason: str,
+    urls: str,
+    key: Path | None,
+    cert: Path | None,
+    p12: Path | None,
+    password: str | None,
+    as_json: bool,
+) -> None:
+    """Cancel an e-ZLA you issued: fetches it, builds and signs the Cancellation, sends it."""
+    from ezla.ca.profile import npwz_of
+    from ezla.client import EzlaClient
+    from ezla.issuance.document import Cancellation, build_cancellation_xml
+    from ezla.xmlsec import sign_enveloped
+
+    try:
+        k, c, chain = load_signer(key, cert, p12, password)
+        npwz = npwz_of(c)
+        if npwz is None:
+            raise BadRequest("this certificate carries no NPWZ")
+        with EzlaClient(urls.split(",")) as client:
+            client.doctor_login(c, k)
+            current = client.get_json(f"/v1/ezla/{ezla_id}")
+            doc = Cancellation(
+                document_id=current["document"]["document_id"],
+                series=current["series"],
+                number=current["number"],
+                reason=reason,
+                npwz=npwz,
+            )
+            result = client.cancel(ezla_id, sign_enveloped(build_cancellation_xml(doc), k, c, chain))
+    except EzlaError as exc:
+        fail(as_json, exc)
+    emit(as_json, result, f"cancelled: {result['series']} {result['number']}")
+
+
+def register(group: click.Group) -> None:
+    from ezla.issuance.demo import demo
+
+    for cmd in (sign, verify, submit, cancel, demo):
+        group.add_command(cmd)

@@ -1,0 +1,48 @@
+"""Tables owned by issuance. Other packages go through ``ezla.issuance.service``."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import BigInteger, Date, Integer, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from ezla.db import Base, UtcDateTime
+
+
+class SickLeaveRecord(Base):
+    """One accepted e-ZLA: the signed original, what was read from its signed part, its state."""
+
+    __tablename__ = "ezla_sick_leaves"
+    __table_args__ = (UniqueConstraint("series", "number"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    document_id: Mapped[str] = mapped_column(String(36), unique=True)
+    series: Mapped[str] = mapped_column(String(2))
+    number: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16))  # issued | cancelled
+    doctor_npwz: Mapped[str] = mapped_column(String(7), index=True)
+    patient_pesel: Mapped[str] = mapped_column(String(11), index=True)
+    payer_nip: Mapped[str | None] = mapped_column(String(10), nullable=True, index=True)
+    payer_pesel: Mapped[str | None] = mapped_column(String(11), nullable=True, index=True)
+    issue_date: Mapped[date] = mapped_column(Date)
+    signer_serial: Mapped[str] = mapped_column(String(40))
+    document_sha256: Mapped[str] = mapped_column(String(64))
+    signed_xml: Mapped[bytes] = mapped_column(LargeBinary)
+    data_json: Mapped[str] = mapped_column(Text)  # the SickLeave read from the signed part only
+    receipt_xml: Mapped[bytes] = mapped_column(LargeBinary)
+    accepted_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    accepted_by_node: Mapped[str] = mapped_column(String(32))
+    cancelled_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    cancellation_xml: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    cancellation_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    cancellation_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class NumberCounter(Base):
+    """SQLite's stand-in for the PostgreSQL sequence ``ezla_number_seq``."""
+
+    __tablename__ = "ezla_number_counter"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    value: Mapped[int] = mapped_column(BigInteger)

@@ -1,0 +1,94 @@
+"""HTTP surface of issuance. The signed XML is the doctor's credential for writes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import anyio
+from litestar import Controller, Request, Response, get, post
+from litestar.datastructures import State
+
+from ezla.auth.guards import principal_of, requires
+from ezla.auth.service import Role
+from ezla.db import transaction, utcnow
+from ezla.errors import UnsupportedMediaType
+from ezla.issuance import service
+from ezla.log import get_logger
+
+XML_TYPES = ("application/xml", "text/xml")
+log = get_logger("ezla.issuance")
+
+
+async def _xml_body(request: Request[Any, Any, Any]) -> bytes:
+    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if ctype not in XML_TYPES:
+        raise UnsupportedMediaType("send the signed document as application/xml")
+    return await request.body()
+
+
+def _answer(result: service.Accepted) -> Response[dict[str, Any]]:
+    return Response(
+        result.as_json(), status_code=201 if result.created else 200, headers={"Location": f"/v1/ezla/{result.id}"}
+    )
+
+
+class EzlaController(Controller):
+    path = "/v1/ezla"
+    tags = ["e-ZLA"]
+
+    @post("/", status_code=201, summary="Submit a signed SickLeave (application/xml)")
+    async def submit(self, request: Request[Any, Any, State], state: State) -> Response[dict[str, Any]]:
+        data = await _xml_body(request)
+
+        def run() -> service.Accepted:
+            with transaction(state.sessionmaker) as session:
+                return service.submit(
+                    session, state.ca_context().keys, data, now=utcnow(), node_id=state.settings.node_id
+                )
+
+        result = await anyio.to_thread.run_sync(run)
+        log.info(
+            "ezla_accepted" if result.created else "ezla_repeat",
+            ezla_id=result.id,
+            series=result.series,
+            number=result.number,
+        )
+        return _answer(result)
+
+    @post("/{ezla_id:str}/cancellation", status_code=200, summary="Cancel with a signed Cancellation")
+    async def cancel(self, ezla_id: str, request: Request[Any, Any, State], state: State) -> Response[dict[str, Any]]:
+        data = await _xml_body(request)
+
+        def run() -> service.Accepted:
+            with transaction(state.sessionmaker) as session:
+                return service.cancel(session, state.ca_context().keys, ezla_id, data, now=utcnow())
+
+        result = await anyio.to_thread.run_sync(run)
+        log.info("ezla_cancelled", ezla_id=result.id)
+        return Response(result.as_json(), status_code=200, headers={"Location": f"/v1/ezla/{result.id}"})
+
+    @get(
+        "/{ezla_id:str}",
+        guards=[requires(Role.DOCTOR, Role.OPERATOR)],
+        sync_to_thread=True,
+        summary="The e-ZLA as JSON, or the signed original with Accept: application/xml",
+    )
+    def read(self, ezla_id: str, request: Request[Any, Any, State], state: State) -> Response[Any]:
+        principal = principal_of(request)
+        with transaction(state.sessionmaker) as session:
+            view = service.get_for_doctor_or_operator(session, ezla_id, role=principal.role.value, npwz=principal.npwz)
+        if "xml" in request.headers.get("accept", ""):
+            return Response(view.signed_xml, media_type="application/xml")
+        return Response(view.full())
+
+    @get(
+        "/{ezla_id:str}/receipt",
+        guards=[requires(Role.DOCTOR, Role.OPERATOR)],
+        sync_to_thread=True,
+        media_type="application/xml",
+    )
+    def receipt(self, ezla_id: str, request: Request[Any, Any, State], state: State) -> bytes:
+        principal = principal_of(request)
+        with transaction(state.sessionmaker) as session:
+            view = service.get_for_doctor_or_operator(session, ezla_id, role=principal.role.value, npwz=principal.npwz)
+        return view.receipt_xml

@@ -1,0 +1,33 @@
+"""Sample e-ZLA for ``ezla demo``, the SDK's examples and the tests' factories."""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+from datetime import date, timedelta
+from typing import Any
+
+from ezla.issuance.document import Address, Clinic, Doctor, Incapacity, Patient, Payer, SickLeave
+
+CLINIC_ADDRESS = Address(street="ul. Długa", building="5", postal_code="00-238", city="Warszawa")
+PATIENT_ADDRESS = Address(street="ul. Źródlana", building="12A", flat="3", postal_code="30-001", city="Kraków")
+
+
+def sample_sick_leave(
+    *, today: date, npwz: str = "5425740", given_name: str = "Anna", family_name: str = "Nowak", **overrides: Any
+) -> SickLeave:
+    """A rule-abiding e-ZLA issued ``today`` with a fresh DocumentId; overrides replace fields."""
+    base = SickLeave(
+        document_id=str(uuid.uuid4()),
+        issue_date=today,
+        doctor=Doctor(npwz=npwz, given_name=given_name, family_name=family_name),
+        clinic=Clinic(regon="123456785", name="Przychodnia Zdrowie sp. z o.o.", address=CLINIC_ADDRESS),
+        patient=Patient(pesel="44051401359", given_name="Jan", family_name="Kowalski-Łęcki", address=PATIENT_ADDRESS),
+        payer=Payer(nip="5260250274", name="Zakład Przykładowy S.A."),
+        incapacity=Incapacity(start=today, end=today + timedelta(days=6)),
+        indication=2,
+        codes=(),
+        icd10="J06.9",
+        family_member_care=None,
+    )
+    return dataclasses.replace(base, **overrides)

@@ -1,0 +1,284 @@
+"""Issuance: accept exactly the genuine, valid e-ZLA; number it; sign a receipt; cancel.
+
+Order of checks in ``submit`` (cheapest first, nothing stored until all pass):
+hardened parse -> XAdES over the whole document, chain pinned to our CA, status at submission time
+-> schema of the *signed* bytes only -> signer is the named doctor -> business rules -> idempotency
+-> number + record + receipt + outbox rows, in one transaction.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from lxml import etree
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from ezla.ca import service as ca_service
+from ezla.ca.keystore import OnlineKeys
+from ezla.ca.profile import DOCUMENT_SIGNING_EKU, npwz_of
+from ezla.ca.serials import to_hex
+from ezla.distribution import outbox
+from ezla.errors import (
+    CertificateUntrusted,
+    Conflict,
+    Forbidden,
+    NotFound,
+    SchemaInvalid,
+    SignerNotDoctor,
+    Unprocessable,
+    WrongNamespace,
+)
+from ezla.issuance import document, numbering, rules
+from ezla.issuance.models import SickLeaveRecord
+from ezla.issuance.receipts import build_receipt
+from ezla.xmlsec import VerifiedSignature, signed_document_digest, verify_enveloped
+
+WARSAW = ZoneInfo("Europe/Warsaw")
+
+
+class DocumentIdConflict(Unprocessable):
+    code, title = "document-id-conflict", "This DocumentId was already used for different content"
+
+
+class AlreadyCancelled(Conflict):
+    code, title = "already-cancelled", "This e-ZLA is already cancelled"
+
+
+class CancellationMismatch(Unprocessable):
+    code, title = "cancellation-mismatch", "The cancellation names another e-ZLA (DocumentId, series or number)"
+
+
+class EzlaNotFound(NotFound):
+    code, title = "ezla-not-found", "No such e-ZLA"
+
+
+@dataclass(frozen=True)
+class Accepted:
+    id: str
+    series: str
+    number: int
+    status: str
+    created: bool  # False when this is the idempotent repeat of an earlier submission
+
+    def as_json(self) -> dict[str, Any]:
+        return {"id": self.id, "series": self.series, "number": f"{self.number:07d}", "status": self.status}
+
+
+def local_date(now: datetime) -> date:
+    """Business dates are Polish calendar dates."""
+    return now.astimezone(WARSAW).date()
+
+
+def verify_signed(session: Session, keys: OnlineKeys, data: bytes, *, now: datetime) -> VerifiedSignature:
+    """The XAdES check shared by submissions and cancellations: our CA only, valid and unrevoked now."""
+    ctx_keys = keys
+
+    def is_revoked(cert: Any) -> bool:
+        at = ca_service.revoked_at(session, cert)
+        return at is not None and at <= now
+
+    verified = verify_enveloped(
+        data,
+        trust_roots=[ctx_keys.root],
+        intermediates=[ctx_keys.issuing],
+        at=now,
+        is_revoked=is_revoked,
+        require_eku=DOCUMENT_SIGNING_EKU,
+    )
+    # Chained to our issuing key is necessary but we also want it to be a certificate we recorded.
+    if not ca_service.is_known(session, verified.signer):
+        raise CertificateUntrusted("the signer certificate is not one this CA issued")
+    return verified
+
+
+def _existing(session: Session, document_id: str) -> SickLeaveRecord | None:
+    return session.scalar(select(SickLeaveRecord).where(SickLeaveRecord.document_id == document_id))
+
+
+def _repeat(record: SickLeaveRecord, digest: str) -> Accepted:
+    if record.document_sha256 != digest:
+        raise DocumentIdConflict()
+    return Accepted(record.id, record.series, record.number, record.status, created=False)
+
+
+def _signed_element(verified: VerifiedSignature, local_name: str) -> etree._Element:
+    root = verified.signed_root
+    if etree.QName(root).namespace != document.NS:
+        raise WrongNamespace(f"root element must be in namespace {document.NS}")
+    if etree.QName(root).localname != local_name:
+        raise SchemaInvalid(f"root element must be {local_name}")
+    return root
+
+
+def submit(session: Session, keys: OnlineKeys, data: bytes, *, now: datetime, node_id: str) -> Accepted:
+    digest = signed_document_digest(data)
+    verified = verify_signed(session, keys, data, now=now)
+    sick_leave = document.parse_sick_leave(_signed_element(verified, "SickLeave"))
+    if npwz_of(verified.signer) != sick_leave.doctor.npwz:
+        raise SignerNotDoctor()
+    existing = _existing(session, sick_leave.document_id)
+    if existing is not None:  # checked before the rules: a repeat days later must still answer 200
+        return _repeat(existing, digest)
+    rules.check_sick_leave(sick_leave, today=local_date(now), received_at=local_date(now))
+
+    series, number = numbering.next_number(session)
+    ezla_id = str(uuid.uuid4())
+    accepted_at = now.replace(microsecond=0)
+    receipt = build_receipt(
+        series=series,
+        number=number,
+        document_id=sick_leave.document_id,
+        document_sha256=digest,
+        accepted_at=accepted_at,
+        keys=keys,
+    )
+    record = SickLeaveRecord(
+        id=ezla_id,
+        document_id=sick_leave.document_id,
+        series=series,
+        number=number,
+        status="issued",
+        doctor_npwz=sick_leave.doctor.npwz,
+        patient_pesel=sick_leave.patient.pesel,
+        payer_nip=sick_leave.payer.nip,
+        payer_pesel=sick_leave.payer.pesel,
+        issue_date=sick_leave.issue_date,
+        signer_serial=to_hex(verified.signer.serial_number),
+        document_sha256=digest,
+        signed_xml=data,
+        data_json=json.dumps(document.sick_leave_to_dict(sick_leave), ensure_ascii=False),
+        receipt_xml=receipt,
+        accepted_at=accepted_at,
+        accepted_by_node=node_id,
+    )
+    try:
+        with session.begin_nested():
+            session.add(record)
+            session.flush()
+    except IntegrityError:
+        # A concurrent twin (other node, same DocumentId) committed first: answer as it did.
+        session.expire_all()
+        existing = _existing(session, sick_leave.document_id)
+        if existing is None:
+            raise
+        return _repeat(existing, digest)
+    outbox.enqueue(session, ezla_id, "issued", payer=outbox.payer_key(record.payer_nip, record.payer_pesel), now=now)
+    return Accepted(ezla_id, series, number, "issued", created=True)
+
+
+def cancel(session: Session, keys: OnlineKeys, ezla_id: str, data: bytes, *, now: datetime) -> Accepted:
+    digest = signed_document_digest(data)
+    verified = verify_signed(session, keys, data, now=now)
+    cancellation = document.parse_cancellation(_signed_element(verified, "Cancellation"))
+    record = session.get(SickLeaveRecord, ezla_id, with_for_update=True)
+    if record is None:
+        raise EzlaNotFound()
+    if (cancellation.document_id, cancellation.series, int(cancellation.number)) != (
+        record.document_id,
+        record.series,
+        record.number,
+    ):
+        raise CancellationMismatch()
+    if npwz_of(verified.signer) != cancellation.npwz or cancellation.npwz != record.doctor_npwz:
+        raise SignerNotDoctor("only the doctor who issued the e-ZLA may cancel it")
+    rules.check_cancellation(cancellation)
+    if record.status == "cancelled":
+        if record.cancellation_sha256 == digest:  # the same request again: same answer
+            return Accepted(record.id, record.series, record.number, record.status, created=False)
+        raise AlreadyCancelled()
+    record.status = "cancelled"
+    record.cancelled_at = now.replace(microsecond=0)
+    record.cancellation_xml = data
+    record.cancellation_sha256 = digest
+    record.cancellation_reason = cancellation.reason
+    outbox.enqueue(session, ezla_id, "cancelled", payer=outbox.payer_key(record.payer_nip, record.payer_pesel), now=now)
+    return Accepted(record.id, record.series, record.number, record.status, created=True)
+
+
+# --- reads ---------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class EzlaView:
+    id: str
+    series: str
+    number: int
+    status: str
+    doctor_npwz: str
+    patient_pesel: str
+    payer_key: str
+    accepted_at: datetime
+    cancelled_at: datetime | None
+    cancellation_reason: str | None
+    sick_leave: document.SickLeave
+    signed_xml: bytes
+    receipt_xml: bytes
+    cancellation_xml: bytes | None
+
+    def header(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "series": self.series,
+            "number": f"{self.number:07d}",
+            "status": self.status,
+            "accepted_at": self.accepted_at.isoformat(),
+            "cancelled_at": self.cancelled_at.isoformat() if self.cancelled_at else None,
+            "cancellation_reason": self.cancellation_reason,
+        }
+
+    def full(self) -> dict[str, Any]:
+        """Patient, issuing doctor, operator and registry: everything, diagnosis included."""
+        return {**self.header(), "document": document.full_view(self.sick_leave)}
+
+    def for_employer(self) -> dict[str, Any]:
+        """domain.md "Who sees what": never the ICD-10 code (nor the reason, which may reveal it)."""
+        head = self.header()
+        head.pop("cancellation_reason")
+        return {**head, "document": document.employer_view(self.sick_leave)}
+
+
+def _view(record: SickLeaveRecord) -> EzlaView:
+    return EzlaView(
+        record.id,
+        record.series,
+        record.number,
+        record.status,
+        record.doctor_npwz,
+        record.patient_pesel,
+        outbox.payer_key(record.payer_nip, record.payer_pesel),
+        record.accepted_at,
+        record.cancelled_at,
+        record.cancellation_reason,
+        document.sick_leave_from_dict(json.loads(record.data_json)),
+        record.signed_xml,
+        record.receipt_xml,
+        record.cancellation_xml,
+    )
+
+
+def get(session: Session, ezla_id: str) -> EzlaView:
+    record = session.get(SickLeaveRecord, ezla_id) if _is_uuid(ezla_id) else None
+    if record is None:
+        raise EzlaNotFound()
+    return _view(record)
+
+
+def get_for_doctor_or_operator(session: Session, ezla_id: str, *, role: str, npwz: str | None) -> EzlaView:
+    view = get(session, ezla_id)
+    if role == "operator" or (role == "doctor" and npwz == view.doctor_npwz):
+        return view
+    # The same answer as a missing e-ZLA would leak existence; a 403 is honest and leaks no content.
+    raise Forbidden("only the issuing doctor or an operator may read this e-ZLA")
+
+
+def _is_uuid(value: str) -> bool:
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True
