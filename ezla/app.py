@@ -67,6 +67,26 @@ def _ca_loader(settings: Settings) -> Callable[[], Any]:
     return load
 
 
+def make_worker(settings: Settings, sessionmaker: Any) -> Any:
+    from datetime import timedelta
+
+    from ezla.distribution.channels import Channels
+    from ezla.distribution.worker import Worker
+
+    channels = Channels(
+        registry_url=settings.registry_url, registry_token=settings.registry_token, factory=sessionmaker
+    )
+    return Worker(
+        sessionmaker,
+        channels,
+        node_id=settings.node_id,
+        lease=timedelta(seconds=settings.lease_seconds),
+        poll=settings.worker_poll_seconds,
+        dead_after=timedelta(seconds=settings.dead_letter_after_seconds),
+        retry_cap=settings.retry_cap_seconds,
+    )
+
+
 def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or get_settings()
     configure_logging(settings.log_level, json=settings.log_json, node_id=settings.node_id)
@@ -76,6 +96,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     from ezla.auth.routes import AuthController
     from ezla.ca.routes import CaController
     from ezla.health import HealthController
+    from ezla.distribution.routes import EmployerController, OpsController, PatientController, metrics
     from ezla.issuance.routes import EzlaController
 
     state = State(
@@ -98,12 +119,18 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 register_pki_certificates(session, ctx, now=utcnow())
         except EzlaError as exc:
             log.warning("ca_not_loaded", code=exc.code)
-        log.info("node_started", version=__version__)
+        worker = make_worker(settings, sessionmaker) if settings.worker_enabled else None
+        if worker is not None:
+            worker.start()
+        app.state.worker = worker
+        log.info("node_started", version=__version__, worker=worker is not None)
         try:
             yield
         finally:
             app.state.draining = True
             log.info("node_stopping")
+            if worker is not None:
+                worker.stop()
             engine.dispose()
 
     db_config = SQLAlchemySyncConfig(
@@ -113,7 +140,16 @@ def create_app(settings: Settings | None = None) -> Litestar:
         set_default_exception_handler=False,
     )
     return Litestar(
-        route_handlers=[HealthController, CaController, AuthController, EzlaController],
+        route_handlers=[
+            HealthController,
+            CaController,
+            AuthController,
+            EzlaController,
+            EmployerController,
+            PatientController,
+            OpsController,
+            metrics,
+        ],
         plugins=[SQLAlchemyPlugin(config=db_config)],
         exception_handlers=EXCEPTION_HANDLERS,
         middleware=[request_context],

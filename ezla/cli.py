@@ -71,27 +71,15 @@ def account(action: str, role: str, nip: str | None, pesel: str | None, label: s
 
 def _register() -> None:
     from ezla.ca.cli import audit, doctor, enroll, pki
+    from ezla.distribution.cli import register as register_distribution
+    from ezla.issuance.cli import register as register_issuance
+    from ezla.registry.cli import register as register_registry
 
     for cmd in (pki, doctor, audit, enroll):
         main.add_command(cmd)
-    try:
-        from ezla.issuance.cli import register as register_issuance
-
-        register_issuance(main)
-    except ImportError:
-        pass
-    try:
-        from ezla.distribution.cli import register as register_distribution
-
-        register_distribution(main)
-    except ImportError:
-        pass
-    try:
-        from ezla.registry.cli import register as register_registry
-
-        register_registry(main)
-    except ImportError:
-        pass
+    register_issuance(main)
+    register_distribution(main)
+    register_registry(main)
 
 
 _register()

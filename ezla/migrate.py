@@ -17,3 +17,7 @@ def alembic_config(url: str, *, script_location: str = "ezla:migrations") -> Con
 
 def upgrade(url: str, revision: str = "head") -> None:
     command.upgrade(alembic_config(url), revision)
+
+
+def upgrade_registry(url: str, revision: str = "head") -> None:
+    command.upgrade(alembic_config(url, script_location="ezla.registry:migrations"), revision)

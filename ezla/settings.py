@@ -39,6 +39,7 @@ class Settings:
     worker_poll_seconds: float = 0.2
     lease_seconds: float = 30.0
     dead_letter_after_seconds: float = 24 * 3600.0
+    retry_cap_seconds: float = 300.0
     crl_validity_hours: int = 24
     crl_refresh_hours: int = 1
     activation_code_ttl_hours: int = 72
@@ -76,6 +77,12 @@ class Settings:
             log_level=os.environ.get("EZLA_LOG_LEVEL", "INFO").upper(),
             log_json=os.environ.get("EZLA_LOG_FORMAT", "json") == "json",
             worker_enabled=os.environ.get("EZLA_WORKER", "1") != "0",
+            worker_poll_seconds=float(os.environ.get("EZLA_WORKER_POLL_SECONDS", cls.worker_poll_seconds)),
+            lease_seconds=float(os.environ.get("EZLA_LEASE_SECONDS", cls.lease_seconds)),
+            dead_letter_after_seconds=float(
+                os.environ.get("EZLA_DEAD_LETTER_AFTER_SECONDS", cls.dead_letter_after_seconds)
+            ),
+            retry_cap_seconds=float(os.environ.get("EZLA_RETRY_CAP_SECONDS", cls.retry_cap_seconds)),
         )
 
 

@@ -1,0 +1,91 @@
+"""Employer and patient channels, operator view of the outbox, /metrics."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+from litestar import Controller, Request, Response, delete, get, post, put
+from litestar.datastructures import State
+
+from ezla.auth.guards import principal_of, requires
+from ezla.auth.service import Principal, Role
+from ezla.db import transaction, utcnow
+from ezla.distribution import service, worker
+from ezla.distribution.outbox import payer_key
+
+
+class WebhookIn(msgspec.Struct, forbid_unknown_fields=True):
+    url: str
+    secret: str
+
+
+def _payer(p: Principal) -> str:
+    return payer_key(p.nip, p.pesel)
+
+
+class EmployerController(Controller):
+    path = "/v1/employer"
+    tags = ["employer"]
+    guards = [requires(Role.EMPLOYER)]
+
+    @get("/ezla", sync_to_thread=True, summary="Inbox: the payer's e-ZLA events, no diagnosis; cursor paging")
+    def inbox(
+        self, request: Request[Any, Any, State], state: State, after: str | None = None, limit: int = 50
+    ) -> dict[str, Any]:
+        with transaction(state.sessionmaker) as session:
+            page = service.employer_inbox(session, _payer(principal_of(request)), after=after, limit=limit)
+        return {"items": page.items, "next_cursor": page.next_cursor}
+
+    @post("/ezla/{ezla_id:str}/ack", status_code=200, sync_to_thread=True)
+    def ack(self, ezla_id: str, request: Request[Any, Any, State], state: State) -> dict[str, Any]:
+        with transaction(state.sessionmaker) as session:
+            service.acknowledge(session, _payer(principal_of(request)), ezla_id, now=utcnow())
+        return {"ezla_id": ezla_id, "acknowledged": True}
+
+    @put("/webhook", status_code=200, sync_to_thread=True)
+    def set_webhook(self, data: WebhookIn, request: Request[Any, Any, State], state: State) -> dict[str, Any]:
+        with transaction(state.sessionmaker) as session:
+            service.set_webhook(session, _payer(principal_of(request)), url=data.url, secret=data.secret, now=utcnow())
+        return {"url": data.url, "signature_header": "X-Ezla-Signature", "timestamp_header": "X-Ezla-Timestamp"}
+
+    @delete("/webhook", status_code=204, sync_to_thread=True)
+    def delete_webhook(self, request: Request[Any, Any, State], state: State) -> None:
+        with transaction(state.sessionmaker) as session:
+            service.delete_webhook(session, _payer(principal_of(request)))
+
+
+class PatientController(Controller):
+    path = "/v1/patient"
+    tags = ["patient"]
+    guards = [requires(Role.PATIENT)]
+
+    @get("/ezla", sync_to_thread=True, summary="The patient's own e-ZLA (with diagnosis) and cancellations")
+    def mine(self, request: Request[Any, Any, State], state: State) -> dict[str, Any]:
+        pesel = principal_of(request).pesel
+        assert pesel is not None
+        with transaction(state.sessionmaker) as session:
+            return {"items": service.patient_ezla(session, pesel)}
+
+
+class OpsController(Controller):
+    path = "/v1/ops"
+    tags = ["operations"]
+    guards = [requires(Role.OPERATOR)]
+
+    @get("/deliveries", sync_to_thread=True, summary="Outbox rows (status=dead for the dead-letter view)")
+    def deliveries(self, state: State, status: str | None = None, limit: int = 100) -> dict[str, Any]:
+        with transaction(state.sessionmaker) as session:
+            return {"items": service.deliveries(session, status=status, limit=limit)}
+
+    @post("/deliveries/retry", status_code=200, sync_to_thread=True)
+    def retry(self, state: State, delivery_id: int | None = None) -> dict[str, Any]:
+        with transaction(state.sessionmaker) as session:
+            return {"requeued": worker.retry_dead(session, now=utcnow(), delivery_id=delivery_id)}
+
+
+@get("/metrics", media_type="text/plain; version=0.0.4", sync_to_thread=True, tags=["operations"])
+def metrics(state: State) -> Response[str]:
+    with transaction(state.sessionmaker) as session:
+        text = service.outbox_metrics(session, now=utcnow())
+    return Response(text, media_type="text/plain; version=0.0.4")

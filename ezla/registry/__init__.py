@@ -1,0 +1,1 @@
+"""The ZUS registry: its own Litestar app, process and database."""

@@ -1,0 +1,135 @@
+"""The registry as its own Litestar app (``ezla registry serve``), with its own database."""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from litestar import Controller, Litestar, Request, Response, get, put
+from litestar.connection import ASGIConnection
+from litestar.datastructures import State
+from litestar.handlers.base import BaseRouteHandler
+from sqlalchemy import text
+
+from ezla import __version__
+from ezla.app import request_context
+from ezla.auth.guards import bearer_token
+from ezla.db import make_engine, make_sessionmaker, transaction, utcnow
+from ezla.errors import Forbidden, Unauthenticated
+from ezla.log import configure_logging, get_logger
+from ezla.problems import EXCEPTION_HANDLERS
+from ezla.registry import service
+from ezla.settings import Settings, get_settings
+
+log = get_logger("ezla.registry")
+
+
+def registry_token_guard(connection: ASGIConnection, _: BaseRouteHandler) -> None:  # type: ignore[type-arg]
+    expected = connection.app.state.settings.registry_token
+    given = bearer_token(connection)
+    if given is None:
+        raise Unauthenticated("the registry token is required")
+    if not expected or not hmac.compare_digest(given.encode(), expected.encode()):
+        raise Forbidden("wrong registry token")
+
+
+class RegistryController(Controller):
+    path = "/v1/registry"
+    tags = ["registry"]
+    guards = [registry_token_guard]
+
+    @put("/ezla/{ezla_id:str}", sync_to_thread=True, summary="Ingest an e-ZLA or its cancellation (idempotent)")
+    def ingest(self, ezla_id: str, data: dict[str, Any], state: State) -> Response[dict[str, Any]]:
+        with transaction(state.sessionmaker) as session:
+            result = service.ingest(session, ezla_id, data, now=utcnow())
+        log.info("registry_ingested", ezla_id=ezla_id, duplicate=result.duplicate, status=result.status)
+        return Response(
+            {"id": result.ezla_id, "status": result.status, "duplicate": result.duplicate},
+            status_code=201 if result.created else 200,
+        )
+
+    @get("/ezla", sync_to_thread=True)
+    def query(
+        self,
+        state: State,
+        pesel: str | None = None,
+        nip: str | None = None,
+        series: str | None = None,
+        number: str | None = None,
+        limit: int = 100,
+    ) -> dict[str, Any]:
+        with transaction(state.sessionmaker) as session:
+            return {"items": service.query(session, pesel=pesel, nip=nip, series=series, number=number, limit=limit)}
+
+    @get("/ezla/{ezla_id:str}", sync_to_thread=True)
+    def read(self, ezla_id: str, request: Request[Any, Any, State], state: State) -> Response[Any]:
+        with transaction(state.sessionmaker) as session:
+            record = service.get(session, ezla_id)
+            if "xml" in request.headers.get("accept", ""):
+                return Response(record.signed_xml, media_type="application/xml")
+            return Response(service.as_json(record))
+
+    @get("/ezla/{ezla_id:str}/verification", sync_to_thread=True, summary="Re-verify the stored signed original")
+    def verify(self, ezla_id: str, state: State) -> dict[str, Any]:
+        from ezla.ca.keystore import load_cert
+        from ezla.xmlsec import verify_enveloped
+
+        with transaction(state.sessionmaker) as session:
+            record = service.get(session, ezla_id)
+            signed, at = record.signed_xml, record.accepted_at
+        pki = state.settings.pki_dir
+        result = verify_enveloped(
+            signed, trust_roots=[load_cert(pki, "root")], intermediates=[load_cert(pki, "issuing")], at=at
+        )
+        return {
+            "id": ezla_id,
+            "valid": True,
+            "signer": result.signer.subject.rfc4514_string(),
+            "verified_at_time": at.isoformat(),
+        }
+
+    @get("/ingest-log", sync_to_thread=True, include_in_schema=False)
+    def ingest_log(self, state: State) -> dict[str, Any]:
+        with transaction(state.sessionmaker) as session:
+            return {"counts": service.ingest_counts(session)}
+
+
+class Health(Controller):
+    path = "/health"
+
+    @get("/live", sync_to_thread=False)
+    def live(self) -> dict[str, str]:
+        return {"status": "ok", "service": "registry"}
+
+    @get("/ready", sync_to_thread=True)
+    def ready(self, state: State) -> Response[dict[str, str]]:
+        try:
+            with state.engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+        except Exception as exc:  # any driver error means not ready
+            return Response({"status": "unavailable", "database": type(exc).__name__}, status_code=503)
+        return Response({"status": "ok", "service": "registry"})
+
+
+def create_registry_app(settings: Settings | None = None) -> Litestar:
+    settings = settings or get_settings()
+    configure_logging(settings.log_level, json=settings.log_json, node_id="registry")
+    engine = make_engine(settings.registry_database_url)
+
+    @asynccontextmanager
+    async def lifespan(_: Litestar) -> AsyncIterator[None]:
+        if not settings.registry_token:
+            log.warning("registry_token_missing")
+        yield
+        engine.dispose()
+
+    return Litestar(
+        route_handlers=[RegistryController, Health],
+        exception_handlers=EXCEPTION_HANDLERS,
+        middleware=[request_context],
+        state=State({"settings": settings, "engine": engine, "sessionmaker": make_sessionmaker(engine)}),
+        lifespan=[lifespan],
+        request_max_body_size=4_000_000,
+    )

@@ -1,0 +1,40 @@
+"""``ezla registry serve`` and ``ezla registry db-upgrade``."""
+
+from __future__ import annotations
+
+import click
+
+from ezla.clikit import emit, json_option, settings
+
+
+@click.group("registry")
+def registry() -> None:
+    """The ZUS registry service (its own process and database)."""
+
+
+@registry.command("db-upgrade")
+@json_option
+def db_upgrade(as_json: bool) -> None:
+    """Apply the registry's migrations."""
+    from ezla.migrate import upgrade_registry
+
+    upgrade_registry(settings().registry_database_url)
+    emit(as_json, {"upgraded": True}, "registry database at head")
+
+
+@registry.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8100, show_default=True, type=int)
+def serve(host: str, port: int) -> None:
+    """Run the registry."""
+    import uvicorn
+
+    from ezla.log import get_logger
+    from ezla.registry.app import create_registry_app
+
+    get_logger("ezla.registry").info("registry_listening", url=f"http://{host}:{port}")
+    uvicorn.run(create_registry_app(settings()), host=host, port=port, log_config=None, access_log=False)
+
+
+def register(group: click.Group) -> None:
+    group.add_command(registry)
