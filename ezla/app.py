@@ -18,6 +18,7 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from ezla import __version__
 from ezla.db import make_engine, make_sessionmaker, transaction, utcnow
 from ezla.errors import EzlaError
+from ezla.idempotency import idempotency_middleware
 from ezla.log import configure_logging, get_logger
 from ezla.problems import EXCEPTION_HANDLERS
 from ezla.settings import Settings, get_settings
@@ -67,6 +68,28 @@ def _ca_loader(settings: Settings) -> Callable[[], Any]:
     return load
 
 
+def claim_sqlite_node(url: str) -> Any:
+    """SQLite is single-node: a second node on the same file would split the outbox and the
+    numbering lock across processes that can't see each other's leases. Refuse it."""
+    from ezla.db import is_sqlite
+
+    if not is_sqlite(url) or ":memory:" in url:
+        return None
+    import fcntl
+    from pathlib import Path
+
+    path = Path(url.split("///", 1)[1] + ".node-lock")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle = path.open("w")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.close()
+        log.error("sqlite_second_node_refused", database=str(path.with_suffix("")))
+        raise SystemExit("another ezla node already serves this SQLite database; use PostgreSQL for two nodes") from None
+    return handle
+
+
 def make_worker(settings: Settings, sessionmaker: Any) -> Any:
     from datetime import timedelta
 
@@ -95,8 +118,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
 
     from ezla.auth.routes import AuthController
     from ezla.ca.routes import CaController
-    from ezla.health import HealthController
     from ezla.distribution.routes import EmployerController, OpsController, PatientController, metrics
+    from ezla.health import HealthController
     from ezla.issuance.routes import EzlaController
 
     state = State(
@@ -111,6 +134,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        node_lock = claim_sqlite_node(settings.database_url)
         try:
             ctx = app.state.ca_context()
             from ezla.ca.service import register_pki_certificates
@@ -132,6 +156,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             if worker is not None:
                 worker.stop()
             engine.dispose()
+            if node_lock is not None:
+                node_lock.close()
 
     db_config = SQLAlchemySyncConfig(
         engine_instance=engine,
@@ -152,7 +178,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         ],
         plugins=[SQLAlchemyPlugin(config=db_config)],
         exception_handlers=EXCEPTION_HANDLERS,
-        middleware=[request_context],
+        middleware=[request_context, idempotency_middleware],
         state=state,
         lifespan=[lifespan],
         request_max_body_size=MAX_BODY,

@@ -7,4 +7,5 @@ def import_all() -> None:
     import ezla.auth.models
     import ezla.ca.models
     import ezla.distribution.models
+    import ezla.idempotency
     import ezla.issuance.models  # noqa: F401

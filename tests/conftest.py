@@ -102,3 +102,24 @@ def operator_token(session_factory) -> str:  # type: ignore[no-untyped-def]
 
 def openssl(*args: str, input_bytes: bytes | None = None, check: bool = True) -> subprocess.CompletedProcess[bytes]:
     return subprocess.run(["openssl", *args], input=input_bytes, capture_output=True, check=check, timeout=30)
+
+
+REGISTRY_TOKEN = "registry-test-token"
+
+
+@pytest.fixture(scope="module")
+def registry(tmp_path_factory: pytest.TempPathFactory, pki_dir: Path) -> Iterator[str]:
+    """A real registry process on a free loopback port, with its own SQLite database."""
+    from tests.e2e.procs import EZLA, Proc, base_env, free_port
+
+    tmp = tmp_path_factory.mktemp("registry")
+    env = base_env(EZLA_REGISTRY_DATABASE_URL=f"sqlite:///{tmp}/registry.sqlite3", EZLA_REGISTRY_TOKEN=REGISTRY_TOKEN,
+                   EZLA_PKI_DIR=str(pki_dir), EZLA_VAR_DIR=str(tmp))
+    subprocess.run([EZLA, "registry", "db-upgrade"], env=env, check=True, capture_output=True, timeout=60)
+    port = free_port()
+    proc = Proc("registry", [EZLA, "registry", "serve", "--port", str(port)], env, tmp / "registry.log",
+                f"http://127.0.0.1:{port}/health/ready").start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.stop()

@@ -14,4 +14,4 @@ def next_delay(
 ) -> timedelta:
     """Delay before attempt ``attempts + 1``: uniform in [0, min(cap, base * 2**attempts)]."""
     ceiling = min(cap, base * (2 ** min(attempts, 30)))
-    return timedelta(seconds=(rng or random).uniform(ceiling / 4, ceiling))  # noqa: S311 - timing, not secrets
+    return timedelta(seconds=(rng or random).uniform(ceiling / 4, ceiling))

@@ -142,13 +142,17 @@ def outbox_metrics(session: Session, *, now: datetime) -> str:
     """Prometheus text exposition. Hand-written on purpose: five gauges don't justify a client
     library and its global registry (two apps share one process in tests)."""
     counts: dict[tuple[str, str], int] = {}
-    for status, recipient, leased, n in session.execute(
-        select(Delivery.status, Delivery.recipient, Delivery.lease_until > now, func.count()).group_by(
-            Delivery.status, Delivery.recipient, Delivery.lease_until > now
-        )
+    for status, recipient, n in session.execute(
+        select(Delivery.status, Delivery.recipient, func.count()).group_by(Delivery.status, Delivery.recipient)
     ):
-        key = ("in_flight" if status == "pending" and leased else status, recipient)
-        counts[key] = counts.get(key, 0) + n
+        counts[(status, recipient)] = n
+    for recipient, n in session.execute(
+        select(Delivery.recipient, func.count())
+        .where(Delivery.status == "pending", Delivery.lease_until > now)
+        .group_by(Delivery.recipient)
+    ):
+        counts[("in_flight", recipient)] = n
+        counts[("pending", recipient)] -= n
     oldest = session.scalar(select(func.min(Delivery.created_at)).where(Delivery.status == "pending"))
     lag = (now - oldest).total_seconds() if oldest else 0.0
     lines = [

@@ -13,7 +13,6 @@ from litestar.datastructures import State
 from litestar.handlers.base import BaseRouteHandler
 from sqlalchemy import text
 
-from ezla import __version__
 from ezla.app import request_context
 from ezla.auth.guards import bearer_token
 from ezla.db import make_engine, make_sessionmaker, transaction, utcnow

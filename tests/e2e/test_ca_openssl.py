@@ -165,3 +165,13 @@ def test_holder_revokes_with_its_own_key(single_node, tmp_path):
     assert out["status"] == "revoked"
     crl = openssl("crl", "-inform", "DER", "-text", "-noout", input_bytes=httpx.get(f"{url}/v1/ca/crl").content)
     assert format(cert.serial_number, "X").encode() in crl.stdout.upper() and b"Cessation Of Operation" in crl.stdout
+
+
+def test_sqlite_refuses_a_second_node(single_node, tmp_path):
+    from tests.e2e.procs import free_port, node
+
+    _, _, env = single_node
+    second = node("node-b", free_port(), env, tmp_path / "logs", node_id="B").start(wait=False)
+    assert second.popen is not None
+    assert second.popen.wait(timeout=30) != 0
+    assert "use PostgreSQL for two nodes" in second.log_path.read_text()

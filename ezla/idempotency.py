@@ -1,0 +1,152 @@
+"""``Idempotency-Key`` for state-changing requests (IETF draft-ietf-httpapi-idempotency-key-header).
+
+Same key + same request -> the stored answer (``Idempotency-Replayed: true``); same key + a different
+body -> 422 ``idempotency-key-reused``; same key while the first is still running -> 409
+``idempotency-in-flight``. Keys are scoped by the caller's credential, method and path, kept 24 h.
+The record lives in the shared database, so a retry that lands on the twin node gets the same answer.
+A 5xx is not stored (the client should retry), nor is a PKCS#12 (it holds a private key).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import datetime, timedelta
+from typing import Any
+
+import anyio
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from sqlalchemy import Integer, LargeBinary, String, Text, delete
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
+
+from ezla.db import Base, UtcDateTime, transaction, utcnow
+
+TTL = timedelta(hours=24)
+STALE_IN_FLIGHT = timedelta(seconds=60)  # a node died mid-request: let the retry take over
+MAX_KEY = 255
+NOT_STORED_TYPES = ("application/x-pkcs12",)
+
+
+class IdempotencyRecord(Base):
+    __tablename__ = "http_idempotency"
+
+    scope_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    request_hash: Mapped[str] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(String(16))  # in_flight | done
+    status: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    headers: Mapped[str | None] = mapped_column(Text, nullable=True)
+    body: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+
+
+def _problem(status: int, code: str, title: str) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+    body = json.dumps({"type": f"urn:ezla:problem:{code}", "title": title, "status": status, "code": code}).encode()
+    return status, [(b"content-type", b"application/problem+json")], body
+
+
+def _begin(factory: sessionmaker[Session], scope_hash: str, request_hash: str) -> tuple[str, Any]:
+    """('run', None) to execute, or ('answer', (status, headers, body)) to reply without executing."""
+    now = utcnow()
+    with transaction(factory) as session:
+        session.execute(delete(IdempotencyRecord).where(IdempotencyRecord.expires_at < now))
+        row = session.get(IdempotencyRecord, scope_hash, with_for_update=True)
+        if row is None:
+            try:
+                with session.begin_nested():
+                    session.add(IdempotencyRecord(scope_hash=scope_hash, request_hash=request_hash, state="in_flight",
+                                                  created_at=now, expires_at=now + TTL))
+            except IntegrityError:
+                return "answer", _problem(409, "idempotency-in-flight", "A request with this key is in progress")
+            return "run", None
+        if row.request_hash != request_hash:
+            return "answer", _problem(422, "idempotency-key-reused", "This Idempotency-Key was used for another request")
+        if row.state == "in_flight":
+            if now - row.created_at > STALE_IN_FLIGHT:
+                row.created_at = now
+                return "run", None
+            return "answer", _problem(409, "idempotency-in-flight", "A request with this key is in progress")
+        headers = [(k.encode(), v.encode()) for k, v in json.loads(row.headers or "[]")]
+        return "answer", (row.status, [*headers, (b"idempotency-replayed", b"true")], row.body or b"")
+
+
+def _finish(factory: sessionmaker[Session], scope_hash: str, status: int, headers: list[tuple[bytes, bytes]],
+            body: bytes) -> None:
+    with transaction(factory) as session:
+        row = session.get(IdempotencyRecord, scope_hash)
+        if row is None:
+            return
+        ctype = dict(headers).get(b"content-type", b"").decode("latin-1")
+        if status >= 500 or ctype.startswith(NOT_STORED_TYPES):
+            session.delete(row)
+            return
+        keep = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in headers
+                if k.lower() in (b"content-type", b"location", b"x-ezla-serial")]
+        row.state, row.status, row.headers, row.body = "done", status, json.dumps(keep), body
+
+
+def idempotency_middleware(app: ASGIApp) -> ASGIApp:
+    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] not in ("POST", "PUT", "PATCH", "DELETE"):
+            await app(scope, receive, send)
+            return
+        raw_headers = dict(scope["headers"])
+        key = raw_headers.get(b"idempotency-key")
+        if key is None:
+            await app(scope, receive, send)
+            return
+        factory = scope["app"].state.sessionmaker
+        if not key or len(key) > MAX_KEY:
+            status, headers, body = _problem(400, "idempotency-key-invalid", "Idempotency-Key must be 1-255 characters")
+            await _reply(send, status, headers, body)
+            return
+        chunks = []
+        more = True
+        while more:
+            message = await receive()
+            chunks.append(message.get("body", b""))
+            more = message.get("more_body", False)
+        body_in = b"".join(chunks)
+        credential = raw_headers.get(b"authorization", b"")
+        scope_hash = hashlib.sha256(b"\0".join([key, credential, scope["method"].encode(),
+                                                scope["path"].encode()])).hexdigest()
+        request_hash = hashlib.sha256(body_in).hexdigest()
+        decision, answer = await anyio.to_thread.run_sync(_begin, factory, scope_hash, request_hash)
+        if decision == "answer":
+            await _reply(send, *answer)
+            return
+
+        sent = False
+
+        async def replay_receive() -> Message:
+            nonlocal sent
+            if not sent:
+                sent = True
+                return {"type": "http.request", "body": body_in, "more_body": False}
+            return await receive()
+
+        captured: dict[str, Any] = {"status": 500, "headers": [], "body": []}
+
+        async def capture_send(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                captured["status"] = message["status"]
+                captured["headers"] = list(message.get("headers", []))
+            elif message["type"] == "http.response.body":
+                captured["body"].append(message.get("body", b""))
+            await send(message)
+
+        try:
+            await app(scope, replay_receive, capture_send)
+        finally:
+            await anyio.to_thread.run_sync(_finish, factory, scope_hash, captured["status"], captured["headers"],
+                                           b"".join(captured["body"]))
+
+    return middleware
+
+
+async def _reply(send: Send, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
