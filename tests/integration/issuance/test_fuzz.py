@@ -8,11 +8,13 @@ the attack corpus (test_attacks.py) covers both engines with exact codes.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import copy
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from lxml import etree
 
@@ -67,8 +69,10 @@ def _well_answered(r: Any) -> None:
         body = r.json()
         assert isinstance(body.get("code"), str) and body["code"], body
         assert body["status"] == r.status_code
+        event(body["code"])  # --hypothesis-show-statistics shows how deep the mutations reach
     else:
         assert r.status_code in (200, 201), r.text
+        event("accepted")
 
 
 @pytest.fixture
@@ -107,7 +111,7 @@ def tree_mutation(draw: st.DrawFn, data: bytes) -> bytes:
         elements = [e for e in root.iter() if isinstance(e.tag, str)]
         el = draw(st.sampled_from(elements))
         parent = el.getparent()
-        kind = draw(st.sampled_from(["remove", "duplicate", "move", "text", "attribute", "wrap"]))
+        kind = draw(st.sampled_from(["remove", "duplicate", "move", "text", "base64", "attribute", "wrap"]))
         if kind == "remove" and parent is not None:
             parent.remove(el)
         elif kind == "duplicate" and parent is not None:
@@ -117,7 +121,21 @@ def tree_mutation(draw: st.DrawFn, data: bytes) -> bytes:
             if el not in target.iterancestors() and target is not el:
                 target.insert(draw(st.integers(0, len(target))), el)
         elif kind == "text":
-            el.text = draw(st.text(alphabet=st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=40))
+            el.text = draw(
+                st.text(alphabet=st.characters(codec="utf-8", exclude_categories=["Cs", "Cc", "Cn"]), max_size=40)
+            )
+        elif kind == "base64":
+            # Well-formed base64 of garbage or of a bit-flipped value: reaches DER and signature parsing.
+            try:
+                raw = base64.b64decode("".join((el.text or "").split()), validate=False) or b"\0"
+            except binascii.Error:
+                raw = b"\0"
+            if draw(st.booleans()):
+                flip = draw(st.integers(0, len(raw) - 1))
+                raw = raw[:flip] + bytes([raw[flip] ^ (1 << draw(st.integers(0, 7)))]) + raw[flip + 1 :]
+            else:
+                raw = draw(st.binary(max_size=600))
+            el.text = base64.b64encode(raw).decode()
         elif kind == "attribute":
             name = draw(st.sampled_from(["Id", "URI", "Algorithm", "DocumentId", "Type", "Target"]))
             el.set(name, draw(st.text(alphabet=st.characters(codec="ascii", min_codepoint=32), max_size=40)))
