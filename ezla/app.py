@@ -121,6 +121,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     from ezla.distribution.routes import EmployerController, OpsController, PatientController, metrics
     from ezla.health import HealthController
     from ezla.issuance.routes import EzlaController
+    from ezla.web.pages import ROUTES as WEB_ROUTES
 
     state = State(
         {
@@ -146,6 +147,14 @@ def create_app(settings: Settings | None = None) -> Litestar:
         worker = make_worker(settings, sessionmaker) if settings.worker_enabled else None
         if worker is not None:
             worker.start()
+        from datetime import timedelta
+
+        from ezla.ca.scheduler import CrlRefresher
+
+        crl_refresher = CrlRefresher(sessionmaker, app.state.ca_context,
+                                     refresh=timedelta(hours=settings.crl_refresh_hours))
+        if settings.worker_enabled:
+            crl_refresher.start()
         app.state.worker = worker
         log.info("node_started", version=__version__, worker=worker is not None)
         try:
@@ -153,6 +162,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         finally:
             app.state.draining = True
             log.info("node_stopping")
+            crl_refresher.stop()
             if worker is not None:
                 worker.stop()
             engine.dispose()

@@ -34,8 +34,9 @@ def db_upgrade(as_json: bool) -> None:
 @click.option("--port", default=8000, show_default=True, type=int)
 @click.option("--node-id", default=None, help="Overrides EZLA_NODE_ID.")
 @click.option("--workers/--no-workers", default=True, help="Run delivery workers in this node.")
-def serve(host: str, port: int, node_id: str | None, workers: bool) -> None:
-    """Run one node."""
+@json_option
+def serve(host: str, port: int, node_id: str | None, workers: bool, as_json: bool) -> None:
+    """Run one node (logs are JSON lines; --json is accepted for symmetry with every verb)."""
     from ezla.server import run_node
 
     run_node(host=host, port=port, node_id=node_id, workers=workers)
@@ -70,12 +71,12 @@ def account(action: str, role: str, nip: str | None, pesel: str | None, label: s
 
 
 def _register() -> None:
-    from ezla.ca.cli import audit, doctor, enroll, pki
+    from ezla.ca.cli import audit, doctor, enroll, pki, revoke
     from ezla.distribution.cli import register as register_distribution
     from ezla.issuance.cli import register as register_issuance
     from ezla.registry.cli import register as register_registry
 
-    for cmd in (pki, doctor, audit, enroll):
+    for cmd in (pki, doctor, audit, enroll, revoke):
         main.add_command(cmd)
     register_issuance(main)
     register_distribution(main)

@@ -133,3 +133,27 @@ def enroll(
     except EzlaError as exc:
         fail(as_json, exc)
     emit(as_json, result, f"certificate {result['serial']} saved: {result['certificate']} (key {result['key']})")
+
+
+@click.command("revoke")
+@click.argument("serial")
+@click.option("--reason", default="unspecified", show_default=True,
+              type=click.Choice(["unspecified", "keyCompromise", "affiliationChanged", "superseded",
+                                 "cessationOfOperation", "privilegeWithdrawn"]))
+@json_option
+def revoke(serial: str, reason: str, as_json: bool) -> None:
+    """Revoke a certificate (operator, local database) and publish a fresh CRL."""
+    from ezla.ca.service import CaContext, generate_crl
+    from ezla.ca.service import revoke as revoke_certificate
+
+    s = settings()
+    try:
+        with db_session(s) as session:
+            row = revoke_certificate(session, serial, reason=reason, now=utcnow(), by="operator")
+            result = {"serial": row.serial, "status": row.status, "reason": reason, "revoked_at": row.revoked_at}
+        with db_session(s) as session:
+            crl = generate_crl(session, CaContext.from_settings(s), now=utcnow())
+            result["crl_number"] = crl.number
+    except EzlaError as exc:
+        fail(as_json, exc)
+    emit(as_json, result, f"revoked {result['serial']} ({reason}); CRL {result['crl_number']} published")

@@ -25,7 +25,8 @@ def db_upgrade(as_json: bool) -> None:
 @registry.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8100, show_default=True, type=int)
-def serve(host: str, port: int) -> None:
+@json_option
+def serve(host: str, port: int, as_json: bool) -> None:
     """Run the registry."""
     import uvicorn
 
