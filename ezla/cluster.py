@@ -322,9 +322,7 @@ class Cluster:
 
     @property
     def node_urls(self) -> list[str]:
-        return [self.nodes[n].url for n in self.nodes] or [
-            f"http://{self.host}:{p}" for p in self.node_ports.values()
-        ]
+        return [self.nodes[n].url for n in self.nodes] or [f"http://{self.host}:{p}" for p in self.node_ports.values()]
 
     def node(self, name: str) -> NodeHandle:
         return self.nodes[name]
@@ -337,8 +335,8 @@ class Cluster:
         env["EZLA_REGISTRY_URL"] = self.registry_url
         env["EZLA_VAR_DIR"] = str(self.var_dir)
         env["EZLA_PKI_DIR"] = str(self.pki_dir or env.get("EZLA_PKI_DIR") or "pki")
-        env["EZLA_PUBLIC_URL"] = self.public_url or env.get("EZLA_PUBLIC_URL") or public_url_for(
-            self.host, self.lb_port
+        env["EZLA_PUBLIC_URL"] = (
+            self.public_url or env.get("EZLA_PUBLIC_URL") or public_url_for(self.host, self.lb_port)
         )
         env.setdefault("EZLA_LOG_LEVEL", "INFO")
         if not env.get("EZLA_REGISTRY_TOKEN"):
@@ -469,7 +467,9 @@ class Cluster:
         raise ClusterError(f"HAProxy did not converge to {sorted(up)} UP within {timeout:.0f} s: {seen}")
 
     def describe(self) -> str:
-        lines = [f"HAProxy   {self.lb_url}   (pid {self.balancer.pid if self.balancer else '-'}; stats {self.stats_url})"]
+        lines = [
+            f"HAProxy   {self.lb_url}   (pid {self.balancer.pid if self.balancer else '-'}; stats {self.stats_url})"
+        ]
         lines += [f"node {h.name}    {h.url}   (pid {h.pid})" for h in self.nodes.values()]
         lines.append(f"registry  {self.registry_url}   (pid {self.registry.pid if self.registry else '-'})")
         lines.append(f"database  {redact(self.database_url)}")
