@@ -185,6 +185,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             PatientController,
             OpsController,
             metrics,
+            *WEB_ROUTES,
         ],
         plugins=[SQLAlchemyPlugin(config=db_config)],
         exception_handlers=EXCEPTION_HANDLERS,
