@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
+import anyio
 from litestar.connection import ASGIConnection
 from litestar.handlers.base import BaseRouteHandler
 
@@ -11,7 +12,7 @@ from ezla.auth.service import Principal, Role, authenticate
 from ezla.db import transaction, utcnow
 from ezla.errors import Forbidden, Unauthenticated
 
-Guard = Callable[[ASGIConnection, BaseRouteHandler], None]  # type: ignore[type-arg]
+Guard = Callable[[ASGIConnection, BaseRouteHandler], Awaitable[None]]  # type: ignore[type-arg]
 
 
 def bearer_token(connection: ASGIConnection) -> str | None:  # type: ignore[type-arg]
@@ -36,8 +37,10 @@ def principal_of(connection: ASGIConnection) -> Principal:  # type: ignore[type-
 
 
 def requires(*roles: Role) -> Guard:
-    def guard(connection: ASGIConnection, _: BaseRouteHandler) -> None:  # type: ignore[type-arg]
-        if principal_of(connection).role not in roles:
+    async def guard(connection: ASGIConnection, _: BaseRouteHandler) -> None:  # type: ignore[type-arg]
+        # The token lookup is a database round trip: keep it off the event loop.
+        principal = await anyio.to_thread.run_sync(principal_of, connection)
+        if principal.role not in roles:
             raise Forbidden(f"this needs the role {' or '.join(r.value for r in roles)}")
 
     return guard
