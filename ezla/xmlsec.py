@@ -235,7 +235,41 @@ def _check_structure(root: lxml.etree._Element) -> lxml.etree._Element:
     children = [c for c in root if isinstance(c.tag, str)]  # comments are never signed; ignore them
     if len(sigs) != 1 or sigs[0].getparent() is not root or children[-1] is not sigs[0]:
         raise SignatureScope("exactly one ds:Signature, the last child of the root, is allowed")
+    _check_signature_shape(sigs[0])
     return sigs[0]
+
+
+def _elements(el: lxml.etree._Element) -> list[lxml.etree._Element]:
+    """Element children; any non-blank text between them is content nobody signed."""
+    if (el.text or "").strip() or any((c.tail or "").strip() for c in el):
+        raise SignatureScope(f"unexpected text inside {etree.QName(el).localname}")
+    return [c for c in el if isinstance(c.tag, str)]
+
+
+def _check_signature_shape(sig: lxml.etree._Element) -> None:
+    """Nothing unsigned may ride inside ds:Signature: only SignedInfo, SignatureValue, KeyInfo and
+    one ds:Object holding the XAdES QualifyingProperties. Otherwise a forged copy of the document
+    could sit next to the genuine one and fool anyone who reads the stored bytes."""
+    names = [c.tag for c in _elements(sig)]
+    allowed = [_ds("SignedInfo"), _ds("SignatureValue")]
+    if names[:2] != allowed or len(names) > 4 or any(n not in (_ds("KeyInfo"), _ds("Object")) for n in names[2:]):
+        raise SignatureScope("ds:Signature may hold only SignedInfo, SignatureValue, KeyInfo and one ds:Object")
+    objects = sig.findall("ds:Object", NS)
+    if len(objects) != 1:
+        raise SignatureScope("exactly one ds:Object (the XAdES properties) is allowed")
+    qp = _elements(objects[0])
+    if len(qp) != 1 or qp[0].tag != f"{{{XADES}}}QualifyingProperties":
+        raise SignatureScope("ds:Object may hold only xades:QualifyingProperties")
+    parts = [c.tag for c in _elements(qp[0])]
+    if parts not in ([f"{{{XADES}}}SignedProperties"],
+                     [f"{{{XADES}}}SignedProperties", f"{{{XADES}}}UnsignedProperties"]):
+        raise SignatureScope("QualifyingProperties may hold only SignedProperties and UnsignedProperties")
+    unsigned = qp[0].find("xades:UnsignedProperties", NS)
+    if unsigned is not None and any(etree.QName(e).namespace != XADES for e in unsigned.iter() if isinstance(e.tag, str)):
+        raise SignatureScope("UnsignedProperties may hold only XAdES elements")
+    key_info = sig.find("ds:KeyInfo", NS)
+    if key_info is not None and any(etree.QName(c).namespace != DS for c in _elements(key_info)):
+        raise SignatureScope("KeyInfo may hold only XML-DSig elements")
 
 
 def _check_algorithms(sig: lxml.etree._Element) -> None:

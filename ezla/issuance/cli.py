@@ -87,7 +87,7 @@ def verify(file: Path, chain: Path | None, crl: Path | None, url: str | None, at
     """Verify an enveloped XAdES-BES offline against the ezla chain and CRL."""
     import httpx
 
-    from ezla.ca.profile import npwz_of
+    from ezla.ca.profile import DOCUMENT_SIGNING_EKU, npwz_of
     from ezla.xmlsec import verify_enveloped
 
     try:
@@ -101,7 +101,7 @@ def verify(file: Path, chain: Path | None, crl: Path | None, url: str | None, at
         certs = x509.load_pem_x509_certificates(chain_pem)
         roots = [c for c in certs if c.issuer == c.subject]
         inter = [c for c in certs if c.issuer != c.subject]
-        revoked: set[int] = set()
+        revoked: dict[int, datetime] = {}
         if crl_bytes:
             parsed = (
                 x509.load_pem_x509_crl(crl_bytes)
@@ -110,14 +110,20 @@ def verify(file: Path, chain: Path | None, crl: Path | None, url: str | None, at
             )
             if not any(parsed.is_signature_valid(i.public_key()) for i in inter):  # type: ignore[arg-type]
                 raise BadRequest("the CRL is not signed by the issuing CA in the chain")
-            revoked = {r.serial_number for r in parsed}
+            revoked = {r.serial_number: r.revocation_date_utc for r in parsed}
         at = datetime.fromisoformat(at_) if at_ else datetime.now(UTC)
+        if at.tzinfo is None:
+            at = at.replace(tzinfo=UTC)
+        if crl_bytes and parsed.next_update_utc is not None and parsed.next_update_utc < at:
+            raise BadRequest("the CRL is past its nextUpdate: fetch a fresh one (or use --url)")
         result = verify_enveloped(
             file.read_bytes(),
             trust_roots=roots,
             intermediates=inter,
             at=at,
-            is_revoked=lambda c: c.serial_number in revoked,
+            # Revoked only from the revocation date on: a document signed before stays valid (--at).
+            is_revoked=lambda c: c.serial_number in revoked and revoked[c.serial_number] <= at,
+            require_eku=DOCUMENT_SIGNING_EKU,
         )
     except EzlaError as exc:
         fail(as_json, exc)

@@ -35,6 +35,7 @@ from tests.factories import doctor_payload
 XADESJS = Path(__file__).parent / "xadesjs"
 EZ = "urn:ezla:sick-leave:1"
 DS = "http://www.w3.org/2000/09/xmldsig#"
+XADES = "http://uri.etsi.org/01903/v1.3.2#"
 # A document that is not an e-ZLA: what an e-prescription integrator would sign with `ezla sign`.
 PRESCRIPTION = """<?xml version="1.0" encoding="UTF-8"?>
 <Recepta xmlns="urn:example:e-recepta:1" Id="rx-2025-0001">
@@ -103,19 +104,20 @@ class Node:
     issuing_pem: Path
     chain_pem: Path  # issuing + root, as GET /v1/ca/chain serves it
 
-    def http(self, token: str | None = None) -> httpx.Client:
-        headers = {"Authorization": f"Bearer {token or self.operator}"}
+    def http(self, *, operator: bool = True) -> httpx.Client:
+        headers = {"Authorization": f"Bearer {self.operator}"} if operator else {}
         return httpx.Client(base_url=self.url, headers=headers, timeout=15)
 
     def enroll(self, kind: str = "ec") -> Doctor:
         """Register (operator) and enroll with a CSR (doctor) over HTTP; key and cert saved as PEM."""
         with self.http() as http:
             reg = http.post("/v1/ca/doctors", json=doctor_payload())
-            assert reg.status_code == 201, reg.text
-            key = new_key(kind)
-            body = {"activation_code": reg.json()["activation_code"], "csr_pem": make_csr(key)}
+        assert reg.status_code == 201, reg.text
+        key = new_key(kind)
+        body = {"activation_code": reg.json()["activation_code"], "csr_pem": make_csr(key)}
+        with self.http(operator=False) as http:  # the doctor's side: only the activation code
             issued = http.post("/v1/ca/enrollments", json=body)
-            assert issued.status_code == 201, issued.text
+        assert issued.status_code == 201, issued.text
         serial = issued.json()["serial"]
         key_pem, cert_pem = self.dir / f"{serial}.key.pem", self.dir / f"{serial}.pem"
         key_pem.write_bytes(
@@ -176,7 +178,7 @@ def xmlsec1_verify(xmlsec1: str, node: Node, path: Path) -> subprocess.Completed
             "--verify",
             # XAdES Ids live in ds:/xades: elements; xmlsec1 only resolves attributes it was told are IDs.
             "--id-attr:Id",
-            "http://uri.etsi.org/01903/v1.3.2#:SignedProperties",
+            f"{XADES}:SignedProperties",
             "--id-attr:Id",
             f"{DS}:KeyInfo",
             "--enabled-reference-uris",
@@ -205,13 +207,16 @@ def assert_verifies_everywhere(xmlsec1: str, node_js: str, node: Node, path: Pat
         done = xadesjs_verify(node_js, path, cert)
         assert (done.returncode, done.stdout.strip()) == (0, "valid"), done.stdout + done.stderr
     # The harness does notice a broken signature (so "valid" above means something).
-    bad = path.with_suffix(".tampered.xml")
-    root = etree.parse(str(path)).getroot()
-    first_text = next(
-        e for e in root.iter() if isinstance(e.tag, str) and (e.text or "").strip() and e.tag[1:3] != "ht"
+    data = path.read_bytes()
+    content = next(
+        e
+        for e in etree.fromstring(data).iter()
+        if isinstance(e.tag, str) and etree.QName(e).namespace not in (DS, XADES) and (e.text or "").strip()
     )
-    first_text.text = first_text.text + "0"
-    bad.write_bytes(etree.tostring(root, xml_declaration=True, encoding="UTF-8"))
+    needle = f">{content.text}<".encode()
+    assert needle in data
+    bad = path.with_suffix(".tampered.xml")
+    bad.write_bytes(data.replace(needle, f">{content.text}0<".encode(), 1))
     assert xmlsec1_verify(xmlsec1, node, bad).returncode != 0
     assert xadesjs_verify(node_js, bad, signer_pem).returncode != 0
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import sys
 from pathlib import Path
 
 BENCH = Path(__file__).resolve().parents[2] / "bench" / "verify_bench.py"
@@ -12,9 +13,13 @@ def test_verify_bench_runs_with_three_documents() -> None:
     spec = importlib.util.spec_from_file_location("verify_bench", BENCH)
     assert spec is not None and spec.loader is not None
     bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
-    lines: list[str] = []
-    results = bench.run(3, submit=True, out=lines.append)
+    sys.modules[spec.name] = bench  # dataclasses resolve string annotations through sys.modules
+    try:
+        spec.loader.exec_module(bench)
+        lines: list[str] = []
+        results = bench.run(3, submit=True, out=lines.append)
+    finally:
+        sys.modules.pop(spec.name, None)
     assert len(results) == 5
     assert all(r.count == 3 and r.seconds > 0 for r in results.values())
     report = "\n".join(lines)
