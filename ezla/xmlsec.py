@@ -13,7 +13,9 @@ Choices (see docs/design "Interoperability facts"):
 from __future__ import annotations
 
 import hashlib
+import threading
 from base64 import b64decode
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -346,6 +348,34 @@ def _is_ca(cert: x509.Certificate) -> bool:
         return False
 
 
+class _ChainCache:
+    """Bounded, thread-safe map from (signer, trust store, extras) to the validity window of the
+    path cryptography validated. Revocation is never cached: it is checked on every call."""
+
+    def __init__(self, size: int = 4096) -> None:
+        self._data: OrderedDict[tuple[bytes, ...], tuple[datetime, datetime]] = OrderedDict()
+        self._size = size
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[bytes, ...]) -> tuple[datetime, datetime] | None:
+        with self._lock:
+            value = self._data.get(key)
+            if value is not None:
+                self._data.move_to_end(key)
+            return value
+
+    def put(self, key: tuple[bytes, ...], value: tuple[datetime, datetime]) -> None:
+        with self._lock:
+            self._data[key] = value
+            self._data.move_to_end(key)
+            while len(self._data) > self._size:
+                self._data.popitem(last=False)
+
+
+_CHAIN_CACHE = _ChainCache()
+_SHA256 = hashes.SHA256()
+
+
 def _check_certificate(
     signer: x509.Certificate,
     *,
@@ -375,18 +405,25 @@ def _check_certificate(
         .may_be_present(x509.ExtendedKeyUsage, Criticality.AGNOSTIC, None)
         .may_be_present(x509.SubjectAlternativeName, Criticality.AGNOSTIC, None)
     )
-    ca = ExtensionPolicy.webpki_defaults_ca().may_be_present(x509.ExtendedKeyUsage, Criticality.AGNOSTIC, None)
-    verifier = (
-        PolicyBuilder()
-        .store(Store(list(trust_roots)))
-        .time(at)
-        .extension_policies(ca_policy=ca, ee_policy=ee)
-        .build_client_verifier()
-    )
-    try:
-        verifier.verify(signer, extra)
-    except VerificationError as exc:
-        raise CertificateUntrusted(f"no valid chain to a trusted root: {exc}") from None
+    cache_key = (signer.fingerprint(_SHA256), *(c.fingerprint(_SHA256) for c in (*trust_roots, *extra)))
+    window = _CHAIN_CACHE.get(cache_key)
+    if window is None or not (window[0] <= at <= window[1]):
+        ca = ExtensionPolicy.webpki_defaults_ca().may_be_present(x509.ExtendedKeyUsage, Criticality.AGNOSTIC, None)
+        verifier = (
+            PolicyBuilder()
+            .store(Store(list(trust_roots)))
+            .time(at)
+            .extension_policies(ca_policy=ca, ee_policy=ee)
+            .build_client_verifier()
+        )
+        try:
+            chain = verifier.verify(signer, extra).chain
+        except VerificationError as exc:
+            raise CertificateUntrusted(f"no valid chain to a trusted root: {exc}") from None
+        # Path validation depends on `at` only through validity periods, so the result holds for
+        # any time inside all of them: remember that window and skip the ~1.5 ms next time.
+        _CHAIN_CACHE.put(cache_key, (max(c.not_valid_before_utc for c in chain),
+                                     min(c.not_valid_after_utc for c in chain)))
     try:
         ku = signer.extensions.get_extension_for_class(x509.KeyUsage).value
         if not (ku.digital_signature or ku.content_commitment):
