@@ -88,20 +88,25 @@ class EzlaClient:
         last: Exception | None = None
         attempts = self.attempts if retry else 1
         for attempt in range(attempts):
-            base = self.urls[(self._preferred + attempt) % len(self.urls)] if attempt else self.urls[self._preferred]
+            # Each failure moves the preference on, so attempt n+1 goes to the next node (never the
+            # one that just failed, which may be hung and cost a whole timeout again).
+            index = self._preferred % len(self.urls)
+            base = self.urls[index]
             try:
                 resp = self._http.request(method, base + path, headers=headers, **kwargs)
             except httpx.TransportError as exc:
                 last = exc
             else:
                 if resp.status_code not in RETRY_STATUSES or not retry:
-                    self._preferred = self.urls.index(base)
+                    self._preferred = index
                     return self._check(resp)
                 last = ApiError(resp.status_code, "unavailable", f"node answered {resp.status_code}")
             self.failovers += 1
-            self._preferred = (self.urls.index(base) + 1) % len(self.urls)
-            delay = min(self.max_backoff, self.backoff * 2 ** max(0, attempt - len(self.urls) + 1))
-            time.sleep(random.uniform(0, delay) if attempt >= len(self.urls) - 1 else 0)  # noqa: S311
+            self._preferred = (index + 1) % len(self.urls)
+            if attempt + 1 < attempts and attempt >= len(self.urls) - 1:
+                # Every node has failed once: back off (full jitter) before going round again.
+                delay = min(self.max_backoff, self.backoff * 2 ** (attempt - len(self.urls) + 1))
+                time.sleep(random.uniform(0, delay))  # noqa: S311
         raise Unreachable(f"no node answered after {attempts} attempts: {type(last).__name__}")
 
     @staticmethod

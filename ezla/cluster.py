@@ -98,28 +98,35 @@ def public_url_for(host: str, port: int) -> str:
 def ensure_database(url: str) -> bool:
     """Create the PostgreSQL database named in ``url`` if it is missing; True when created.
 
-    Connects to the ``postgres`` maintenance database of the same server(s); a multi-host URL with
+    Connects to the ``postgres`` maintenance database of the same server through the same URL
+    handling as the nodes (``ezla.db.normalise_url``), so a multi-host URL with
     ``target_session_attrs=read-write`` reaches the primary (docs/postgres-ha.md).
     """
-    import psycopg
-    from psycopg import errors, sql
-    from psycopg.conninfo import conninfo_to_dict, make_conninfo
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import DBAPIError
+    from sqlalchemy.pool import NullPool
 
-    plain = re.sub(r"^postgres(ql)?(\+\w+)?://", "postgresql://", url)
-    dbname = str(conninfo_to_dict(plain).get("dbname") or "")
+    from ezla.db import normalise_url
+
+    target = make_url(normalise_url(url))
+    dbname = target.database
     if not dbname:
         raise ClusterError(f"no database name in {redact(url)}")
+    admin = create_engine(target.set(database="postgres"), isolation_level="AUTOCOMMIT", poolclass=NullPool)
+    quoted = '"' + dbname.replace('"', '""') + '"'
     try:
-        with psycopg.connect(make_conninfo(plain, dbname="postgres", connect_timeout=10), autocommit=True) as conn:
-            if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (dbname,)).fetchone():
+        with admin.connect() as conn:
+            if conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": dbname}).first():
                 return False
-            try:
-                conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(dbname)))
-            except errors.DuplicateDatabase:  # a concurrent `make cluster` won the race
-                return False
+            conn.execute(text(f"CREATE DATABASE {quoted}"))
             return True
-    except psycopg.OperationalError as exc:
-        raise ClusterError(f"PostgreSQL unreachable at {redact(url)}: {exc}") from exc
+    except DBAPIError as exc:
+        if getattr(exc.orig, "sqlstate", None) == "42P04":  # duplicate_database: a concurrent start won
+            return False
+        raise ClusterError(f"cannot create database {dbname} at {redact(url)}: {exc.orig}") from exc
+    finally:
+        admin.dispose()
 
 
 def redact(url: str) -> str:

@@ -57,9 +57,21 @@ def is_sqlite(url: str) -> bool:
 
 
 def normalise_url(url: str) -> str:
-    """Accept plain ``postgresql://`` URLs and use psycopg 3 for them."""
+    """Accept plain ``postgresql://`` URLs (psycopg 3), including libpq's multi-host form
+    ``postgresql://u@h1:5432,h2:5432/db?target_session_attrs=read-write`` that pg_autoctl prints,
+    which SQLAlchemy's URL parser refuses: the hosts move into repeated ``host=`` query parameters."""
     if url.startswith("postgresql://") or url.startswith("postgres://"):
-        return "postgresql+psycopg://" + url.split("://", 1)[1]
+        rest = url.split("://", 1)[1]
+        userinfo, _, hostpart = rest.rpartition("@")
+        hosts, _, tail = hostpart.partition("/")
+        if "," in hosts:
+            path, _, query = tail.partition("?")
+            params = "&".join(f"host={h}" for h in hosts.split(","))
+            rest = f"{userinfo}@/{path}?{params}" + (f"&{query}" if query else "")
+            rest = rest.removeprefix("@")
+        else:
+            rest = f"{userinfo}@{hostpart}" if userinfo else hostpart
+        return "postgresql+psycopg://" + rest
     return url
 
 

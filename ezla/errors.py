@@ -50,6 +50,10 @@ class ServiceUnavailable(EzlaError):
     code, status, title = "unavailable", 503, "Service unavailable"
 
 
+class DatabaseUnavailable(ServiceUnavailable):
+    code, title = "database-unavailable", "The database is unavailable; retry shortly"
+
+
 # --- authentication and authorization -----------------------------------------------------
 class Unauthenticated(EzlaError):
     code, status, title = "unauthenticated", 401, "Authentication required"

@@ -7,8 +7,9 @@ from typing import Any
 import structlog
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
-from ezla.errors import EzlaError
+from ezla.errors import DatabaseUnavailable, EzlaError
 
 PROBLEM_JSON = "application/problem+json"
 _HTTP_CODES = {
@@ -63,7 +64,22 @@ def handle_unexpected(_: Request[Any, Any, Any], exc: Exception) -> Response[dic
     return problem(500, "internal", "Internal error")
 
 
+def handle_database_error(request: Request[Any, Any, Any], exc: DBAPIError) -> Response[dict[str, Any]]:
+    """The database went away (restart, failover to a new primary, network). The transaction rolled
+    back, or, if the connection broke during COMMIT, may have committed: either way an idempotent
+    request is safe to repeat. 503 makes HAProxy replay it on the twin node and the SDK retry it
+    (both only for idempotent requests); a 500 would tell them that retrying is pointless."""
+    if isinstance(exc, OperationalError | InterfaceError) or exc.connection_invalidated:
+        log.warning("database_unavailable", error=type(exc.orig).__name__)
+        err = DatabaseUnavailable()
+        response = problem(err.status, err.code, err.title)
+        response.headers["Retry-After"] = "1"
+        return response
+    return handle_unexpected(request, exc)
+
+
 EXCEPTION_HANDLERS: dict[Any, Any] = {
+    DBAPIError: handle_database_error,
     EzlaError: handle_ezla_error,
     HTTPException: handle_http_exception,
     Exception: handle_unexpected,

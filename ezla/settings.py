@@ -65,9 +65,9 @@ class Settings:
             passphrase = (var_dir / "ca-passphrase").read_text(encoding="utf-8").strip()
         return cls(
             var_dir=var_dir,
-            database_url=os.environ.get("EZLA_DATABASE_URL") or f"sqlite:///{var_dir}/ezla.sqlite3",
-            registry_database_url=os.environ.get("EZLA_REGISTRY_DATABASE_URL")
-            or f"sqlite:///{var_dir}/registry.sqlite3",
+            # URLs may carry a password, so they also come from secret files.
+            database_url=_secret("EZLA_DATABASE_URL") or f"sqlite:///{var_dir}/ezla.sqlite3",
+            registry_database_url=_secret("EZLA_REGISTRY_DATABASE_URL") or f"sqlite:///{var_dir}/registry.sqlite3",
             registry_url=os.environ.get("EZLA_REGISTRY_URL", "http://127.0.0.1:8100"),
             registry_token=_secret("EZLA_REGISTRY_TOKEN"),
             node_id=os.environ.get("EZLA_NODE_ID", "A"),
