@@ -192,6 +192,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         middleware=[request_context, idempotency_middleware],
         state=state,
         lifespan=[lifespan],
+        logging_config=None,  # ezla.log configures structlog JSON for every logger
         request_max_body_size=MAX_BODY,
         openapi_config=OpenAPIConfig(title="ezla", version=__version__, description="Open e-ZLA service"),
         debug=False,

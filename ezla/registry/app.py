@@ -130,5 +130,6 @@ def create_registry_app(settings: Settings | None = None) -> Litestar:
         middleware=[request_context],
         state=State({"settings": settings, "engine": engine, "sessionmaker": make_sessionmaker(engine)}),
         lifespan=[lifespan],
+        logging_config=None,  # ezla.log configures structlog JSON for every logger
         request_max_body_size=4_000_000,
     )
