@@ -39,6 +39,7 @@ run: $(BIN)/ezla var/registry-token
 
 test: $(VENV)/.test-installed
 	$(BIN)/ruff check ezla tests bench
+	$(BIN)/mypy ezla
 	$(BIN)/pytest -q -p no:cacheprovider
 
 lint: $(VENV)/.test-installed
@@ -46,7 +47,6 @@ lint: $(VENV)/.test-installed
 	$(BIN)/ruff format --check ezla tests bench || true
 
 type: $(VENV)/.test-installed
-	$(BIN)/pip install -q mypy
 	$(BIN)/mypy ezla
 
 bench: $(VENV)/.test-installed

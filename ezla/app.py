@@ -86,7 +86,9 @@ def claim_sqlite_node(url: str) -> Any:
     except OSError:
         handle.close()
         log.error("sqlite_second_node_refused", database=str(path.with_suffix("")))
-        raise SystemExit("another ezla node already serves this SQLite database; use PostgreSQL for two nodes") from None
+        raise SystemExit(
+            "another ezla node already serves this SQLite database; use PostgreSQL for two nodes"
+        ) from None
     return handle
 
 
@@ -151,8 +153,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
 
         from ezla.ca.scheduler import CrlRefresher
 
-        crl_refresher = CrlRefresher(sessionmaker, app.state.ca_context,
-                                     refresh=timedelta(hours=settings.crl_refresh_hours))
+        crl_refresher = CrlRefresher(
+            sessionmaker, app.state.ca_context, refresh=timedelta(hours=settings.crl_refresh_hours)
+        )
         if settings.worker_enabled:
             crl_refresher.start()
         app.state.worker = worker

@@ -36,12 +36,12 @@ class ApiError(EzlaError):
         self.api_code = code
         self.body = body or {}
 
-    @property  # type: ignore[override]
-    def code(self) -> str:
+    @property
+    def code(self) -> str:  # type: ignore[override]
         return self.api_code
 
-    @property  # type: ignore[override]
-    def status(self) -> int:
+    @property
+    def status(self) -> int:  # type: ignore[override]
         return self.status_code
 
 

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import anyio
-from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from litestar.types import ASGIApp
 from sqlalchemy import Integer, LargeBinary, String, Text, delete
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
@@ -55,13 +55,22 @@ def _begin(factory: sessionmaker[Session], scope_hash: str, request_hash: str) -
         if row is None:
             try:
                 with session.begin_nested():
-                    session.add(IdempotencyRecord(scope_hash=scope_hash, request_hash=request_hash, state="in_flight",
-                                                  created_at=now, expires_at=now + TTL))
+                    session.add(
+                        IdempotencyRecord(
+                            scope_hash=scope_hash,
+                            request_hash=request_hash,
+                            state="in_flight",
+                            created_at=now,
+                            expires_at=now + TTL,
+                        )
+                    )
             except IntegrityError:
                 return "answer", _problem(409, "idempotency-in-flight", "A request with this key is in progress")
             return "run", None
         if row.request_hash != request_hash:
-            return "answer", _problem(422, "idempotency-key-reused", "This Idempotency-Key was used for another request")
+            return "answer", _problem(
+                422, "idempotency-key-reused", "This Idempotency-Key was used for another request"
+            )
         if row.state == "in_flight":
             if now - row.created_at > STALE_IN_FLIGHT:
                 row.created_at = now
@@ -71,8 +80,9 @@ def _begin(factory: sessionmaker[Session], scope_hash: str, request_hash: str) -
         return "answer", (row.status, [*headers, (b"idempotency-replayed", b"true")], row.body or b"")
 
 
-def _finish(factory: sessionmaker[Session], scope_hash: str, status: int, headers: list[tuple[bytes, bytes]],
-            body: bytes) -> None:
+def _finish(
+    factory: sessionmaker[Session], scope_hash: str, status: int, headers: list[tuple[bytes, bytes]], body: bytes
+) -> None:
     with transaction(factory) as session:
         row = session.get(IdempotencyRecord, scope_hash)
         if row is None:
@@ -81,13 +91,18 @@ def _finish(factory: sessionmaker[Session], scope_hash: str, status: int, header
         if status >= 500 or ctype.startswith(NOT_STORED_TYPES):
             session.delete(row)
             return
-        keep = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in headers
-                if k.lower() in (b"content-type", b"location", b"x-ezla-serial")]
+        keep = [
+            (k.decode("latin-1"), v.decode("latin-1"))
+            for k, v in headers
+            if k.lower() in (b"content-type", b"location", b"x-ezla-serial")
+        ]
         row.state, row.status, row.headers, row.body = "done", status, json.dumps(keep), body
 
 
 def idempotency_middleware(app: ASGIApp) -> ASGIApp:
-    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+    # Raw ASGI dicts are handled loosely typed: Litestar's TypedDict unions (HTTP and WebSocket
+    # variants) cost more casts than they catch here, and only HTTP gets past the first line.
+    async def middleware(scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] != "http" or scope["method"] not in ("POST", "PUT", "PATCH", "DELETE"):
             await app(scope, receive, send)
             return
@@ -109,8 +124,9 @@ def idempotency_middleware(app: ASGIApp) -> ASGIApp:
             more = message.get("more_body", False)
         body_in = b"".join(chunks)
         credential = raw_headers.get(b"authorization", b"")
-        scope_hash = hashlib.sha256(b"\0".join([key, credential, scope["method"].encode(),
-                                                scope["path"].encode()])).hexdigest()
+        scope_hash = hashlib.sha256(
+            b"\0".join([key, credential, scope["method"].encode(), scope["path"].encode()])
+        ).hexdigest()
         request_hash = hashlib.sha256(body_in).hexdigest()
         decision, answer = await anyio.to_thread.run_sync(_begin, factory, scope_hash, request_hash)
         if decision == "answer":
@@ -119,7 +135,7 @@ def idempotency_middleware(app: ASGIApp) -> ASGIApp:
 
         sent = False
 
-        async def replay_receive() -> Message:
+        async def replay_receive() -> Any:
             nonlocal sent
             if not sent:
                 sent = True
@@ -128,7 +144,7 @@ def idempotency_middleware(app: ASGIApp) -> ASGIApp:
 
         captured: dict[str, Any] = {"status": 500, "headers": [], "body": []}
 
-        async def capture_send(message: Message) -> None:
+        async def capture_send(message: Any) -> None:
             if message["type"] == "http.response.start":
                 captured["status"] = message["status"]
                 captured["headers"] = list(message.get("headers", []))
@@ -139,14 +155,13 @@ def idempotency_middleware(app: ASGIApp) -> ASGIApp:
         try:
             await app(scope, replay_receive, capture_send)
         finally:
-            await anyio.to_thread.run_sync(_finish, factory, scope_hash, captured["status"], captured["headers"],
-                                           b"".join(captured["body"]))
+            await anyio.to_thread.run_sync(
+                _finish, factory, scope_hash, captured["status"], captured["headers"], b"".join(captured["body"])
+            )
 
-    return middleware
+    return middleware  # type: ignore[return-value]
 
 
-async def _reply(send: Send, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
+async def _reply(send: Any, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
-
-

@@ -120,7 +120,7 @@ def parse_xml(data: bytes, *, max_bytes: int = MAX_XML_BYTES, max_depth: int = M
             elif event == "end":
                 depth -= 1
             else:  # the XML declaration is not a PI; anything reported here is one
-                raise XmlForbiddenConstruct(f"processing instruction refused: {element.target}")
+                raise XmlForbiddenConstruct(f"processing instruction refused: {getattr(element, 'target', '?')}")
 
     try:
         # Fed in chunks so a depth bomb is refused without parsing the whole body.
@@ -209,7 +209,7 @@ def sign_enveloped(
         c14n_algorithm=C14N,
         data_object_format=XAdESDataObjectFormat(Description="Signed XML document", MimeType="text/xml"),
     )
-    signed = signer.sign(root, key=key, cert=[cert, *chain], always_add_key_value=False)
+    signed = signer.sign(root, key=key, cert=[cert, *chain], always_add_key_value=False)  # type: ignore[arg-type]
     return etree.tostring(signed, xml_declaration=True, encoding="UTF-8")
 
 
@@ -227,7 +227,7 @@ class _Verifier(XAdESVerifier):
 
 
 def _ids(el: lxml.etree._Element) -> set[str]:
-    return {v for k, v in el.attrib.items() if etree.QName(k).localname in _ID_ATTRS}
+    return {str(v) for k, v in el.attrib.items() if etree.QName(k).localname in _ID_ATTRS}
 
 
 def _check_structure(root: lxml.etree._Element) -> lxml.etree._Element:
@@ -263,11 +263,15 @@ def _check_signature_shape(sig: lxml.etree._Element) -> None:
     if len(qp) != 1 or qp[0].tag != f"{{{XADES}}}QualifyingProperties":
         raise SignatureScope("ds:Object may hold only xades:QualifyingProperties")
     parts = [c.tag for c in _elements(qp[0])]
-    if parts not in ([f"{{{XADES}}}SignedProperties"],
-                     [f"{{{XADES}}}SignedProperties", f"{{{XADES}}}UnsignedProperties"]):
+    if parts not in (
+        [f"{{{XADES}}}SignedProperties"],
+        [f"{{{XADES}}}SignedProperties", f"{{{XADES}}}UnsignedProperties"],
+    ):
         raise SignatureScope("QualifyingProperties may hold only SignedProperties and UnsignedProperties")
     unsigned = qp[0].find("xades:UnsignedProperties", NS)
-    if unsigned is not None and any(etree.QName(e).namespace != XADES for e in unsigned.iter() if isinstance(e.tag, str)):
+    if unsigned is not None and any(
+        etree.QName(e).namespace != XADES for e in unsigned.iter() if isinstance(e.tag, str)
+    ):
         raise SignatureScope("UnsignedProperties may hold only XAdES elements")
     key_info = sig.find("ds:KeyInfo", NS)
     if key_info is not None and any(etree.QName(c).namespace != DS for c in _elements(key_info)):
@@ -422,8 +426,9 @@ def _check_certificate(
             raise CertificateUntrusted(f"no valid chain to a trusted root: {exc}") from None
         # Path validation depends on `at` only through validity periods, so the result holds for
         # any time inside all of them: remember that window and skip the ~1.5 ms next time.
-        _CHAIN_CACHE.put(cache_key, (max(c.not_valid_before_utc for c in chain),
-                                     min(c.not_valid_after_utc for c in chain)))
+        _CHAIN_CACHE.put(
+            cache_key, (max(c.not_valid_before_utc for c in chain), min(c.not_valid_after_utc for c in chain))
+        )
     try:
         ku = signer.extensions.get_extension_for_class(x509.KeyUsage).value
         if not (ku.digital_signature or ku.content_commitment):

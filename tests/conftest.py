@@ -113,12 +113,21 @@ def registry(tmp_path_factory: pytest.TempPathFactory, pki_dir: Path) -> Iterato
     from tests.e2e.procs import EZLA, Proc, base_env, free_port
 
     tmp = tmp_path_factory.mktemp("registry")
-    env = base_env(EZLA_REGISTRY_DATABASE_URL=f"sqlite:///{tmp}/registry.sqlite3", EZLA_REGISTRY_TOKEN=REGISTRY_TOKEN,
-                   EZLA_PKI_DIR=str(pki_dir), EZLA_VAR_DIR=str(tmp))
+    env = base_env(
+        EZLA_REGISTRY_DATABASE_URL=f"sqlite:///{tmp}/registry.sqlite3",
+        EZLA_REGISTRY_TOKEN=REGISTRY_TOKEN,
+        EZLA_PKI_DIR=str(pki_dir),
+        EZLA_VAR_DIR=str(tmp),
+    )
     subprocess.run([EZLA, "registry", "db-upgrade"], env=env, check=True, capture_output=True, timeout=60)
     port = free_port()
-    proc = Proc("registry", [EZLA, "registry", "serve", "--port", str(port)], env, tmp / "registry.log",
-                f"http://127.0.0.1:{port}/health/ready").start()
+    proc = Proc(
+        "registry",
+        [EZLA, "registry", "serve", "--port", str(port)],
+        env,
+        tmp / "registry.log",
+        f"http://127.0.0.1:{port}/health/ready",
+    ).start()
     try:
         yield f"http://127.0.0.1:{port}"
     finally:

@@ -137,9 +137,21 @@ def enroll(
 
 @click.command("revoke")
 @click.argument("serial")
-@click.option("--reason", default="unspecified", show_default=True,
-              type=click.Choice(["unspecified", "keyCompromise", "affiliationChanged", "superseded",
-                                 "cessationOfOperation", "privilegeWithdrawn"]))
+@click.option(
+    "--reason",
+    default="unspecified",
+    show_default=True,
+    type=click.Choice(
+        [
+            "unspecified",
+            "keyCompromise",
+            "affiliationChanged",
+            "superseded",
+            "cessationOfOperation",
+            "privilegeWithdrawn",
+        ]
+    ),
+)
 @json_option
 def revoke(serial: str, reason: str, as_json: bool) -> None:
     """Revoke a certificate (operator, local database) and publish a fresh CRL."""
@@ -150,7 +162,12 @@ def revoke(serial: str, reason: str, as_json: bool) -> None:
     try:
         with db_session(s) as session:
             row = revoke_certificate(session, serial, reason=reason, now=utcnow(), by="operator")
-            result = {"serial": row.serial, "status": row.status, "reason": reason, "revoked_at": row.revoked_at}
+            result: dict[str, object] = {
+                "serial": row.serial,
+                "status": row.status,
+                "reason": reason,
+                "revoked_at": row.revoked_at,
+            }
         with db_session(s) as session:
             crl = generate_crl(session, CaContext.from_settings(s), now=utcnow())
             result["crl_number"] = crl.number

@@ -16,8 +16,14 @@ log = get_logger("ezla.ca")
 
 
 class CrlRefresher:
-    def __init__(self, factory: sessionmaker[Session], ctx: Callable[[], service.CaContext], *,
-                 refresh: timedelta, check_every: float = 60.0) -> None:
+    def __init__(
+        self,
+        factory: sessionmaker[Session],
+        ctx: Callable[[], service.CaContext],
+        *,
+        refresh: timedelta,
+        check_every: float = 60.0,
+    ) -> None:
         self.factory, self.ctx, self.refresh, self.check_every = factory, ctx, refresh, check_every
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None

@@ -24,6 +24,7 @@ from ezla.auth.service import consume_challenge
 from ezla.ca import audit, crl, ocsp, profile, serials
 from ezla.ca.keystore import OnlineKeys
 from ezla.ca.models import ActivationCode, Certificate, Crl, Doctor
+from ezla.ca.profile import Profile, Urls
 from ezla.ca.serials import Serial
 from ezla.ca.signer import issue
 from ezla.errors import (
@@ -48,8 +49,8 @@ class CaContext:
     """What the CA needs from the running node: its keys, profile, URLs and node number."""
 
     keys: OnlineKeys
-    profile: profile.Profile
-    urls: profile.Urls
+    profile: Profile
+    urls: Urls
     node_number: int
     crl_validity: timedelta = timedelta(hours=24)
 

@@ -18,7 +18,7 @@ from ezla.ca.lint import lint_certificate
 from ezla.errors import LintFailed
 
 
-def hash_for(key: CertificateIssuerPrivateKeyTypes) -> hashes.HashAlgorithm:
+def hash_for(key: CertificateIssuerPrivateKeyTypes) -> hashes.SHA256 | hashes.SHA384:
     if isinstance(key, ec.EllipticCurvePrivateKey) and key.curve.key_size >= 384:
         return hashes.SHA384()
     return hashes.SHA256()

@@ -97,7 +97,7 @@ def fail(
 ) -> str:
     """Schedule a retry, or dead-letter once the delivery is older than ``dead_after``."""
     dead = now - c.created_at >= dead_after
-    values = {"lease_owner": None, "lease_until": None, "last_error": error[:500]}
+    values: dict[str, object] = {"lease_owner": None, "lease_until": None, "last_error": error[:500]}
     if dead:
         values["status"] = "dead"
     else:

@@ -121,7 +121,7 @@ def validate(root: etree._Element) -> None:
         raise SchemaInvalid("The document root is not an element")
     schema = load_schema()
     if not schema.validate(root):
-        entry = next(iter(schema.error_log))  # the first error: later ones often follow from it
+        entry = next(iter(schema.error_log))  # type: ignore[call-overload]  # the first error: later ones often follow from it
         node = _locate(root, entry.path)
         if node is None:
             raise SchemaInvalid(_scrub(entry.message, set()))
@@ -387,7 +387,7 @@ def _serialise(root: etree._Element, check: bool) -> bytes:
 
 def sick_leave_element(s: SickLeave) -> etree._Element:
     """The unsigned ``SickLeave`` element (not validated; see ``build_sick_leave_xml``)."""
-    root = etree.Element(f"{{{NS}}}SickLeave", nsmap={None: NS})
+    root = etree.Element(f"{{{NS}}}SickLeave", nsmap={None: NS})  # type: ignore[dict-item]  # lxml-stubs
     root.set("DocumentId", s.document_id)
     _sub(root, "IssueDate", s.issue_date.isoformat())
     doc = _sub(root, "Doctor")
@@ -451,7 +451,7 @@ def build_sick_leave_xml(s: SickLeave, *, check: bool = True) -> bytes:
 
 def build_cancellation_xml(c: Cancellation, *, check: bool = True) -> bytes:
     """The unsigned cancellation as UTF-8 XML, ready to be signed."""
-    root = etree.Element(f"{{{NS}}}Cancellation", nsmap={None: NS})
+    root = etree.Element(f"{{{NS}}}Cancellation", nsmap={None: NS})  # type: ignore[dict-item]  # lxml-stubs
     root.set("DocumentId", c.document_id)
     _sub(root, "Series", c.series)
     _sub(root, "Number", c.number)

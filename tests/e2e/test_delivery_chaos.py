@@ -29,11 +29,20 @@ def env(request: pytest.FixtureRequest, tmp_path: Path, pki_dir: Path) -> Iterat
     name = f"ezla_e2e_{secrets.token_hex(4)}"
     url = f"sqlite:///{tmp_path}/ezla.sqlite3" if request.param == "sqlite" else _pg_create(name)
     registry_port = free_port()
-    e = base_env(EZLA_DATABASE_URL=url, EZLA_REGISTRY_DATABASE_URL=f"sqlite:///{tmp_path}/registry.sqlite3",
-                 EZLA_REGISTRY_TOKEN=REGISTRY_TOKEN, EZLA_REGISTRY_URL=f"http://127.0.0.1:{registry_port}",
-                 EZLA_PKI_DIR=str(pki_dir), EZLA_CA_KEY_PASSPHRASE=PASSPHRASE, EZLA_VAR_DIR=str(tmp_path / "var"),
-                 EZLA_LEASE_SECONDS="2", EZLA_RETRY_CAP_SECONDS="1", EZLA_WORKER_POLL_SECONDS="0.1",
-                 EZLA_DRAIN_SECONDS="0.2", REGISTRY_PORT=str(registry_port))
+    e = base_env(
+        EZLA_DATABASE_URL=url,
+        EZLA_REGISTRY_DATABASE_URL=f"sqlite:///{tmp_path}/registry.sqlite3",
+        EZLA_REGISTRY_TOKEN=REGISTRY_TOKEN,
+        EZLA_REGISTRY_URL=f"http://127.0.0.1:{registry_port}",
+        EZLA_PKI_DIR=str(pki_dir),
+        EZLA_CA_KEY_PASSPHRASE=PASSPHRASE,
+        EZLA_VAR_DIR=str(tmp_path / "var"),
+        EZLA_LEASE_SECONDS="2",
+        EZLA_RETRY_CAP_SECONDS="1",
+        EZLA_WORKER_POLL_SECONDS="0.1",
+        EZLA_DRAIN_SECONDS="0.2",
+        REGISTRY_PORT=str(registry_port),
+    )
     for cmd in (["db", "upgrade"], ["registry", "db-upgrade"]):
         subprocess.run([EZLA, *cmd], env=e, check=True, capture_output=True, timeout=60)
     yield e
@@ -43,13 +52,24 @@ def env(request: pytest.FixtureRequest, tmp_path: Path, pki_dir: Path) -> Iterat
 
 def _registry(e: dict[str, str], log_dir: Path) -> Proc:
     port = e["REGISTRY_PORT"]
-    return Proc("registry", [EZLA, "registry", "serve", "--port", port], e, log_dir / "registry.log",
-                f"http://127.0.0.1:{port}/health/ready")
+    return Proc(
+        "registry",
+        [EZLA, "registry", "serve", "--port", port],
+        e,
+        log_dir / "registry.log",
+        f"http://127.0.0.1:{port}/health/ready",
+    )
 
 
 def _operator(e: dict[str, str]) -> str:
-    out = subprocess.run([EZLA, "account", "add", "--role", "operator", "--json"], env=e, capture_output=True,
-                         text=True, timeout=60, check=True)
+    out = subprocess.run(
+        [EZLA, "account", "add", "--role", "operator", "--json"],
+        env=e,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
     return str(json.loads(out.stdout)["token"])
 
 
@@ -59,8 +79,11 @@ def _doctor(e: dict[str, str], url: str, tmp: Path) -> EnrolledDoctor:
 
     payload = doctor_payload()
     args = [a for k, v in payload.items() for a in (f"--{k.replace('_', '-')}", v)]
-    reg = json.loads(subprocess.run([EZLA, "doctor", "add", "--json", *args], env=e, capture_output=True, text=True,
-                                    timeout=60, check=True).stdout)
+    reg = json.loads(
+        subprocess.run(
+            [EZLA, "doctor", "add", "--json", *args], env=e, capture_output=True, text=True, timeout=60, check=True
+        ).stdout
+    )
     with EzlaClient([url]) as c:
         files = enroll_with_new_key(c, reg["activation_code"], tmp / "doctor")
     key = serialization.load_pem_private_key(Path(files["key"]).read_bytes(), None)
@@ -72,8 +95,9 @@ def _wait_all_delivered(url: str, op: str, expected: int, timeout: float = 30.0)
     deadline = time.monotonic() + timeout
     items: list[dict] = []  # type: ignore[type-arg]
     while time.monotonic() < deadline:
-        items = httpx.get(f"{url}/v1/ops/deliveries", params={"limit": 200},
-                          headers={"Authorization": f"Bearer {op}"}).json()["items"]
+        items = httpx.get(
+            f"{url}/v1/ops/deliveries", params={"limit": 200}, headers={"Authorization": f"Bearer {op}"}
+        ).json()["items"]
         if len(items) == expected and all(d["status"] == "delivered" for d in items):
             return items
         time.sleep(0.2)
@@ -109,8 +133,9 @@ def test_worker_crash_between_send_and_done(env, tmp_path):
             _wait_all_delivered(url, op, expected=9)
             counts = _check_registry(env, ids)
             assert max(counts.values()) >= 2, counts  # the crashed send really was repeated...
-            inbox = httpx.get(f"{url}/v1/ops/deliveries", params={"limit": 200},
-                              headers={"Authorization": f"Bearer {op}"}).json()["items"]
+            inbox = httpx.get(
+                f"{url}/v1/ops/deliveries", params={"limit": 200}, headers={"Authorization": f"Bearer {op}"}
+            ).json()["items"]
             assert sorted(d["recipient"] for d in inbox) == sorted(["registry", "employer", "patient"] * 3)
         finally:
             restarted.stop()
@@ -132,8 +157,9 @@ def test_registry_down_for_a_while(env, tmp_path):
         with EzlaClient([url], attempts=1) as client:
             ids = [client.submit(signed_sick_leave(doctor))["id"] for _ in range(4)]
         time.sleep(2.5)  # several failed attempts against the missing registry
-        pending = httpx.get(f"{url}/v1/ops/deliveries", params={"status": "pending"},
-                            headers={"Authorization": f"Bearer {op}"}).json()["items"]
+        pending = httpx.get(
+            f"{url}/v1/ops/deliveries", params={"status": "pending"}, headers={"Authorization": f"Bearer {op}"}
+        ).json()["items"]
         assert {d["recipient"] for d in pending} == {"registry"} and all(d["attempts"] >= 1 for d in pending)
         registry.start()
         started = time.monotonic()

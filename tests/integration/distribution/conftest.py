@@ -13,8 +13,9 @@ from tests.conftest import REGISTRY_TOKEN
 @pytest.fixture
 def make_worker(session_factory, registry) -> Callable[..., Worker]:  # type: ignore[no-untyped-def]
     def make(registry_url: str | None = None, **kwargs) -> Worker:  # type: ignore[no-untyped-def]
-        channels = Channels(registry_url=registry_url or registry, registry_token=REGISTRY_TOKEN,
-                            factory=session_factory)
+        channels = Channels(
+            registry_url=registry_url or registry, registry_token=REGISTRY_TOKEN, factory=session_factory
+        )
         kwargs.setdefault("lease", timedelta(seconds=10))
         return Worker(session_factory, channels, node_id="T", **kwargs)
 

@@ -75,13 +75,17 @@ def test_issue_and_cancel_reach_all_three_once(client, operator_token, session_f
     mine = {k: v for k, v in log.json()["counts"].items() if first["id"] in k or second["id"] in k}
     assert sorted(mine.values()) == [1, 1, 1]
     # Registry queries and re-verification of the stored signed original.
-    q = httpx.get(f"{registry}/v1/registry/ezla", params={"series": first["series"], "number": first["number"]},
-                  headers={"Authorization": f"Bearer {REGISTRY_TOKEN}"})
+    q = httpx.get(
+        f"{registry}/v1/registry/ezla",
+        params={"series": first["series"], "number": first["number"]},
+        headers={"Authorization": f"Bearer {REGISTRY_TOKEN}"},
+    )
     # The registry outlives this test (module scope), so other runs may share series and number.
     assert first["id"] in [i["id"] for i in q.json()["items"]]
     assert all((i["series"], i["number"]) == (first["series"], first["number"]) for i in q.json()["items"])
-    v = httpx.get(f"{registry}/v1/registry/ezla/{first['id']}/verification",
-                  headers={"Authorization": f"Bearer {REGISTRY_TOKEN}"})
+    v = httpx.get(
+        f"{registry}/v1/registry/ezla/{first['id']}/verification", headers={"Authorization": f"Bearer {REGISTRY_TOKEN}"}
+    )
     assert v.status_code == 200 and v.json()["valid"] is True
     assert httpx.get(f"{registry}/v1/registry/ezla/{first['id']}").status_code == 401
 
@@ -123,8 +127,9 @@ def test_cursor_paging(client, operator_token, session_factory, make_worker):
     emp = _token(session_factory, Role.EMPLOYER, nip=NIP_A)
     seen, after = [], None
     for _ in range(10):
-        page = client.get("/v1/employer/ezla", params={"limit": 2, **({"after": after} if after else {})},
-                          headers=emp).json()
+        page = client.get(
+            "/v1/employer/ezla", params={"limit": 2, **({"after": after} if after else {})}, headers=emp
+        ).json()
         if not page["items"]:
             break
         seen += [i["ezla_id"] for i in page["items"]]
@@ -149,8 +154,9 @@ def test_stale_worker_cannot_finish(client, operator_token, session_factory):
         assert complete(s, fresh, now=later) is True
 
 
-def test_unreachable_registry_dead_letters_then_operator_retries(client, operator_token, session_factory,
-                                                                 make_worker, registry):
+def test_unreachable_registry_dead_letters_then_operator_retries(
+    client, operator_token, session_factory, make_worker, registry
+):
     doctor = enroll(client, operator_token)
     _submit(client, doctor)
     broken = make_worker(registry_url=f"http://127.0.0.1:{free_port()}", dead_after=timedelta(0))
@@ -189,8 +195,9 @@ def test_webhook_is_signed_and_retried(client, operator_token, session_factory, 
     try:
         emp = _token(session_factory, Role.EMPLOYER, nip=NIP_A)
         secret = "s3cret-s3cret-s3cret"
-        r = client.put("/v1/employer/webhook", json={"url": f"http://127.0.0.1:{port}/hook", "secret": secret},
-                       headers=emp)
+        r = client.put(
+            "/v1/employer/webhook", json={"url": f"http://127.0.0.1:{port}/hook", "secret": secret}, headers=emp
+        )
         assert r.status_code == 200
         bad = client.put("/v1/employer/webhook", json={"url": "ftp://x", "secret": secret}, headers=emp)
         assert bad.status_code == 400

@@ -12,16 +12,21 @@ from tests.factories import doctor_payload, enroll
 def test_same_key_same_body_replays_the_answer(client, operator_token):
     doctor = enroll(client, operator_token)
     headers = {"Authorization": f"Bearer {operator_token}", "Idempotency-Key": "rev-1"}
-    first = client.post(f"/v1/ca/certificates/{doctor.serial}/revocation", json={"reason": "superseded"},
-                        headers=headers)
+    first = client.post(
+        f"/v1/ca/certificates/{doctor.serial}/revocation", json={"reason": "superseded"}, headers=headers
+    )
     assert first.status_code == 200
-    again = client.post(f"/v1/ca/certificates/{doctor.serial}/revocation", json={"reason": "superseded"},
-                        headers=headers)
+    again = client.post(
+        f"/v1/ca/certificates/{doctor.serial}/revocation", json={"reason": "superseded"}, headers=headers
+    )
     assert again.status_code == 200 and again.json() == first.json()
     assert again.headers["idempotency-replayed"] == "true"
     # Without the key the second revocation is a plain conflict.
-    plain = client.post(f"/v1/ca/certificates/{doctor.serial}/revocation", json={"reason": "superseded"},
-                        headers={"Authorization": f"Bearer {operator_token}"})
+    plain = client.post(
+        f"/v1/ca/certificates/{doctor.serial}/revocation",
+        json={"reason": "superseded"},
+        headers={"Authorization": f"Bearer {operator_token}"},
+    )
     assert plain.status_code == 409 and plain.json()["code"] == "certificate-already-revoked"
 
 
@@ -40,10 +45,24 @@ def test_key_still_in_flight_is_409(client, operator_token, session_factory):
     scope = hashlib.sha256(b"\0".join([b"busy", auth, b"POST", b"/v1/ca/doctors"])).hexdigest()
     now = datetime.now(UTC)
     with transaction(session_factory) as s:
-        s.add(IdempotencyRecord(scope_hash=scope, request_hash=hashlib.sha256(body).hexdigest(), state="in_flight",
-                                created_at=now, expires_at=now.replace(year=now.year + 1)))
-    r = client.post("/v1/ca/doctors", content=body, headers={
-        "Authorization": f"Bearer {operator_token}", "Idempotency-Key": "busy", "content-type": "application/json"})
+        s.add(
+            IdempotencyRecord(
+                scope_hash=scope,
+                request_hash=hashlib.sha256(body).hexdigest(),
+                state="in_flight",
+                created_at=now,
+                expires_at=now.replace(year=now.year + 1),
+            )
+        )
+    r = client.post(
+        "/v1/ca/doctors",
+        content=body,
+        headers={
+            "Authorization": f"Bearer {operator_token}",
+            "Idempotency-Key": "busy",
+            "content-type": "application/json",
+        },
+    )
     assert r.status_code == 409 and r.json()["code"] == "idempotency-in-flight"
 
 
@@ -53,7 +72,8 @@ def test_keys_are_scoped_by_credential(client, operator_token, session_factory):
     with transaction(session_factory) as s:
         _, other = create_account(s, Role.OPERATOR, now=datetime.now(UTC))
     p1, p2 = doctor_payload(), doctor_payload()
-    a = client.post("/v1/ca/doctors", json=p1, headers={"Authorization": f"Bearer {operator_token}",
-                                                        "Idempotency-Key": "k"})
+    a = client.post(
+        "/v1/ca/doctors", json=p1, headers={"Authorization": f"Bearer {operator_token}", "Idempotency-Key": "k"}
+    )
     b = client.post("/v1/ca/doctors", json=p2, headers={"Authorization": f"Bearer {other}", "Idempotency-Key": "k"})
     assert a.status_code == 201 and b.status_code == 201 and a.json()["npwz"] != b.json()["npwz"]

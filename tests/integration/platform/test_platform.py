@@ -66,6 +66,8 @@ def test_crl_is_refreshed_on_schedule(client, session_factory):
     assert stale.run_once() is True
     second = x509.load_der_x509_crl(client.get("/v1/ca/crl").content)
     number = x509.CRLNumber
-    assert second.extensions.get_extension_for_class(number).value.crl_number > \
-        first.extensions.get_extension_for_class(number).value.crl_number
+    assert (
+        second.extensions.get_extension_for_class(number).value.crl_number
+        > first.extensions.get_extension_for_class(number).value.crl_number
+    )
     assert second.next_update_utc > second.last_update_utc
