@@ -14,6 +14,7 @@ from litestar.datastructures import State
 from litestar.openapi import OpenAPIConfig
 from litestar.plugins.sqlalchemy import SQLAlchemyPlugin, SQLAlchemySyncConfig, SyncSessionConfig
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from sqlalchemy.exc import IntegrityError
 
 from ezla import __version__
 from ezla.db import make_engine, make_sessionmaker, transaction, utcnow
@@ -146,6 +147,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 register_pki_certificates(session, ctx, now=utcnow())
         except EzlaError as exc:
             log.warning("ca_not_loaded", code=exc.code)
+        except IntegrityError:
+            log.info("pki_certificates_recorded_by_twin")  # both nodes started at once; the twin won
         worker = make_worker(settings, sessionmaker) if settings.worker_enabled else None
         if worker is not None:
             worker.start()

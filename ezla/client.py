@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import random
+import re
 import time
 import uuid
 from collections.abc import Sequence
@@ -47,6 +48,14 @@ class ApiError(EzlaError):
 
 class Unreachable(EzlaError):
     code, status, title = "unreachable", 503, "No node answered"
+
+
+def _code(resp: httpx.Response) -> str | None:
+    try:
+        body = resp.json()
+    except ValueError:
+        return None
+    return body.get("code") if isinstance(body, dict) else None
 
 
 class EzlaClient:
@@ -97,6 +106,11 @@ class EzlaClient:
             except httpx.TransportError as exc:
                 last = exc
             else:
+                if resp.status_code == 409 and retry and _code(resp) == "idempotency-in-flight":
+                    # The first try is still running (or died with its node): wait and ask again.
+                    last = ApiError(409, "idempotency-in-flight", "still in flight")
+                    time.sleep(min(self.max_backoff, self.backoff * 2**attempt))
+                    continue
                 if resp.status_code not in RETRY_STATUSES or not retry:
                     self._preferred = index
                     return self._check(resp)
@@ -140,10 +154,12 @@ class EzlaClient:
         return resp.headers["X-Ezla-Serial"], resp.content
 
     def challenge(self) -> str:
-        return self.request("GET", "/v1/auth/challenge").json()["challenge"]  # type: ignore[no-any-return]
+        from ezla.auth.proof import check_challenge
+
+        return check_challenge(str(self.request("GET", "/v1/auth/challenge").json()["challenge"]))
 
     def doctor_login(self, cert: x509.Certificate, key: PrivateKeyTypes) -> str:
-        from ezla.auth.proof import sign_proof
+        from ezla.auth.proof import login_message, sign_proof
 
         challenge = self.challenge()
         resp = self.request(
@@ -152,7 +168,7 @@ class EzlaClient:
             json={
                 "certificate_pem": cert.public_bytes(serialization.Encoding.PEM).decode(),
                 "challenge": challenge,
-                "signature": base64.b64encode(sign_proof(key, challenge.encode())).decode(),
+                "signature": base64.b64encode(sign_proof(key, login_message(challenge))).decode(),
             },
         )
         self.token = resp.json()["token"]
@@ -240,7 +256,9 @@ def enroll_with_new_key(
     key = new_key(key_type)
     result = client.enroll_csr(activation_code, make_csr(key))
     out_dir.mkdir(parents=True, exist_ok=True)
-    serial = result["serial"]
+    serial = str(result["serial"])
+    if not re.fullmatch(r"[0-9a-f]{1,40}", serial):  # it names files: never trust it as a path
+        raise ApiError(502, "bad-response", "the server returned a malformed serial")
     key_path, cert_path, chain_path = (
         out_dir / f"{serial}.key.pem",
         out_dir / f"{serial}.pem",

@@ -23,7 +23,10 @@ from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 from ezla.db import Base, UtcDateTime, transaction, utcnow
 
 TTL = timedelta(hours=24)
-STALE_IN_FLIGHT = timedelta(seconds=60)  # a node died mid-request: let the retry take over
+# A node died mid-request: after this the retry takes over. Requests take well under HAProxy's
+# 5 s server timeout, so 10 s never steals a live request and keeps failover waits short.
+STALE_IN_FLIGHT = timedelta(seconds=10)
+MAX_BODY = 2_000_000  # same cap as the app; checked here because this layer buffers first
 MAX_KEY = 255
 NOT_STORED_TYPES = ("application/x-pkcs12",)
 
@@ -46,6 +49,11 @@ def _problem(status: int, code: str, title: str) -> tuple[int, list[tuple[bytes,
     return status, [(b"content-type", b"application/problem+json")], body
 
 
+def _in_flight() -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+    status, headers, body = _problem(409, "idempotency-in-flight", "A request with this key is in progress")
+    return status, [*headers, (b"retry-after", b"1")], body
+
+
 def _begin(factory: sessionmaker[Session], scope_hash: str, request_hash: str) -> tuple[str, Any]:
     """('run', None) to execute, or ('answer', (status, headers, body)) to reply without executing."""
     now = utcnow()
@@ -65,7 +73,7 @@ def _begin(factory: sessionmaker[Session], scope_hash: str, request_hash: str) -
                         )
                     )
             except IntegrityError:
-                return "answer", _problem(409, "idempotency-in-flight", "A request with this key is in progress")
+                return "answer", _in_flight()
             return "run", None
         if row.request_hash != request_hash:
             return "answer", _problem(
@@ -75,7 +83,7 @@ def _begin(factory: sessionmaker[Session], scope_hash: str, request_hash: str) -
             if now - row.created_at > STALE_IN_FLIGHT:
                 row.created_at = now
                 return "run", None
-            return "answer", _problem(409, "idempotency-in-flight", "A request with this key is in progress")
+            return "answer", _in_flight()
         headers = [(k.encode(), v.encode()) for k, v in json.loads(row.headers or "[]")]
         return "answer", (row.status, [*headers, (b"idempotency-replayed", b"true")], row.body or b"")
 
@@ -88,7 +96,10 @@ def _finish(
         if row is None:
             return
         ctype = dict(headers).get(b"content-type", b"").decode("latin-1")
-        if status >= 500 or ctype.startswith(NOT_STORED_TYPES):
+        no_store = b"no-store" in {k.lower(): v for k, v in headers}.get(b"cache-control", b"")
+        # Responses that carry credentials (activation codes, tokens, keys) say no-store: they are
+        # never kept, so the table holds no secret in clear.
+        if status >= 500 or no_store or ctype.startswith(NOT_STORED_TYPES):
             session.delete(row)
             return
         keep = [
@@ -116,16 +127,27 @@ def idempotency_middleware(app: ASGIApp) -> ASGIApp:
             status, headers, body = _problem(400, "idempotency-key-invalid", "Idempotency-Key must be 1-255 characters")
             await _reply(send, status, headers, body)
             return
-        chunks = []
-        more = True
+        declared = raw_headers.get(b"content-length", b"0")
+        if not declared.isdigit() or int(declared) > MAX_BODY:
+            await _reply(send, *_problem(413, "payload-too-large", "Request body too large"))
+            return
+        chunks: list[bytes] = []
+        size, more = 0, True
         while more:
             message = await receive()
-            chunks.append(message.get("body", b""))
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > MAX_BODY:  # chunked bodies carry no Content-Length: count as we go
+                await _reply(send, *_problem(413, "payload-too-large", "Request body too large"))
+                return
+            chunks.append(chunk)
             more = message.get("more_body", False)
         body_in = b"".join(chunks)
         credential = raw_headers.get(b"authorization", b"")
         scope_hash = hashlib.sha256(
-            b"\0".join([key, credential, scope["method"].encode(), scope["path"].encode()])
+            b"\0".join(
+                [key, credential, scope["method"].encode(), scope["path"].encode(), scope.get("query_string", b"")]
+            )
         ).hexdigest()
         request_hash = hashlib.sha256(body_in).hexdigest()
         decision, answer = await anyio.to_thread.run_sync(_begin, factory, scope_hash, request_hash)

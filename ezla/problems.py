@@ -7,7 +7,7 @@ from typing import Any
 import structlog
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, InterfaceError, OperationalError
 
 from ezla.errors import DatabaseUnavailable, EzlaError
 
@@ -58,9 +58,17 @@ def handle_http_exception(_: Request[Any, Any, Any], exc: HTTPException) -> Resp
     return problem(status, _HTTP_CODES.get(status, "http-error"), str(exc.detail), None)
 
 
+def where(exc: BaseException) -> str:
+    """file:line of the innermost frame: enough to find a bug, with no message that could quote data."""
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    return f"{tb.tb_frame.f_code.co_filename}:{tb.tb_lineno}" if tb else "?"
+
+
 def handle_unexpected(_: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
-    # Details stay in the log (type only: messages may quote personal data); clients get a code.
-    log.exception("unhandled_error", error=type(exc).__name__)
+    # Type and place only: exception messages may quote personal data or secrets.
+    log.error("unhandled_error", error=type(exc).__name__, where=where(exc))
     return problem(500, "internal", "Internal error")
 
 
@@ -69,6 +77,11 @@ def handle_database_error(request: Request[Any, Any, Any], exc: DBAPIError) -> R
     back, or, if the connection broke during COMMIT, may have committed: either way an idempotent
     request is safe to repeat. 503 makes HAProxy replay it on the twin node and the SDK retry it
     (both only for idempotent requests); a 500 would tell them that retrying is pointless."""
+    if isinstance(exc, DataError | IntegrityError):
+        # A value the database refuses (too long, NUL byte, ...) that validation let through: still
+        # the client's input, so a 400, and nothing was written (the transaction rolled back).
+        log.warning("database_refused_value", error=type(exc.orig).__name__)
+        return problem(400, "invalid-value", "A value in the request is not acceptable")
     if isinstance(exc, OperationalError | InterfaceError) or exc.connection_invalidated:
         log.warning("database_unavailable", error=type(exc.orig).__name__)
         err = DatabaseUnavailable()

@@ -40,6 +40,8 @@ class Settings:
     lease_seconds: float = 30.0
     dead_letter_after_seconds: float = 24 * 3600.0
     retry_cap_seconds: float = 300.0
+    # http:// and loopback/private webhook targets: development and tests only.
+    webhook_allow_insecure: bool = False
     crl_validity_hours: int = 24
     crl_refresh_hours: int = 1
     activation_code_ttl_hours: int = 72
@@ -82,6 +84,7 @@ class Settings:
             dead_letter_after_seconds=float(
                 os.environ.get("EZLA_DEAD_LETTER_AFTER_SECONDS", cls.dead_letter_after_seconds)
             ),
+            webhook_allow_insecure=os.environ.get("EZLA_WEBHOOK_ALLOW_INSECURE", "0") == "1",
             retry_cap_seconds=float(os.environ.get("EZLA_RETRY_CAP_SECONDS", cls.retry_cap_seconds)),
         )
 

@@ -270,9 +270,11 @@ def _check_signature_shape(sig: lxml.etree._Element) -> None:
         raise SignatureScope("QualifyingProperties may hold only SignedProperties and UnsignedProperties")
     unsigned = qp[0].find("xades:UnsignedProperties", NS)
     if unsigned is not None and any(
-        etree.QName(e).namespace != XADES for e in unsigned.iter() if isinstance(e.tag, str)
+        etree.QName(e).namespace not in (XADES, DS) for e in unsigned.iter() if isinstance(e.tag, str)
     ):
-        raise SignatureScope("UnsignedProperties may hold only XAdES elements")
+        # Time stamps (XAdES-T) carry ds:CanonicalizationMethod; anything from other namespaces
+        # (an e-ZLA twin, say) is unsigned content riding along and is refused.
+        raise SignatureScope("UnsignedProperties may hold only XAdES and XML-DSig elements")
     key_info = sig.find("ds:KeyInfo", NS)
     if key_info is not None and any(etree.QName(c).namespace != DS for c in _elements(key_info)):
         raise SignatureScope("KeyInfo may hold only XML-DSig elements")
@@ -284,7 +286,10 @@ def _check_algorithms(sig: lxml.etree._Element) -> None:
         raise SignatureInvalid("ds:SignedInfo missing")
     method_el = si.find("ds:SignatureMethod", NS)
     method = "" if method_el is None else method_el.get("Algorithm", "")
-    digests = [d.get("Algorithm", "") for d in sig.iter(_ds("DigestMethod"))]
+    # Only what the signature rests on: SignedInfo's references and the SignedProperties'
+    # certificate digests. Digests in unsigned XAdES-C/-T properties are another party's business.
+    signed_parts = [si, *sig.iterfind("ds:Object/xades:QualifyingProperties/xades:SignedProperties", NS)]
+    digests = [d.get("Algorithm", "") for part in signed_parts for d in part.iter(_ds("DigestMethod"))]
     if any(w in a.lower() for a in (method, *digests) for w in _WEAK_MARKERS):
         raise SignatureAlgorithmWeak("SHA-1/MD5/SHA-224 are refused")
     if method not in {m.value for m in _STRONG_SIGNATURE_METHODS}:

@@ -73,6 +73,7 @@ def settings(db_url: str, pki_dir: Path, tmp_path: Path) -> Settings:
         public_url=PUBLIC_URL,
         log_json=True,
         worker_enabled=False,
+        webhook_allow_insecure=True,
         registry_token="registry-test-token",
     )
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
@@ -9,6 +11,22 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 
 from ezla.errors import ProofInvalid
+
+LOGIN_CONTEXT = b"ezla-doctor-login-v1\0"
+CHALLENGE_PATTERN = re.compile(r"[A-Za-z0-9_-]{43}")
+
+
+def login_message(challenge: str) -> bytes:
+    """What a doctor signs to log in. The fixed context prefix means a signature made here can never
+    double as an XMLDSig SignedInfo signature, whatever a (malicious) server sends as a challenge."""
+    return LOGIN_CONTEXT + challenge.encode()
+
+
+def check_challenge(challenge: str) -> str:
+    """Client side: sign only what looks like one of our challenges (256 random bits, base64url)."""
+    if not CHALLENGE_PATTERN.fullmatch(challenge):
+        raise ProofInvalid("the server's challenge has an unexpected form; refusing to sign it")
+    return challenge
 
 
 def sign_proof(key: PrivateKeyTypes, message: bytes) -> bytes:

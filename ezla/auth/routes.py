@@ -8,11 +8,11 @@ from datetime import datetime
 import msgspec
 from cryptography import x509
 from litestar import Controller, get, post
-from litestar.datastructures import State
+from litestar.datastructures import CacheControlHeader, State
 from sqlalchemy.orm import Session
 
 from ezla.auth import service
-from ezla.auth.proof import verify_proof
+from ezla.auth.proof import login_message, verify_proof
 from ezla.db import utcnow
 from ezla.errors import BadRequest, Forbidden
 
@@ -43,7 +43,7 @@ class AuthController(Controller):
         db_session.commit()
         return ChallengeOut(challenge, expires_at)
 
-    @post("/doctor-token", status_code=200, sync_to_thread=True)
+    @post("/doctor-token", status_code=200, sync_to_thread=True, cache_control=CacheControlHeader(no_store=True))
     def doctor_token(self, data: DoctorTokenIn, state: State, db_session: Session) -> TokenOut:
         from ezla.ca import service as ca_service
         from ezla.ca.profile import npwz_of
@@ -63,7 +63,7 @@ class AuthController(Controller):
         if npwz is None:
             raise Forbidden("not a doctor certificate")
         service.consume_challenge(db_session, data.challenge, now=now)
-        verify_proof(cert, data.challenge.encode(), signature)
+        verify_proof(cert, login_message(data.challenge), signature)
         token, expires_at = service.issue_doctor_token(db_session, npwz, now=now)
         db_session.commit()
         return TokenOut(token, expires_at)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from pathlib import Path
 
@@ -9,7 +10,7 @@ import click
 
 from ezla.clikit import db_session, emit, fail, json_option, settings
 from ezla.db import utcnow
-from ezla.errors import EzlaError
+from ezla.errors import BadRequest, EzlaError
 
 
 @click.group("pki")
@@ -124,6 +125,8 @@ def enroll(
     try:
         if pkcs12_password:
             serial, p12 = client.enroll_pkcs12(activation_code, pkcs12_password)
+            if not re.fullmatch(r"[0-9a-f]{1,40}", serial):  # names a file: never trust it as a path
+                raise BadRequest("the server returned a malformed serial")
             out_dir.mkdir(parents=True, exist_ok=True)
             path = out_dir / f"{serial}.p12"
             path.write_bytes(p12)

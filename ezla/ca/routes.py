@@ -5,11 +5,12 @@ from __future__ import annotations
 import base64
 import binascii
 from datetime import timedelta
+from urllib.parse import unquote
 
 import anyio
 from cryptography.hazmat.primitives import serialization
 from litestar import Controller, Request, Response, get, post
-from litestar.datastructures import State
+from litestar.datastructures import CacheControlHeader, State
 from sqlalchemy.orm import Session
 
 from ezla.auth.guards import bearer_token, principal_of, requires
@@ -17,6 +18,9 @@ from ezla.auth.service import Role
 from ezla.ca import schemas, service
 from ezla.db import transaction, utcnow
 from ezla.errors import BadRequest, OcspRequestMalformed
+
+# Responses that carry a credential: never cached, never kept for Idempotency-Key replay.
+NO_STORE = CacheControlHeader(no_store=True)
 
 PEM_CHAIN = "application/pem-certificate-chain"
 OCSP_RESPONSE = "application/ocsp-response"
@@ -47,7 +51,7 @@ class CaController(Controller):
     path = "/v1/ca"
     tags = ["certificate authority"]
 
-    @post("/doctors", guards=[requires(Role.OPERATOR)], status_code=201, sync_to_thread=True)
+    @post("/doctors", guards=[requires(Role.OPERATOR)], status_code=201, sync_to_thread=True, cache_control=NO_STORE)
     def register_doctor(self, data: schemas.DoctorIn, state: State, db_session: Session) -> schemas.RegistrationOut:
         reg = service.register_doctor(
             db_session,
@@ -62,7 +66,11 @@ class CaController(Controller):
         return schemas.RegistrationOut(reg.npwz, reg.activation_code, reg.expires_at)
 
     @post(
-        "/doctors/{npwz:str}/activation-codes", guards=[requires(Role.OPERATOR)], status_code=201, sync_to_thread=True
+        "/doctors/{npwz:str}/activation-codes",
+        guards=[requires(Role.OPERATOR)],
+        status_code=201,
+        sync_to_thread=True,
+        cache_control=NO_STORE,
     )
     def new_activation_code(self, npwz: str, state: State, db_session: Session) -> schemas.RegistrationOut:
         reg = service.new_activation_code(
@@ -179,9 +187,14 @@ class CaController(Controller):
         return await anyio.to_thread.run_sync(ocsp_answer, state, body)
 
     @get("/ocsp/{encoded:path}", media_type=OCSP_RESPONSE, sync_to_thread=True)
-    def ocsp_get(self, encoded: str, state: State) -> bytes:
-        # RFC 6960 A.1: base64 of the DER, URL-encoded; the router already decoded %2F etc.
-        text = encoded.lstrip("/")
+    def ocsp_get(self, encoded: str, request: Request[object, object, State], state: State) -> bytes:
+        # RFC 6960 A.1: base64 of the DER, URL-encoded. Read the raw path: the router's normalised one
+        # folds "//" and drops a trailing "/", both legal in base64 (about 2% of requests).
+        raw = request.scope.get("raw_path") or b""
+        prefix = b"/v1/ca/ocsp/"
+        text = (
+            unquote(raw[raw.index(prefix) + len(prefix) :].decode("latin-1")) if prefix in raw else encoded.lstrip("/")
+        )
         try:
             der = base64.b64decode(
                 text + "=" * (-len(text) % 4), altchars=b"-_" if "-" in text or "_" in text else None

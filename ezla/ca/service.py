@@ -107,8 +107,11 @@ def register_doctor(
     if not pesel_valid(pesel):
         raise BadRequest("pesel fails its check digit", field="pesel")
     for name_field, value in (("given_name", given_name), ("family_name", family_name)):
-        if not value.strip() or len(value) > 64:
-            raise BadRequest(f"{name_field} must be 1-64 characters", field=name_field)
+        if not value.strip() or len(value) > 64 or any(not ch.isprintable() for ch in value):
+            raise BadRequest(f"{name_field} must be 1-64 printable characters", field=name_field)
+    if len(given_name.strip()) + 1 + len(family_name.strip()) > 64:
+        # RFC 5280 ub-common-name: the certificate's CN is "given family".
+        raise BadRequest("given and family name together must fit 63 characters", field="family_name")
     if session.scalar(select(Doctor.id).where(Doctor.npwz == npwz)) is not None:
         raise DoctorExists()
     doctor = Doctor(

@@ -13,6 +13,7 @@ from ezla.auth.service import Principal, Role
 from ezla.db import transaction, utcnow
 from ezla.distribution import service, worker
 from ezla.distribution.outbox import payer_key
+from ezla.errors import BadRequest
 
 
 class WebhookIn(msgspec.Struct, forbid_unknown_fields=True):
@@ -46,7 +47,14 @@ class EmployerController(Controller):
     @put("/webhook", status_code=200, sync_to_thread=True)
     def set_webhook(self, data: WebhookIn, request: Request[Any, Any, State], state: State) -> dict[str, Any]:
         with transaction(state.sessionmaker) as session:
-            service.set_webhook(session, _payer(principal_of(request)), url=data.url, secret=data.secret, now=utcnow())
+            service.set_webhook(
+                session,
+                _payer(principal_of(request)),
+                url=data.url,
+                secret=data.secret,
+                now=utcnow(),
+                allow_insecure=state.settings.webhook_allow_insecure,
+            )
         return {"url": data.url, "signature_header": "X-Ezla-Signature", "timestamp_header": "X-Ezla-Timestamp"}
 
     @delete("/webhook", status_code=204, sync_to_thread=True)
@@ -80,6 +88,8 @@ class OpsController(Controller):
 
     @post("/deliveries/retry", status_code=200, sync_to_thread=True)
     def retry(self, state: State, delivery_id: int | None = None) -> dict[str, Any]:
+        if delivery_id is not None and not 0 < delivery_id < 2**62:
+            raise BadRequest("delivery_id out of range", field="delivery_id")
         with transaction(state.sessionmaker) as session:
             return {"requeued": worker.retry_dead(session, now=utcnow(), delivery_id=delivery_id)}
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
+import re
+import socket
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -32,7 +35,7 @@ def _limit(limit: int) -> int:
 def _after(after: str | None) -> int:
     if after is None or after == "":
         return 0
-    if not after.isdigit() or len(after) > 18:
+    if not re.fullmatch(r"[0-9]{1,18}", after):
         raise BadRequest("after must be a cursor returned by this API", field="after")
     return int(after)
 
@@ -97,10 +100,33 @@ def patient_item(session: Session, pesel: str, ezla_id: str) -> dict[str, Any]:
     return items[0]
 
 
-def set_webhook(session: Session, payer_key: str, *, url: str, secret: str, now: datetime) -> None:
+def check_webhook_url(url: str, *, allow_insecure: bool) -> None:
+    """https to a public address. A payer must not make our workers POST into our own network (SSRF),
+    nor receive PESELs in clear. Development and tests allow http and loopback explicitly.
+    Names are checked as resolved now; a name re-pointed later (DNS rebinding) is not caught here."""
     parts = urlsplit(url)
-    if parts.scheme not in ("https", "http") or not parts.netloc:
-        raise BadRequest("url must be an absolute http(s) URL", field="url")
+    if len(url) > 500 or not parts.hostname or any(not ch.isprintable() or ch.isspace() for ch in url):
+        raise BadRequest("url must be an absolute URL of at most 500 characters", field="url")
+    if allow_insecure:
+        if parts.scheme not in ("https", "http"):
+            raise BadRequest("url must be http(s)", field="url")
+        return
+    if parts.scheme != "https":
+        raise BadRequest("url must be https", field="url")
+    try:
+        infos = socket.getaddrinfo(parts.hostname, parts.port or 443, proto=socket.IPPROTO_TCP)
+    except OSError as exc:
+        raise BadRequest("the webhook host does not resolve", field="url") from exc
+    for info in infos:
+        address = ipaddress.ip_address(info[4][0])
+        if not address.is_global:
+            raise BadRequest("the webhook host must be a public address", field="url")
+
+
+def set_webhook(
+    session: Session, payer_key: str, *, url: str, secret: str, now: datetime, allow_insecure: bool = False
+) -> None:
+    check_webhook_url(url, allow_insecure=allow_insecure)
     if not 16 <= len(secret) <= 200:
         raise BadRequest("secret must be 16..200 characters", field="secret")
     row = session.get(Webhook, payer_key)

@@ -188,7 +188,9 @@ class Worker:
         except DeliveryFailed as exc:
             self._failed(c, str(exc))
         except Exception as exc:  # a bug in a channel must not kill the worker; the row retries
-            log.exception("delivery_error", delivery_id=c.id, error=type(exc).__name__)
+            from ezla.problems import where
+
+            log.error("delivery_error", delivery_id=c.id, error=type(exc).__name__, where=where(exc))
             self._failed(c, type(exc).__name__)
 
     def _failed(self, c: Claim, error: str) -> None:

@@ -102,8 +102,14 @@ def _existing(session: Session, document_id: str) -> SickLeaveRecord | None:
     return session.scalar(select(SickLeaveRecord).where(SickLeaveRecord.document_id == document_id))
 
 
-def _repeat(record: SickLeaveRecord, digest: str) -> Accepted:
-    if record.document_sha256 != digest:
+def _repeat(record: SickLeaveRecord, digest: str, sick_leave: document.SickLeave) -> Accepted:
+    """domain.md: same DocumentId and same content -> the first answer. Same content also covers a
+    re-signed copy (new ECDSA signature or SigningTime over identical data from the same doctor)."""
+    same_bytes = record.document_sha256 == digest
+    same_content = record.doctor_npwz == sick_leave.doctor.npwz and json.loads(record.data_json) == (
+        document.sick_leave_to_dict(sick_leave)
+    )
+    if not (same_bytes or same_content):
         raise DocumentIdConflict()
     return Accepted(record.id, record.series, record.number, record.status, created=False)
 
@@ -125,7 +131,7 @@ def submit(session: Session, keys: OnlineKeys, data: bytes, *, now: datetime, no
         raise SignerNotDoctor()
     existing = _existing(session, sick_leave.document_id)
     if existing is not None:  # checked before the rules: a repeat days later must still answer 200
-        return _repeat(existing, digest)
+        return _repeat(existing, digest, sick_leave)
     rules.check_sick_leave(sick_leave, today=local_date(now), received_at=local_date(now))
 
     series, number = numbering.next_number(session)
@@ -168,7 +174,7 @@ def submit(session: Session, keys: OnlineKeys, data: bytes, *, now: datetime, no
         existing = _existing(session, sick_leave.document_id)
         if existing is None:
             raise
-        return _repeat(existing, digest)
+        return _repeat(existing, digest, sick_leave)
     outbox.enqueue(session, ezla_id, "issued", payer=outbox.payer_key(record.payer_nip, record.payer_pesel), now=now)
     return Accepted(ezla_id, series, number, "issued", created=True)
 

@@ -36,6 +36,7 @@ from ezla.xmlsec import (
 DOC_SIGNING = x509.ObjectIdentifier("1.3.6.1.5.5.7.3.36")
 NOW = datetime.now(UTC).replace(microsecond=0)
 DS = NS["ds"]
+XADES_NS = NS["xades"]
 EZLA = "urn:ezla:sick-leave:1"
 DOC = b"""<?xml version="1.0" encoding="UTF-8"?>
 <SickLeave xmlns="urn:ezla:sick-leave:1" DocumentId="5d0f4a3e-1c2b-4f7a-9e8d-0123456789ab">
@@ -660,3 +661,27 @@ def test_real_ca_profile_doctor_and_service_seal(pki_dir) -> None:
         data = sign_enveloped(DOC, key, cert, [issuing])
         result = verify_enveloped(data, trust_roots=[root], at=NOW + timedelta(minutes=1), require_eku=DOC_SIGNING)
         assert result.signer == cert
+
+
+def _with_unsigned_properties(signed: bytes, child: etree._Element) -> bytes:
+    root = _tree(signed)
+    qp = _sig(root).find(f"{{{DS}}}Object/{{{XADES_NS}}}QualifyingProperties")
+    assert qp is not None
+    usp = etree.SubElement(
+        etree.SubElement(qp, f"{{{XADES_NS}}}UnsignedProperties"), f"{{{XADES_NS}}}UnsignedSignatureProperties"
+    )
+    usp.append(child)
+    return _ser(root)
+
+
+def test_xades_t_time_stamp_in_unsigned_properties_is_accepted(pki: Pki, signed: bytes) -> None:
+    # A DSS-style SignatureTimeStamp carries ds:CanonicalizationMethod; it is not signed content.
+    ts = etree.Element(f"{{{XADES_NS}}}SignatureTimeStamp")
+    etree.SubElement(ts, f"{{{DS}}}CanonicalizationMethod", Algorithm="http://www.w3.org/TR/2001/REC-xml-c14n-20010315")
+    etree.SubElement(ts, f"{{{XADES_NS}}}EncapsulatedTimeStamp").text = "MAA="
+    assert pki.verify(_with_unsigned_properties(signed, ts)).signer is not None
+
+
+def test_foreign_content_in_unsigned_properties_is_refused(pki: Pki, signed: bytes) -> None:
+    twin = etree.fromstring(DOC)
+    pki.refused(_with_unsigned_properties(signed, twin), errors.SignatureScope)

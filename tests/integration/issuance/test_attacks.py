@@ -130,7 +130,7 @@ def _pem(cert: x509.Certificate) -> str:
 
 
 def _login(client: Any, doctor: EnrolledDoctor) -> dict[str, str]:
-    from ezla.auth.proof import sign_proof
+    from ezla.auth.proof import login_message, sign_proof
 
     challenge = client.get("/v1/auth/challenge").json()["challenge"]
     r = client.post(
@@ -138,7 +138,7 @@ def _login(client: Any, doctor: EnrolledDoctor) -> dict[str, str]:
         json={
             "certificate_pem": _pem(doctor.cert),
             "challenge": challenge,
-            "signature": base64.b64encode(sign_proof(doctor.key, challenge.encode())).decode(),
+            "signature": base64.b64encode(sign_proof(doctor.key, login_message(challenge))).decode(),
         },
     )
     assert r.status_code == 200, r.text

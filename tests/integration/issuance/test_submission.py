@@ -26,7 +26,7 @@ def _login(client, doctor) -> dict[str, str]:  # type: ignore[no-untyped-def]
 
     from cryptography.hazmat.primitives import serialization
 
-    from ezla.auth.proof import sign_proof
+    from ezla.auth.proof import login_message, sign_proof
 
     challenge = client.get("/v1/auth/challenge").json()["challenge"]
     r = client.post(
@@ -34,7 +34,7 @@ def _login(client, doctor) -> dict[str, str]:  # type: ignore[no-untyped-def]
         json={
             "certificate_pem": doctor.cert.public_bytes(serialization.Encoding.PEM).decode(),
             "challenge": challenge,
-            "signature": base64.b64encode(sign_proof(doctor.key, challenge.encode())).decode(),
+            "signature": base64.b64encode(sign_proof(doctor.key, login_message(challenge))).decode(),
         },
     )
     assert r.status_code == 200, r.text

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 from ezla.db import transaction
 from ezla.idempotency import IdempotencyRecord
-from tests.factories import doctor_payload, enroll
+from tests.factories import enroll
 
 
 def test_same_key_same_body_replays_the_answer(client, operator_token):
@@ -31,9 +31,11 @@ def test_same_key_same_body_replays_the_answer(client, operator_token):
 
 
 def test_same_key_other_body_is_422(client, operator_token):
-    headers = {"Authorization": f"Bearer {operator_token}", "Idempotency-Key": "reg-1"}
-    assert client.post("/v1/ca/doctors", json=doctor_payload(), headers=headers).status_code == 201
-    other = client.post("/v1/ca/doctors", json=doctor_payload(), headers=headers)
+    doctor = enroll(client, operator_token)
+    headers = {"Authorization": f"Bearer {operator_token}", "Idempotency-Key": "rev-2"}
+    path = f"/v1/ca/certificates/{doctor.serial}/revocation"
+    assert client.post(path, json={"reason": "superseded"}, headers=headers).status_code == 200
+    other = client.post(path, json={"reason": "keyCompromise"}, headers=headers)
     assert other.status_code == 422 and other.json()["code"] == "idempotency-key-reused"
 
 
@@ -42,7 +44,7 @@ def test_key_still_in_flight_is_409(client, operator_token, session_factory):
 
     body = b'{"npwz":"1","pesel":"1","given_name":"a","family_name":"b"}'
     auth = f"Bearer {operator_token}".encode()
-    scope = hashlib.sha256(b"\0".join([b"busy", auth, b"POST", b"/v1/ca/doctors"])).hexdigest()
+    scope = hashlib.sha256(b"\0".join([b"busy", auth, b"POST", b"/v1/ca/doctors", b""])).hexdigest()
     now = datetime.now(UTC)
     with transaction(session_factory) as s:
         s.add(
@@ -71,9 +73,16 @@ def test_keys_are_scoped_by_credential(client, operator_token, session_factory):
 
     with transaction(session_factory) as s:
         _, other = create_account(s, Role.OPERATOR, now=datetime.now(UTC))
-    p1, p2 = doctor_payload(), doctor_payload()
+    first, second = enroll(client, operator_token), enroll(client, operator_token)
     a = client.post(
-        "/v1/ca/doctors", json=p1, headers={"Authorization": f"Bearer {operator_token}", "Idempotency-Key": "k"}
+        f"/v1/ca/certificates/{first.serial}/revocation",
+        json={"reason": "superseded"},
+        headers={"Authorization": f"Bearer {operator_token}", "Idempotency-Key": "k"},
     )
-    b = client.post("/v1/ca/doctors", json=p2, headers={"Authorization": f"Bearer {other}", "Idempotency-Key": "k"})
-    assert a.status_code == 201 and b.status_code == 201 and a.json()["npwz"] != b.json()["npwz"]
+    b = client.post(
+        f"/v1/ca/certificates/{second.serial}/revocation",
+        json={"reason": "superseded"},
+        headers={"Authorization": f"Bearer {other}", "Idempotency-Key": "k"},
+    )
+    assert a.status_code == 200 and b.status_code == 200 and a.json()["serial"] != b.json()["serial"]
+    assert "idempotency-replayed" not in b.headers
