@@ -40,10 +40,12 @@ run: $(BIN)/ezla var/registry-token
 test: $(VENV)/.test-installed
 	$(BIN)/ruff check ezla tests bench
 	$(BIN)/mypy ezla
+	$(BIN)/lint-imports
 	$(BIN)/pytest -q -p no:cacheprovider
 
 lint: $(VENV)/.test-installed
 	$(BIN)/ruff check ezla tests bench
+	$(BIN)/lint-imports
 	$(BIN)/ruff format --check ezla tests bench || true
 
 type: $(VENV)/.test-installed

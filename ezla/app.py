@@ -3,52 +3,26 @@
 from __future__ import annotations
 
 import threading
-import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
-import structlog
 from litestar import Litestar
 from litestar.datastructures import State
 from litestar.openapi import OpenAPIConfig
 from litestar.plugins.sqlalchemy import SQLAlchemyPlugin, SQLAlchemySyncConfig, SyncSessionConfig
-from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from sqlalchemy.exc import IntegrityError
 
 from ezla import __version__
 from ezla.db import make_engine, make_sessionmaker, transaction, utcnow
 from ezla.errors import EzlaError
 from ezla.idempotency import idempotency_middleware
-from ezla.log import configure_logging, get_logger
+from ezla.log import configure_logging, get_logger, request_context
 from ezla.problems import EXCEPTION_HANDLERS
 from ezla.settings import Settings, get_settings
 
 log = get_logger("ezla.app")
 MAX_BODY = 2_000_000
-
-
-def request_context(app: ASGIApp) -> ASGIApp:
-    """Bind a request id (the client's X-Request-Id if sane, else new) to every log line."""
-
-    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await app(scope, receive, send)
-            return
-        given = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
-        request_id = given if 0 < len(given) <= 64 and given.replace("-", "").isalnum() else uuid.uuid4().hex
-        structlog.contextvars.clear_contextvars()
-        structlog.contextvars.bind_contextvars(request_id=request_id)
-
-        async def send_with_id(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                message.setdefault("headers", [])
-                message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode())]
-            await send(message)
-
-        await app(scope, receive, send_with_id)
-
-    return middleware
 
 
 def _ca_loader(settings: Settings) -> Callable[[], Any]:

@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import logging
 import sys
+import uuid
 
 import structlog
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 
 def configure_logging(level: str = "INFO", *, json: bool = True, node_id: str | None = None) -> None:
@@ -55,3 +57,26 @@ def configure_logging(level: str = "INFO", *, json: bool = True, node_id: str | 
 
 def get_logger(name: str | None = None) -> structlog.typing.FilteringBoundLogger:
     return structlog.get_logger(name)  # type: ignore[no-any-return]
+
+
+def request_context(app: ASGIApp) -> ASGIApp:
+    """Bind a request id (the client's X-Request-Id if sane, else new) to every log line."""
+
+    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await app(scope, receive, send)
+            return
+        given = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
+        request_id = given if 0 < len(given) <= 64 and given.replace("-", "").isalnum() else uuid.uuid4().hex
+        structlog.contextvars.clear_contextvars()
+        structlog.contextvars.bind_contextvars(request_id=request_id)
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message.setdefault("headers", [])
+                message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode())]
+            await send(message)
+
+        await app(scope, receive, send_with_id)
+
+    return middleware

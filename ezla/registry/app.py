@@ -13,11 +13,10 @@ from litestar.datastructures import State
 from litestar.handlers.base import BaseRouteHandler
 from sqlalchemy import text
 
-from ezla.app import request_context
 from ezla.auth.guards import bearer_token
 from ezla.db import make_engine, make_sessionmaker, transaction, utcnow
 from ezla.errors import Forbidden, Unauthenticated
-from ezla.log import configure_logging, get_logger
+from ezla.log import configure_logging, get_logger, request_context
 from ezla.problems import EXCEPTION_HANDLERS
 from ezla.registry import service
 from ezla.settings import Settings, get_settings
