@@ -71,12 +71,12 @@ def account(action: str, role: str, nip: str | None, pesel: str | None, label: s
 
 
 def _register() -> None:
-    from ezla.ca.cli import audit, doctor, enroll, pki, revoke
+    from ezla.ca.cli import audit, doctor, enroll, pki, renew, revoke
     from ezla.distribution.cli import register as register_distribution
     from ezla.issuance.cli import register as register_issuance
     from ezla.registry.cli import register as register_registry
 
-    for cmd in (pki, doctor, audit, enroll, revoke):
+    for cmd in (pki, doctor, audit, enroll, renew, revoke):
         main.add_command(cmd)
     register_issuance(main)
     register_distribution(main)

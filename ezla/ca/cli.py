@@ -177,3 +177,66 @@ def revoke(serial: str, reason: str, as_json: bool) -> None:
     except EzlaError as exc:
         fail(as_json, exc)
     emit(as_json, result, f"revoked {result['serial']} ({reason}); CRL {result['crl_number']} published")
+
+
+@doctor.command("code")
+@click.option("--npwz", required=True)
+@json_option
+def doctor_code(npwz: str, as_json: bool) -> None:
+    """A fresh one-time activation code for a registered doctor (lost code, new enrollment)."""
+    from ezla.ca.service import new_activation_code
+
+    s = settings()
+    try:
+        with db_session(s) as session:
+            reg = new_activation_code(session, npwz, ttl=timedelta(hours=s.activation_code_ttl_hours), now=utcnow())
+    except EzlaError as exc:
+        fail(as_json, exc)
+    emit(
+        as_json,
+        {"npwz": reg.npwz, "activation_code": reg.activation_code, "expires_at": reg.expires_at},
+        f"activation code for NPWZ {reg.npwz}: {reg.activation_code}",
+    )
+
+
+@click.command("renew")
+@click.option("--url", default="http://127.0.0.1:8000", show_default=True)
+@click.option("--key", "key_path", type=click.Path(path_type=Path, exists=True), required=True)
+@click.option("--cert", "cert_path", type=click.Path(path_type=Path, exists=True), required=True)
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=Path("."), show_default=True)
+@click.option("--key-type", type=click.Choice(["ec", "rsa"]), default="ec", show_default=True)
+@click.option("--key-passphrase", default=None, envvar="EZLA_KEY_PASSPHRASE")
+@json_option
+def renew(
+    url: str, key_path: Path, cert_path: Path, out_dir: Path, key_type: str, key_passphrase: str | None, as_json: bool
+) -> None:
+    """Renew a certificate: a new key and CSR, the request signed with the current key."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+
+    from ezla.client import EzlaClient, make_csr, new_key, save_key
+
+    try:
+        current_key = serialization.load_pem_private_key(
+            key_path.read_bytes(), key_passphrase.encode() if key_passphrase else None
+        )
+        current = x509.load_pem_x509_certificate(cert_path.read_bytes())
+        key = new_key(key_type)
+        with EzlaClient([url]) as client:
+            result = client.renew(current, current_key, make_csr(key))  # type: ignore[arg-type]
+        serial = str(result["serial"])
+        if not re.fullmatch(r"[0-9a-f]{1,40}", serial):
+            raise BadRequest("the server returned a malformed serial")
+        out_dir.mkdir(parents=True, exist_ok=True)
+        save_key(out_dir / f"{serial}.key.pem", key, key_passphrase)
+        (out_dir / f"{serial}.pem").write_text(result["certificate_pem"])
+        (out_dir / f"{serial}.chain.pem").write_text(result["chain_pem"])
+    except EzlaError as exc:
+        fail(as_json, exc)
+    except ValueError as exc:
+        fail(as_json, BadRequest(f"cannot read the key or certificate: {type(exc).__name__}"))
+    emit(
+        as_json,
+        {"serial": serial, "certificate": str(out_dir / f"{serial}.pem"), "key": str(out_dir / f"{serial}.key.pem")},
+        f"renewed: certificate {serial} in {out_dir}",
+    )

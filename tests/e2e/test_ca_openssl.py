@@ -21,8 +21,12 @@ def _ezla(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([EZLA, *args], env=env, capture_output=True, text=True, timeout=60, check=False)
 
 
+def doctor_args_for(payload: dict[str, str]) -> list[str]:
+    return [arg for k, v in payload.items() for arg in (f"--{k.replace('_', '-')}", v)]
+
+
 def doctor_args() -> list[str]:
-    return [arg for k, v in doctor_payload().items() for arg in (f"--{k.replace('_', '-')}", v)]
+    return doctor_args_for(doctor_payload())
 
 
 def _ocsp(url: str, tmp: Path, cert: Path) -> str:
@@ -175,3 +179,42 @@ def test_sqlite_refuses_a_second_node(single_node, tmp_path):
     assert second.popen is not None
     assert second.popen.wait(timeout=30) != 0
     assert "use PostgreSQL for two nodes" in second.log_path.read_text()
+
+
+def test_cli_new_code_enroll_and_renew(single_node, tmp_path):
+    _, url, env = single_node
+    payload = doctor_payload()
+    reg = json.loads(_ezla(env, "doctor", "add", "--json", *doctor_args_for(payload)).stdout)
+    fresh = json.loads(_ezla(env, "doctor", "code", "--npwz", payload["npwz"], "--json").stdout)
+    assert fresh["activation_code"] != reg["activation_code"]
+    enrolled = json.loads(
+        _ezla(
+            env, "enroll", "--url", url, "--code", fresh["activation_code"], "--out", str(tmp_path / "d"), "--json"
+        ).stdout
+    )
+    renewed = _ezla(
+        env,
+        "renew",
+        "--url",
+        url,
+        "--key",
+        enrolled["key"],
+        "--cert",
+        enrolled["certificate"],
+        "--out",
+        str(tmp_path / "r"),
+        "--json",
+    )
+    assert renewed.returncode == 0, renewed.stdout + renewed.stderr
+    out = json.loads(renewed.stdout)
+    assert out["serial"] != enrolled["serial"]
+    from cryptography import x509
+
+    from ezla.ca.profile import npwz_of
+
+    assert npwz_of(x509.load_pem_x509_certificate(Path(out["certificate"]).read_bytes())) == payload["npwz"]
+    # The first code still works once (codes are independent), a used one never.
+    again = _ezla(
+        env, "enroll", "--url", url, "--code", fresh["activation_code"], "--out", str(tmp_path / "x"), "--json"
+    )
+    assert again.returncode == 1 and json.loads(again.stdout)["error"] == "activation-code-invalid"
