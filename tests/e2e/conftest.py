@@ -28,3 +28,17 @@ def single_node(tmp_path: Path, pki_dir: Path) -> Iterator[tuple[Proc, str, dict
         yield proc, f"http://127.0.0.1:{port}", env
     finally:
         proc.stop()
+
+
+@pytest.fixture(scope="session")
+def node_js() -> str:
+    from tests.e2e.tools import install_xadesjs
+
+    return install_xadesjs()
+
+
+@pytest.fixture(scope="session")
+def xmlsec1() -> str:
+    from tests.e2e.tools import tool
+
+    return tool("xmlsec1")

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -30,9 +29,9 @@ from ezla.issuance.document import build_sick_leave_xml
 from ezla.issuance.samples import sample_sick_leave
 from ezla.issuance.service import local_date
 from tests.e2e.procs import EZLA, Proc, base_env
+from tests.e2e.tools import run, xadesjs_sign, xadesjs_verify
 from tests.factories import doctor_payload
 
-XADESJS = Path(__file__).parent / "xadesjs"
 EZ = "urn:ezla:sick-leave:1"
 DS = "http://www.w3.org/2000/09/xmldsig#"
 XADES = "http://uri.etsi.org/01903/v1.3.2#"
@@ -47,33 +46,6 @@ PRESCRIPTION = """<?xml version="1.0" encoding="UTF-8"?>
 
 
 # --- tools ---------------------------------------------------------------------------------------
-def run(cmd: list[str], *, timeout: float = 60, cwd: Path | None = None, env: dict[str, str] | None = None):
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=cwd, env=env, check=False)
-
-
-def tool(name: str) -> str:
-    path = shutil.which(name)
-    if path is None:  # deliberately not a skip: interop is part of the contract
-        pytest.fail(f"{name} is required for the issuance interop tests but is not on PATH")
-    return path
-
-
-@pytest.fixture(scope="session")
-def node_js() -> str:
-    node = tool("node")
-    npm = tool("npm")
-    if not (XADESJS / "node_modules" / "xadesjs").is_dir():
-        verb = "ci" if (XADESJS / "package-lock.json").is_file() else "install"
-        done = run([npm, verb, "--no-audit", "--no-fund"], cwd=XADESJS, timeout=300)
-        assert done.returncode == 0, f"npm {verb} failed:\n{done.stdout}\n{done.stderr}"
-    return node
-
-
-@pytest.fixture(scope="session")
-def xmlsec1() -> str:
-    return tool("xmlsec1")
-
-
 def cli(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     """The installed ``ezla`` console script, with no EZLA_* configuration leaking in."""
     return run([EZLA, *args], timeout=timeout, env=base_env())
@@ -195,10 +167,6 @@ def xmlsec1_verify(xmlsec1: str, node: Node, path: Path) -> subprocess.Completed
     )
 
 
-def xadesjs_verify(node_js: str, path: Path, cert_pem: Path | None) -> subprocess.CompletedProcess[str]:
-    return run([node_js, "verify.mjs", str(path), *([str(cert_pem)] if cert_pem else [])], cwd=XADESJS, timeout=60)
-
-
 def assert_verifies_everywhere(xmlsec1: str, node_js: str, node: Node, path: Path, signer_pem: Path) -> None:
     done = xmlsec1_verify(xmlsec1, node, path)
     assert done.returncode == 0, done.stdout + done.stderr
@@ -222,12 +190,8 @@ def assert_verifies_everywhere(xmlsec1: str, node_js: str, node: Node, path: Pat
 
 
 # --- (a) xadesjs signs with a certificate from our CA; the service accepts and numbers -------------
-def xadesjs_sign(node_js: str, doctor: Doctor, src: Path, *, c14n: str, certs: Path) -> bytes:
-    done = run(
-        [node_js, "sign.mjs", str(src), str(doctor.key_pem), str(certs), doctor.kind, c14n], cwd=XADESJS, timeout=60
-    )
-    assert done.returncode == 0, done.stderr
-    return done.stdout.encode()
+def sign_with_xadesjs(node_js: str, doctor: Doctor, src: Path, *, c14n: str, certs: Path) -> bytes:
+    return xadesjs_sign(node_js, src, doctor.key_pem, certs, doctor.kind, c14n)
 
 
 def test_xadesjs_signed_ezla_is_accepted_and_numbered(node_js, ezla_node, tmp_path):
@@ -243,7 +207,7 @@ def test_xadesjs_signed_ezla_is_accepted_and_numbered(node_js, ezla_node, tmp_pa
     numbers = []
     for i, (doctor, c14n, certs) in enumerate(variants):
         src = unsigned_sick_leave(doctor.npwz, tmp_path / f"ezla-{i}.xml")
-        signed = xadesjs_sign(node_js, doctor, src, c14n=c14n, certs=certs)
+        signed = sign_with_xadesjs(node_js, doctor, src, c14n=c14n, certs=certs)
         refs = etree.fromstring(signed)[-1].findall(f"{{{DS}}}SignedInfo/{{{DS}}}Reference")
         assert len(refs) == 2  # xadesjs: data + SignedProperties, no KeyInfo reference (signxml expects 3)
         r = httpx.post(
@@ -264,7 +228,7 @@ def test_xadesjs_signed_ezla_is_accepted_and_numbered(node_js, ezla_node, tmp_pa
 def test_receipt_verifies_in_xmlsec1_and_xadesjs(node_js, xmlsec1, ezla_node, pki_dir, tmp_path):
     doctor = ezla_node.enroll("ec")
     src = unsigned_sick_leave(doctor.npwz, tmp_path / "ezla.xml")
-    signed = xadesjs_sign(node_js, doctor, src, c14n="exc-c14n", certs=doctor.cert_pem)
+    signed = sign_with_xadesjs(node_js, doctor, src, c14n="exc-c14n", certs=doctor.cert_pem)
     with EzlaClient([ezla_node.url]) as client:
         accepted = client.submit(signed)
         key = serialization.load_pem_private_key(doctor.key_pem.read_bytes(), None)

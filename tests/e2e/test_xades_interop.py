@@ -3,7 +3,6 @@ xmlsec1 and xadesjs. Needs node, npm and xmlsec1; their absence is a failure, no
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -18,8 +17,8 @@ from lxml import etree
 
 from ezla import errors
 from ezla.xmlsec import NS, sign_enveloped, verify_enveloped
+from tests.e2e.tools import run, xadesjs_sign, xadesjs_verify
 
-XADESJS = Path(__file__).parent / "xadesjs"
 DOC_SIGNING = x509.ObjectIdentifier("1.3.6.1.5.5.7.3.36")
 EZLA = "urn:ezla:sick-leave:1"
 NOW = datetime.now(UTC)
@@ -30,33 +29,6 @@ DOC = f"""<?xml version="1.0" encoding="UTF-8"?>
   <Diagnosis><Icd10>J10</Icd10></Diagnosis>
 </SickLeave>
 """.encode()
-
-
-def run(cmd: list[str], *, timeout: float = 60, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=cwd, check=False)
-
-
-def tool(name: str) -> str:
-    path = shutil.which(name)
-    if path is None:  # deliberately not a skip: interop is part of the contract
-        pytest.fail(f"{name} is required for the XAdES interop tests but is not on PATH")
-    return path
-
-
-@pytest.fixture(scope="session")
-def node() -> str:
-    node = tool("node")
-    npm = tool("npm")
-    if not (XADESJS / "node_modules" / "xadesjs").is_dir():
-        verb = "ci" if (XADESJS / "package-lock.json").is_file() else "install"
-        done = run([npm, verb, "--no-audit", "--no-fund"], cwd=XADESJS, timeout=300)
-        assert done.returncode == 0, f"npm {verb} failed:\n{done.stdout}\n{done.stderr}"
-    return node
-
-
-@pytest.fixture(scope="session")
-def xmlsec1() -> str:
-    return tool("xmlsec1")
 
 
 # --- a throwaway PKI in ezla's shape (EC P-384 CAs, nonRepudiation-only leaves with documentSigning) ----
@@ -164,23 +136,21 @@ def _tamper(data: bytes) -> bytes:
 
 
 # --- (a) xadesjs signs, ezla verifies ---------------------------------------------------------------
-def xadesjs_sign(node: str, party: Party, tmp_path: Path, *, c14n: str, with_chain: bool) -> bytes:
+def sign_with_xadesjs(node_js: str, party: Party, tmp_path: Path, *, c14n: str, with_chain: bool) -> bytes:
     src = tmp_path / "doc.xml"
     src.write_bytes(DOC)
     certs = party.chain_pem if with_chain else party.cert_pem
-    done = run([node, "sign.mjs", str(src), str(party.key_pem), str(certs), party.kind, c14n], cwd=XADESJS)
-    assert done.returncode == 0, done.stderr
-    return done.stdout.encode()
+    return xadesjs_sign(node_js, src, party.key_pem, certs, party.kind, c14n)
 
 
 @pytest.mark.parametrize("with_chain", [False, True], ids=["leaf-only", "with-chain"])
 @pytest.mark.parametrize("c14n", ["exc-c14n", "c14n"])
 @pytest.mark.parametrize("kind", ["rsa", "ec"])
 def test_xadesjs_signature_is_accepted(
-    node: str, pki: Pki, tmp_path: Path, kind: str, c14n: str, with_chain: bool
+    node_js: str, pki: Pki, tmp_path: Path, kind: str, c14n: str, with_chain: bool
 ) -> None:
     party = pki.parties[kind]
-    data = xadesjs_sign(node, party, tmp_path, c14n=c14n, with_chain=with_chain)
+    data = sign_with_xadesjs(node_js, party, tmp_path, c14n=c14n, with_chain=with_chain)
     sig = etree.fromstring(data)[-1]
     assert len(sig.findall("ds:SignedInfo/ds:Reference", NS)) == 2  # data + SignedProperties, no KeyInfo ref
     result = pki.verify(data)
@@ -193,7 +163,7 @@ def test_xadesjs_signature_is_accepted(
     assert type(caught.value) is errors.SignatureInvalid
 
 
-def test_xadesjs_signature_by_untrusted_key_is_refused(node: str, pki: Pki, tmp_path: Path) -> None:
+def test_xadesjs_signature_by_untrusted_key_is_refused(node_js: str, pki: Pki, tmp_path: Path) -> None:
     key = ec.generate_private_key(ec.SECP256R1())
     cert = _cert(key, "lek. Zofia Żółć ec")  # self-signed look-alike
     key_pem = tmp_path / "k.pem"
@@ -201,8 +171,8 @@ def test_xadesjs_signature_by_untrusted_key_is_refused(node: str, pki: Pki, tmp_
         key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
     )
     cert_pem = _pem(tmp_path / "c.pem", cert)
-    data = xadesjs_sign(
-        node, Party("ec", key, cert, key_pem, cert_pem, cert_pem), tmp_path, c14n="exc-c14n", with_chain=False
+    data = sign_with_xadesjs(
+        node_js, Party("ec", key, cert, key_pem, cert_pem, cert_pem), tmp_path, c14n="exc-c14n", with_chain=False
     )
     with pytest.raises(errors.CertificateUntrusted):
         pki.verify(data)
@@ -233,14 +203,10 @@ def xmlsec1_verify(xmlsec1: str, pki: Pki, path: Path) -> subprocess.CompletedPr
     )
 
 
-def xadesjs_verify(node: str, path: Path, cert_pem: Path | None) -> subprocess.CompletedProcess[str]:
-    return run([node, "verify.mjs", str(path), *([str(cert_pem)] if cert_pem else [])], cwd=XADESJS)
-
-
 @pytest.mark.parametrize("with_chain", [False, True], ids=["leaf-only", "with-chain"])
 @pytest.mark.parametrize("kind", ["rsa", "ec"])
 def test_our_signature_verifies_in_xmlsec1_and_xadesjs(
-    node: str, xmlsec1: str, pki: Pki, tmp_path: Path, kind: str, with_chain: bool
+    node_js: str, xmlsec1: str, pki: Pki, tmp_path: Path, kind: str, with_chain: bool
 ) -> None:
     party = pki.parties[kind]
     data = sign_enveloped(DOC, party.key, party.cert, [pki.inter] if with_chain else [])
@@ -254,13 +220,13 @@ def test_our_signature_verifies_in_xmlsec1_and_xadesjs(
     assert "SignedInfo References (ok/all): 3/3" in done.stdout + done.stderr
     assert xmlsec1_verify(xmlsec1, pki, bad).returncode != 0  # the harness does notice a bad signature
 
-    done = xadesjs_verify(node, good, party.cert_pem)
+    done = xadesjs_verify(node_js, good, party.cert_pem)
     assert (done.returncode, done.stdout.strip()) == (0, "valid"), done.stdout + done.stderr
-    assert xadesjs_verify(node, bad, party.cert_pem).returncode != 0
+    assert xadesjs_verify(node_js, bad, party.cert_pem).returncode != 0
     if not with_chain:
         # Without a key xadesjs tries every KeyInfo certificate and chokes on one of another key type
         # (e.g. an RSA leaf with an EC intermediate), so this mode is only checked for leaf-only KeyInfo.
-        done = xadesjs_verify(node, good, None)
+        done = xadesjs_verify(node_js, good, None)
         assert (done.returncode, done.stdout.strip()) == (0, "valid"), done.stdout + done.stderr
 
 
