@@ -6,15 +6,14 @@ Every wait is bounded; every process is killed at teardown.
 from __future__ import annotations
 
 import os
-import signal
 import socket
-import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+
+from ezla.cluster import Process
 
 EZLA = str(Path(sys.executable).parent / "ezla")
 
@@ -40,55 +39,12 @@ def wait_http(url: str, *, timeout: float = 30.0, status: int = 200) -> None:
     raise TimeoutError(f"{url} not ready: {last}")
 
 
-@dataclass
-class Proc:
-    name: str
-    args: list[str]
-    env: dict[str, str]
-    log_path: Path
-    ready_url: str | None = None
-    popen: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+class Proc(Process):
+    """ezla.cluster's process handle, chainable for tests: ``node(...).start()`` returns it."""
 
-    def start(self, *, wait: bool = True) -> Proc:
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        log = self.log_path.open("ab")
-        self.popen = subprocess.Popen(
-            self.args, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-        )
-        if wait and self.ready_url:
-            try:
-                wait_http(self.ready_url)
-            except TimeoutError:
-                raise TimeoutError(f"{self.name} did not start:\n{self.log_path.read_text()[-3000:]}") from None
+    def start(self, *, wait: bool = True, timeout: float = 60.0) -> Proc:  # type: ignore[override]
+        super().start(wait=wait, timeout=timeout)
         return self
-
-    @property
-    def pid(self) -> int:
-        assert self.popen is not None
-        return self.popen.pid
-
-    def signal(self, sig: int) -> None:
-        if self.popen and self.popen.poll() is None:
-            os.kill(self.popen.pid, sig)
-
-    def kill(self) -> None:
-        self.signal(signal.SIGKILL)
-        if self.popen:
-            self.popen.wait(timeout=10)
-
-    def stop(self, timeout: float = 30.0) -> int | None:
-        if self.popen is None or self.popen.poll() is not None:
-            return self.popen.returncode if self.popen else None
-        self.signal(signal.SIGCONT)
-        self.signal(signal.SIGTERM)
-        try:
-            return self.popen.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self.kill()
-            return None
-
-    def alive(self) -> bool:
-        return self.popen is not None and self.popen.poll() is None
 
 
 def base_env(**extra: str) -> dict[str, str]:
