@@ -25,8 +25,10 @@ def doctor_args_for(payload: dict[str, str]) -> list[str]:
     return [arg for k, v in payload.items() for arg in (f"--{k.replace('_', '-')}", v)]
 
 
-def doctor_args() -> list[str]:
-    return doctor_args_for(doctor_payload())
+def register_cli(env: dict[str, str], payload: dict[str, str] | None = None) -> dict[str, str]:
+    """``ezla doctor add --json`` for a fresh doctor; returns the registration."""
+    out = _ezla(env, "doctor", "add", "--json", *doctor_args_for(payload or doctor_payload()))
+    return dict(json.loads(out.stdout))
 
 
 def _ocsp(url: str, tmp: Path, cert: Path) -> str:
@@ -48,15 +50,7 @@ def _ocsp(url: str, tmp: Path, cert: Path) -> str:
 def test_enroll_revoke_and_every_peer_agrees(single_node, tmp_path):
     _, url, env = single_node
     op = json.loads(_ezla(env, "account", "add", "--role", "operator", "--json").stdout)["token"]
-    reg = json.loads(
-        _ezla(
-            env,
-            "doctor",
-            "add",
-            "--json",
-            *doctor_args(),
-        ).stdout
-    )
+    reg = register_cli(env)
     with EzlaClient([url]) as client:
         files = enroll_with_new_key(client, reg["activation_code"], tmp_path / "doctor")
     cert_path = Path(files["certificate"])
@@ -131,20 +125,11 @@ def test_enroll_revoke_and_every_peer_agrees(single_node, tmp_path):
         )
     broken = _ezla(env, "audit", "verify", "--json")
     assert broken.returncode == 1 and "does not match" in broken.stdout
-    _ = serialization
 
 
 def test_holder_revokes_with_its_own_key(single_node, tmp_path):
     _, url, env = single_node
-    reg = json.loads(
-        _ezla(
-            env,
-            "doctor",
-            "add",
-            "--json",
-            *doctor_args(),
-        ).stdout
-    )
+    reg = register_cli(env)
     enrolled = _ezla(
         env,
         "enroll",
@@ -184,7 +169,7 @@ def test_sqlite_refuses_a_second_node(single_node, tmp_path):
 def test_cli_new_code_enroll_and_renew(single_node, tmp_path):
     _, url, env = single_node
     payload = doctor_payload()
-    reg = json.loads(_ezla(env, "doctor", "add", "--json", *doctor_args_for(payload)).stdout)
+    reg = register_cli(env, payload)
     fresh = json.loads(_ezla(env, "doctor", "code", "--npwz", payload["npwz"], "--json").stdout)
     assert fresh["activation_code"] != reg["activation_code"]
     enrolled = json.loads(
