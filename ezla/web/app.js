@@ -2,6 +2,7 @@
 // Renders /v1/employer/ezla or /v1/patient/ezla. Text only (textContent), never innerHTML with data.
 (function () {
   const kind = document.body.dataset.kind;
+  const storageKey = "ezla-token-" + kind;  // an employer's and a patient's token never mix
   const api = kind === "employer" ? "/v1/employer/ezla?limit=200" : "/v1/patient/ezla";
   const el = (tag, text, cls) => { const e = document.createElement(tag); if (text !== undefined) e.textContent = text; if (cls) e.className = cls; return e; };
   const row = (dl, k, v) => { if (v === null || v === undefined || v === "") return; dl.append(el("dt", k), el("dd", String(v))); };
@@ -35,17 +36,18 @@
     if (!r.ok) { status.textContent = `Błąd ${r.status}: ${body.title || ""}`; return; }
     const latest = new Map();
     for (const item of body.items) { const z = item.ezla || item; latest.set(z.id, z); }
-    list.replaceChildren(...[...latest.values()].map(card));
+    const newestFirst = [...latest.values()].sort((a, b) => (a.accepted_at < b.accepted_at ? 1 : -1));
+    list.replaceChildren(...newestFirst.map(card));
     status.textContent = latest.size ? `${latest.size} e-ZLA` : "Brak e-ZLA";
   }
 
   document.getElementById("login").addEventListener("submit", (ev) => {
     ev.preventDefault();
     const token = document.getElementById("token").value.trim();
-    sessionStorage.setItem("ezla-token", token);
+    sessionStorage.setItem(storageKey, token);
     load(token);
   });
   document.getElementById("print").addEventListener("click", () => window.print());
-  const saved = sessionStorage.getItem("ezla-token");
+  const saved = sessionStorage.getItem(storageKey);
   if (saved) { document.getElementById("token").value = saved; load(saved); }
 })();

@@ -42,4 +42,9 @@ def app_css() -> Response[str]:
     return Response(_asset("app.css"), media_type="text/css; charset=utf-8", headers=_HEADERS)
 
 
-ROUTES = [employer_page, patient_page, app_js, app_css]
+@get("/favicon.ico", include_in_schema=False, sync_to_thread=False, status_code=204)
+def favicon() -> None:
+    """No icon; answering 204 keeps browsers from logging a 404 on every page."""
+
+
+ROUTES = [employer_page, patient_page, app_js, app_css, favicon]
