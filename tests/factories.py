@@ -96,3 +96,28 @@ def signed_cancellation(
 
 
 XML = {"content-type": "application/xml"}
+
+
+def enroll_doctor_cli(e: dict[str, str], url: str, tmp: Path) -> EnrolledDoctor:
+    """A doctor registered with ``ezla doctor add`` (local DB, as an operator) and enrolled over HTTP."""
+    import json
+    import subprocess
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+
+    from ezla.client import EzlaClient, enroll_with_new_key
+    from tests.e2e.procs import EZLA
+
+    payload = doctor_payload()
+    args = [a for k, v in payload.items() for a in (f"--{k.replace('_', '-')}", v)]
+    reg = json.loads(
+        subprocess.run(
+            [EZLA, "doctor", "add", "--json", *args], env=e, capture_output=True, text=True, timeout=60, check=True
+        ).stdout
+    )
+    with EzlaClient([url]) as c:
+        files = enroll_with_new_key(c, reg["activation_code"], tmp / "doctor")
+    key = serialization.load_pem_private_key(Path(files["key"]).read_bytes(), None)
+    cert = x509.load_pem_x509_certificate(Path(files["certificate"]).read_bytes())
+    return EnrolledDoctor(payload["npwz"], files["serial"], key, cert, Path(files["chain"]).read_text())  # type: ignore[arg-type]

@@ -14,10 +14,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from ezla.client import EzlaClient, enroll_with_new_key
+from ezla.client import EzlaClient
 from tests.conftest import PASSPHRASE, REGISTRY_TOKEN, _pg_create, _pg_drop
 from tests.e2e.procs import EZLA, Proc, base_env, free_port, node, wait_http
-from tests.factories import EnrolledDoctor, doctor_payload, signed_sick_leave
+from tests.factories import enroll_doctor_cli, signed_sick_leave
 
 AUTH = {"Authorization": f"Bearer {REGISTRY_TOKEN}"}
 
@@ -73,24 +73,6 @@ def _operator(e: dict[str, str]) -> str:
     return str(json.loads(out.stdout)["token"])
 
 
-def _doctor(e: dict[str, str], url: str, tmp: Path) -> EnrolledDoctor:
-    from cryptography import x509
-    from cryptography.hazmat.primitives import serialization
-
-    payload = doctor_payload()
-    args = [a for k, v in payload.items() for a in (f"--{k.replace('_', '-')}", v)]
-    reg = json.loads(
-        subprocess.run(
-            [EZLA, "doctor", "add", "--json", *args], env=e, capture_output=True, text=True, timeout=60, check=True
-        ).stdout
-    )
-    with EzlaClient([url]) as c:
-        files = enroll_with_new_key(c, reg["activation_code"], tmp / "doctor")
-    key = serialization.load_pem_private_key(Path(files["key"]).read_bytes(), None)
-    cert = x509.load_pem_x509_certificate(Path(files["certificate"]).read_bytes())
-    return EnrolledDoctor(payload["npwz"], files["serial"], key, cert, Path(files["chain"]).read_text())  # type: ignore[arg-type]
-
-
 def _wait_all_delivered(url: str, op: str, expected: int, timeout: float = 30.0) -> list[dict]:  # type: ignore[type-arg]
     deadline = time.monotonic() + timeout
     items: list[dict] = []  # type: ignore[type-arg]
@@ -122,7 +104,7 @@ def test_worker_crash_between_send_and_done(env, tmp_path):
     crashing = node("node-a", port, {**env, "EZLA_FAULT_CRASH_AFTER_SEND": "registry"}, logs, node_id="A").start()
     try:
         op = _operator(env)
-        doctor = _doctor(env, url, tmp_path)
+        doctor = enroll_doctor_cli(env, url, tmp_path)
         with EzlaClient([url], attempts=1) as client:
             ids = [client.submit(signed_sick_leave(doctor))["id"] for _ in range(3)]
         assert crashing.popen is not None
@@ -153,7 +135,7 @@ def test_registry_down_for_a_while(env, tmp_path):
     registry = _registry(env, logs)
     try:
         op = _operator(env)
-        doctor = _doctor(env, url, tmp_path)
+        doctor = enroll_doctor_cli(env, url, tmp_path)
         with EzlaClient([url], attempts=1) as client:
             ids = [client.submit(signed_sick_leave(doctor))["id"] for _ in range(4)]
         time.sleep(2.5)  # several failed attempts against the missing registry
