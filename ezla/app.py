@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import threading
+import functools
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from typing import Any
 
 from litestar import Litestar
@@ -14,6 +15,7 @@ from litestar.plugins.sqlalchemy import SQLAlchemyPlugin, SQLAlchemySyncConfig, 
 from sqlalchemy.exc import IntegrityError
 
 from ezla import __version__
+from ezla.ca.scheduler import CrlRefresher
 from ezla.db import make_engine, make_sessionmaker, transaction, utcnow
 from ezla.errors import EzlaError
 from ezla.idempotency import idempotency_middleware
@@ -26,19 +28,14 @@ MAX_BODY = 2_000_000
 
 
 def _ca_loader(settings: Settings) -> Callable[[], Any]:
-    """Load the CA keys once, on first use; a node without PKI still answers health checks."""
-    lock = threading.Lock()
-    cached: list[Any] = []
+    """Load the CA keys once, on first use; a node without PKI still answers health checks.
+    (A failed load is not cached, so ``ezla pki init`` takes effect without a restart.)"""
 
+    @functools.cache
     def load() -> Any:
-        if cached:
-            return cached[0]
-        with lock:
-            if not cached:
-                from ezla.ca.service import CaContext
+        from ezla.ca.service import CaContext
 
-                cached.append(CaContext.from_settings(settings))
-        return cached[0]
+        return CaContext.from_settings(settings)
 
     return load
 
@@ -68,8 +65,6 @@ def claim_sqlite_node(url: str) -> Any:
 
 
 def make_worker(settings: Settings, sessionmaker: Any) -> Any:
-    from datetime import timedelta
-
     from ezla.distribution.channels import Channels
     from ezla.distribution.worker import Worker
 
@@ -126,10 +121,6 @@ def create_app(settings: Settings | None = None) -> Litestar:
         worker = make_worker(settings, sessionmaker) if settings.worker_enabled else None
         if worker is not None:
             worker.start()
-        from datetime import timedelta
-
-        from ezla.ca.scheduler import CrlRefresher
-
         crl_refresher = CrlRefresher(
             sessionmaker, app.state.ca_context, refresh=timedelta(hours=settings.crl_refresh_hours)
         )
