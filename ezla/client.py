@@ -172,7 +172,7 @@ class EzlaClient:
             },
         )
         self.token = resp.json()["token"]
-        return self.token  # type: ignore[return-value]
+        return self.token
 
     def revoke_as_holder(self, cert: x509.Certificate, key: PrivateKeyTypes, reason: str) -> dict[str, Any]:
         from ezla.auth.proof import sign_proof

@@ -19,7 +19,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def json_option(f: F) -> F:
-    return click.option("--json", "as_json", is_flag=True, help="Machine-readable JSON output.")(f)  # type: ignore[return-value]
+    return click.option("--json", "as_json", is_flag=True, help="Machine-readable JSON output.")(f)
 
 
 def _default(o: object) -> object:

@@ -181,7 +181,7 @@ def idempotency_middleware(app: ASGIApp) -> ASGIApp:
                 _finish, factory, scope_hash, captured["status"], captured["headers"], b"".join(captured["body"])
             )
 
-    return middleware  # type: ignore[return-value]
+    return middleware
 
 
 async def _reply(send: Any, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:

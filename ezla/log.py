@@ -10,6 +10,7 @@ import sys
 import uuid
 
 import structlog
+from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 
@@ -63,7 +64,7 @@ def request_context(app: ASGIApp) -> ASGIApp:
     """Bind a request id (the client's X-Request-Id if sane, else new) to every log line."""
 
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != ScopeType.HTTP:
             await app(scope, receive, send)
             return
         given = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")

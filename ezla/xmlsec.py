@@ -34,9 +34,9 @@ from cryptography.x509.verification import (
     VerificationError,
 )
 from lxml import etree
-from signxml import CanonicalizationMethod, DigestAlgorithm, SignatureMethod
+from signxml.algorithms import CanonicalizationMethod, DigestAlgorithm, SignatureMethod
 from signxml.exceptions import SignXMLException
-from signxml.xades import XAdESDataObjectFormat, XAdESSignatureConfiguration, XAdESSigner, XAdESVerifier
+from signxml.xades.xades import XAdESDataObjectFormat, XAdESSignatureConfiguration, XAdESSigner, XAdESVerifier
 
 from ezla.errors import (
     CertificateExpired,

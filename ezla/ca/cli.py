@@ -223,7 +223,7 @@ def renew(
         current = x509.load_pem_x509_certificate(cert_path.read_bytes())
         key = new_key(key_type)
         with EzlaClient([url]) as client:
-            result = client.renew(current, current_key, make_csr(key))  # type: ignore[arg-type]
+            result = client.renew(current, current_key, make_csr(key))
         serial = str(result["serial"])
         if not re.fullmatch(r"[0-9a-f]{1,40}", serial):
             raise BadRequest("the server returned a malformed serial")

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPublicKeyTypes
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID, ObjectIdentifier
+from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID, NameOID, ObjectIdentifier
 
 # ETSI EN 319 411-1 Normalized Certificate Policy.
 ETSI_NCP_OID = ObjectIdentifier("0.4.0.2042.1.1")
@@ -192,12 +192,10 @@ def _aia(ca_issuers_url: str, ocsp_url: str | None) -> x509.AuthorityInformation
     descs = []
     if ocsp_url:
         descs.append(
-            x509.AccessDescription(x509.AuthorityInformationAccessOID.OCSP, x509.UniformResourceIdentifier(ocsp_url))
+            x509.AccessDescription(AuthorityInformationAccessOID.OCSP, x509.UniformResourceIdentifier(ocsp_url))
         )
     descs.append(
-        x509.AccessDescription(
-            x509.AuthorityInformationAccessOID.CA_ISSUERS, x509.UniformResourceIdentifier(ca_issuers_url)
-        )
+        x509.AccessDescription(AuthorityInformationAccessOID.CA_ISSUERS, x509.UniformResourceIdentifier(ca_issuers_url))
     )
     return x509.AuthorityInformationAccess(descs)
 

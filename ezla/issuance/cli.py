@@ -26,12 +26,12 @@ def load_signer(
         k, c, extra = pkcs12.load_key_and_certificates(p12.read_bytes(), (password or "").encode())
         if k is None or c is None:
             raise BadRequest("the PKCS#12 holds no key and certificate")
-        return k, c, list(extra)  # type: ignore[return-value]
+        return k, c, list(extra)
     if key is None or cert is None:
         raise BadRequest("give --key and --cert, or --pkcs12")
     certs = x509.load_pem_x509_certificates(cert.read_bytes())
     pk = serialization.load_pem_private_key(key.read_bytes(), password.encode() if password else None)
-    return pk, certs[0], certs[1:]  # type: ignore[return-value]
+    return pk, certs[0], certs[1:]
 
 
 def signer_options(f: Any) -> Any:

@@ -71,11 +71,11 @@ def demo(url: str, out: Path, as_json: bool) -> None:
                     icd10=icd,
                     incapacity=Incapacity(start=today, end=today + timedelta(days=days - 1)),
                 )
-                xml = sign_enveloped(build_sick_leave_xml(sl), key, cert)  # type: ignore[arg-type]
+                xml = sign_enveloped(build_sick_leave_xml(sl), key, cert)
                 path = out / f"ezla-{sl.document_id}.signed.xml"
                 path.write_bytes(xml)
                 issued.append({**client.submit(xml), "document_id": sl.document_id, "file": str(path)})
-            client.doctor_login(cert, key)  # type: ignore[arg-type]
+            client.doctor_login(cert, key)
             receipt = out / f"receipt-{issued[0]['id']}.xml"
             receipt.write_bytes(client.get_bytes(f"/v1/ezla/{issued[0]['id']}/receipt", "application/xml"))
             last = issued[-1]
@@ -86,7 +86,7 @@ def demo(url: str, out: Path, as_json: bool) -> None:
                 reason="Pomyłka w okresie niezdolności",
                 npwz=npwz,
             )
-            client.cancel(last["id"], sign_enveloped(build_cancellation_xml(cancellation), key, cert))  # type: ignore[arg-type]
+            client.cancel(last["id"], sign_enveloped(build_cancellation_xml(cancellation), key, cert))
             last["status"] = "cancelled"
     except EzlaError as exc:
         fail(as_json, exc)
