@@ -7,6 +7,7 @@ shutdown stops workers and releases their delivery leases. A second signal exits
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 from types import FrameType
@@ -33,10 +34,12 @@ class DrainingServer(uvicorn.Server):
             return
         self._draining = True
         state.draining = True
-        log.info("node_draining", seconds=self.drain_seconds)
         timer = threading.Timer(self.drain_seconds, super().handle_exit, args=(sig, frame))
         timer.daemon = True
         timer.start()
+        # Logged after the exit is scheduled: a broken log pipe must never keep a node from stopping.
+        with contextlib.suppress(OSError):
+            log.info("node_draining", seconds=self.drain_seconds)
 
 
 def run_node(*, host: str, port: int, node_id: str | None, workers: bool) -> None:
