@@ -223,6 +223,21 @@ def issuing_builder(
     )
 
 
+def _document_signing_leaf(
+    b: x509.CertificateBuilder, profile: Profile, urls: Urls, *, digital_signature: bool
+) -> x509.CertificateBuilder:
+    """The extensions doctors' certificates and the receipt seal share: nonRepudiation, documentSigning,
+    policies and the status pointers (AIA with OCSP, CRL distribution point)."""
+    return (
+        b.add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(_leaf_key_usage(digital_signature=digital_signature, non_repudiation=True), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([DOCUMENT_SIGNING_EKU]), critical=False)
+        .add_extension(_policies(profile), critical=False)
+        .add_extension(_aia(urls.issuing_ca, urls.ocsp), critical=False)
+        .add_extension(_crl_dp(urls.crl), critical=False)
+    )
+
+
 def doctor_builder(
     doctor: DoctorIdentity,
     public_key: CertificateIssuerPublicKeyTypes,
@@ -235,14 +250,7 @@ def doctor_builder(
     """EN 319 412-2: keyUsage nonRepudiation only (4.3.2 content commitment), EKU documentSigning."""
     b = x509.CertificateBuilder().subject_name(doctor_subject(doctor, profile)).serial_number(serial)
     b = _issued_by(_validity(b, now, profile.doctor_days, profile), issuer, public_key)
-    return (
-        b.add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(_leaf_key_usage(digital_signature=False, non_repudiation=True), critical=True)
-        .add_extension(x509.ExtendedKeyUsage([DOCUMENT_SIGNING_EKU]), critical=False)
-        .add_extension(_policies(profile), critical=False)
-        .add_extension(_aia(urls.issuing_ca, urls.ocsp), critical=False)
-        .add_extension(_crl_dp(urls.crl), critical=False)
-    )
+    return _document_signing_leaf(b, profile, urls, digital_signature=False)
 
 
 def ocsp_builder(
@@ -274,11 +282,4 @@ def service_builder(
     """The service's own seal for receipts: a document-signing certificate like the doctors'."""
     b = x509.CertificateBuilder().subject_name(_ca_name(profile.service_cn, profile)).serial_number(serial)
     b = _issued_by(_validity(b, now, profile.service_days, profile), issuer, public_key)
-    return (
-        b.add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(_leaf_key_usage(digital_signature=True, non_repudiation=True), critical=True)
-        .add_extension(x509.ExtendedKeyUsage([DOCUMENT_SIGNING_EKU]), critical=False)
-        .add_extension(_policies(profile), critical=False)
-        .add_extension(_aia(urls.issuing_ca, urls.ocsp), critical=False)
-        .add_extension(_crl_dp(urls.crl), critical=False)
-    )
+    return _document_signing_leaf(b, profile, urls, digital_signature=True)

@@ -78,7 +78,6 @@ def local_date(now: datetime) -> date:
 
 def verify_signed(session: Session, keys: OnlineKeys, data: bytes, *, now: datetime) -> VerifiedSignature:
     """The XAdES check shared by submissions and cancellations: our CA only, valid and unrevoked now."""
-    ctx_keys = keys
 
     def is_revoked(cert: Any) -> bool:
         at = ca_service.revoked_at(session, cert)
@@ -86,8 +85,8 @@ def verify_signed(session: Session, keys: OnlineKeys, data: bytes, *, now: datet
 
     verified = verify_enveloped(
         data,
-        trust_roots=[ctx_keys.root],
-        intermediates=[ctx_keys.issuing],
+        trust_roots=[keys.root],
+        intermediates=[keys.issuing],
         at=now,
         is_revoked=is_revoked,
         require_eku=DOCUMENT_SIGNING_EKU,
