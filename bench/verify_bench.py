@@ -1,89 +1,156 @@
-"""Verified submissions per second: ezla's verification path next to stock signxml, same documents.
+"""Verified e-ZLA per second, ezla next to two peers on the same documents, and the cost of refusing
+hostile ones.
 
-    .venv/bin/python bench/verify_bench.py [-n 200] [--no-submit]
+    .venv/bin/python bench/verify_bench.py [-n 300] [--quick] [--submit] [--json PATH]
 
-A throwaway PKI is made in a temp directory (``ezla.ca.ceremony.init_pki``), one EC P-256 doctor
-certificate is issued from it (``ezla.ca.profile.doctor_builder`` + ``ezla.ca.signer.issue``) and N
-distinct e-ZLA are signed with it (``ezla.xmlsec.sign_enveloped``). Every path then verifies the
-SAME N documents in the same run:
+One run, one throwaway PKI (``ezla.ca.ceremony.init_pki`` in a temp directory) and two doctor
+certificates issued from it, EC P-256 and RSA-2048. N distinct e-ZLA are signed, split evenly over
+four signers times both keys, leaf certificate only in KeyInfo:
 
-- ezla verify: ``ezla.xmlsec.verify_enveloped`` as ``ezla.issuance.service.verify_signed`` calls it
-  (hardened parse, scope and algorithm checks, chain to our root, EKU, SigningCertificate), minus
-  the two database look-ups (revoked? recorded?);
-- ezla pipeline: the above plus the rest of ``submit`` that needs no database (schema, signer is
-  the named doctor, business rules);
-- ezla submit: the real ``ezla.issuance.service.submit`` into a temp SQLite database (numbering,
-  receipt signed with the service seal, outbox rows, commit), unless ``--no-submit``;
-- signxml x509_cert: ``XAdESVerifier().verify`` with the signer certificate given (maths only, no
-  chain), configured to accept our documents (3 references, c14n 1.0 default for references);
-- signxml ca_pem_file: the same with the chain checked against root + issuing in a PEM file (and an
-  end-entity policy that allows our nonRepudiation-only key usage).
+- ``ezla-sdk``: our ``sign_enveloped`` (3 references: document, SignedProperties, KeyInfo);
+- ``signxml``: stock ``signxml.xades.XAdESSigner`` with inclusive c14n 1.0 (3 references);
+- ``xadesjs-exc`` / ``xadesjs-c14n``: xadesjs (``tests/e2e/xadesjs/sign.mjs``) with exclusive or
+  inclusive c14n (2 references). One node process per document; when that is slow, fewer are
+  signed and reused round-robin, and the output says so.
+
+Every verifier first has to accept every document (the run stops, naming the signer, if not), then
+is timed over all of them on one core (single-threaded, pinned to one CPU where the OS allows):
+
+- ezla: ``verify_enveloped`` with our root, issuing CA, time and the documentSigning EKU: hardened
+  parse, scope, algorithms, chain, EKU, SigningCertificate, signature maths;
+- signxml: ``XAdESVerifier().verify`` with the CA bundle (root + issuing) as ``ca_pem_file``: chain
+  and maths, XAdES properties as signxml reads them, none of our scope rules;
+- xmlsec: libxmlsec1 via python-xmlsec with the signer's certificate as the key: signature value
+  and reference digests only; no chain, no XAdES properties, no scope rules.
+
+Then the cost attacks of ``bench/cost_attacks.py``: for each hostile variant of one genuine e-ZLA,
+how long ``verify_enveloped`` takes to refuse it next to the time to merely read the same bytes
+(SHA-256 and a hardened lxml parse). Figures go to stdout and to a JSON file; nothing is asserted
+on timings.
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
+import hashlib
+import importlib
+import inspect
+import json
+import os
+import platform
+import signal
+import subprocess
 import sys
 import tempfile
+import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib.metadata import version
 from pathlib import Path
+from typing import Any
 
+import xmlsec
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.verification import Criticality, ExtensionPolicy
-from signxml import CanonicalizationMethod
-from signxml.xades import XAdESSignatureConfiguration, XAdESVerifier
+from lxml import etree
+from signxml.algorithms import CanonicalizationMethod, DigestAlgorithm, SignatureMethod
+from signxml.xades.xades import XAdESSignatureConfiguration, XAdESSigner, XAdESVerifier
 
 from ezla.ca import profile, serials
 from ezla.ca.ceremony import init_pki
 from ezla.ca.keystore import OnlineKeys
 from ezla.ca.signer import issue
-from ezla.issuance import document, rules
 from ezla.issuance.document import build_sick_leave_xml
 from ezla.issuance.samples import sample_sick_leave
 from ezla.issuance.service import local_date
-from ezla.xmlsec import sign_enveloped, verify_enveloped
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+for _path in (HERE, ROOT):  # cost_attacks next door; tests.e2e.tools for xadesjs (appended: never shadows ezla)
+    if str(_path) not in sys.path:
+        sys.path.append(str(_path))
+
+from cost_attacks import CORPUS  # noqa: E402
 
 PASSPHRASE = "bench-passphrase-not-secret"
 PUBLIC_URL = "http://ezla.bench.example.org"
 NPWZ = "5425740"
-DEFAULT_N = 200
+DEFAULT_N = 300
+QUICK_N = 30
+SIZES = (1_000, 10_000, 20_000)
+QUICK_SIZES = (1_000, 10_000)
+MAX_BYTES = 1_000_000  # ezla refuses a larger body by its size alone
+SLOW_SECONDS = 5.0
+XADESJS_PER_VARIANT = 20  # distinct xadesjs documents per c14n variant when signing them all is slow
+XADESJS_BUDGET_SECONDS = 10.0  # wall time allowed for signing every xadesjs share
+WARMUP = 3
+SIGNERS = ("ezla-sdk", "signxml", "xadesjs-exc", "xadesjs-c14n")
+KINDS = ("ec", "rsa")
+DEFAULT_JSON = HERE / "results" / "verify.json"
 
 
-@dataclasses.dataclass(frozen=True)
-class Setup:
-    pki_dir: Path
+def hardened_parser() -> etree.XMLParser:
+    """What reading untrusted bytes costs at least: no entities, no network, libxml2's default limits."""
+    return etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False)
+
+
+def _from_ezla(name: str) -> Callable[..., Any]:
+    """``ezla.xades.<name>`` when the new package has it, else ``ezla.xmlsec.<name>``."""
+    for module_name in ("ezla.xades", "ezla.xmlsec"):
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name != module_name:
+                raise
+            continue
+        if hasattr(module, name):
+            return getattr(module, name)  # type: ignore[no-any-return]
+    raise ImportError(f"neither ezla.xades nor ezla.xmlsec has {name}")
+
+
+sign_enveloped = _from_ezla("sign_enveloped")
+verify_enveloped = _from_ezla("verify_enveloped")
+
+
+class BenchFailure(SystemExit):
+    """A verifier refused a genuine document, or a tool is missing: the figures would be wrong."""
+
+
+# --- the PKI ----------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Doctor:
+    kind: str  # "ec" | "rsa", as sign.mjs spells it
+    key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
+    cert: x509.Certificate
+    key_pem: Path  # unencrypted PKCS#8, for xadesjs
+    cert_pem: Path  # the leaf alone: what goes into KeyInfo
+
+
+@dataclass(frozen=True)
+class Pki:
     keys: OnlineKeys
-    doctor_key: ec.EllipticCurvePrivateKey
-    doctor: x509.Certificate
-    documents: tuple[bytes, ...]
     now: datetime
+    doctors: dict[str, Doctor]
+    ca_pem: Path  # root + issuing, for signxml's ca_pem_file
 
 
-@dataclasses.dataclass(frozen=True)
-class Result:
-    name: str
-    count: int
-    seconds: float
-
-    @property
-    def rate(self) -> float:
-        return self.count / self.seconds if self.seconds > 0 else float("inf")
+def _pem(path: Path, data: bytes) -> Path:
+    path.write_bytes(data)
+    return path
 
 
-def make_setup(directory: Path, n: int) -> Setup:
-    now = datetime.now(UTC)
-    pki_dir = directory / "pki"
-    init_pki(pki_dir, PASSPHRASE, PUBLIC_URL, now)
-    keys = OnlineKeys.load(pki_dir, PASSPHRASE)
-    key = ec.generate_private_key(ec.SECP256R1())
+def _issue_doctor(pki_dir: Path, keys: OnlineKeys, now: datetime, kind: str) -> Doctor:
+    key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey = (
+        ec.generate_private_key(ec.SECP256R1()) if kind == "ec" else rsa.generate_private_key(65537, 2048)
+    )
     builder = profile.doctor_builder(
-        profile.DoctorIdentity(NPWZ, "Anna", "Nowak"),
+        profile.DoctorIdentity(NPWZ, "Anna", "Nowak"),  # one doctor holding two certificates
         key.public_key(),
         keys.issuing,
         serials.new_serial(1),
@@ -92,60 +159,222 @@ def make_setup(directory: Path, n: int) -> Setup:
         profile.Urls(PUBLIC_URL),
     )
     cert = issue(builder, keys.issuing_key, doctor=True)
-    today = local_date(now)
-    # Leaf only in KeyInfo, as clinic software typically sends it; the chain comes from our CA.
-    docs = tuple(
-        sign_enveloped(build_sick_leave_xml(sample_sick_leave(today=today, npwz=NPWZ)), key, cert) for _ in range(n)
+    pkcs8 = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
-    return Setup(pki_dir, keys, key, cert, docs, now)
+    key_pem = _pem(pki_dir / f"doctor-{kind}.key.pem", pkcs8)
+    cert_pem = _pem(pki_dir / f"doctor-{kind}.crt.pem", cert.public_bytes(serialization.Encoding.PEM))
+    return Doctor(kind, key, cert, key_pem, cert_pem)
 
 
-# --- the paths ------------------------------------------------------------------------------------
-def ezla_verifier(s: Setup) -> Callable[[bytes], object]:
-    def verify(data: bytes) -> object:
-        return verify_enveloped(
-            data,
-            trust_roots=[s.keys.root],
-            intermediates=[s.keys.issuing],
-            at=s.now,
-            is_revoked=lambda _cert: False,  # the database look-up; not what this measures
-            require_eku=profile.DOCUMENT_SIGNING_EKU,
+def make_pki(directory: Path) -> Pki:
+    now = datetime.now(UTC)
+    pki_dir = directory / "pki"
+    init_pki(pki_dir, PASSPHRASE, PUBLIC_URL, now)
+    keys = OnlineKeys.load(pki_dir, PASSPHRASE)
+    doctors = {kind: _issue_doctor(pki_dir, keys, now, kind) for kind in KINDS}
+    bundle = b"".join(c.public_bytes(serialization.Encoding.PEM) for c in (keys.issuing, keys.root))
+    return Pki(keys, now, doctors, _pem(directory / "ca.pem", bundle))
+
+
+# --- the documents ----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Signed:
+    signer: str  # one of SIGNERS
+    kind: str  # one of KINDS
+    data: bytes
+    references: int  # ds:Reference elements in SignedInfo
+
+    @property
+    def group(self) -> str:
+        return f"{self.signer}/{self.kind}"
+
+
+@dataclass
+class Corpus:
+    groups: dict[str, list[Signed]]  # "signer/kind" -> documents, in timing order
+    unique: dict[str, int]  # "signer/kind" -> distinct documents among them
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def documents(self) -> list[Signed]:
+        return [d for docs in self.groups.values() for d in docs]
+
+
+def unsigned_document(pki: Pki) -> bytes:
+    """A fresh e-ZLA (new DocumentId) issued today by the doctor of both certificates."""
+    return build_sick_leave_xml(sample_sick_leave(today=local_date(pki.now), npwz=NPWZ))
+
+
+def sign_with_ezla(xml: bytes, doctor: Doctor) -> bytes:
+    return bytes(sign_enveloped(xml, doctor.key, doctor.cert))
+
+
+def sign_with_signxml(xml: bytes, doctor: Doctor) -> bytes:
+    method = SignatureMethod.ECDSA_SHA256 if doctor.kind == "ec" else SignatureMethod.RSA_SHA256
+    signer = XAdESSigner(
+        signature_algorithm=method,
+        digest_algorithm=DigestAlgorithm.SHA256,
+        c14n_algorithm=CanonicalizationMethod.CANONICAL_XML_1_0,  # its default, c14n 1.1, is unknown to peers
+    )
+    signed = signer.sign(etree.fromstring(xml), key=doctor.key, cert=[doctor.cert], always_add_key_value=False)
+    data = etree.tostring(signed, xml_declaration=True, encoding="UTF-8")
+    # The root carries no Id, so signxml references the whole document; a "#id" here would mean it
+    # changed that and the documents would no longer be comparable with the others.
+    if b'<ds:Reference URI=""' not in data:
+        raise BenchFailure('signxml no longer writes Reference URI="" for the root; subclass _unpack to force it')
+    return bytes(data)
+
+
+def _xadesjs_c14n(signer: str) -> str:
+    return "exc-c14n" if signer == "xadesjs-exc" else "c14n"
+
+
+def sign_with_xadesjs(node: str, workdir: Path, xml: bytes, doctor: Doctor, c14n: str) -> bytes:
+    from tests.e2e.tools import xadesjs_sign
+
+    with tempfile.NamedTemporaryFile("wb", suffix=".xml", dir=workdir, delete=False) as src:
+        src.write(xml)
+    return xadesjs_sign(node, Path(src.name), doctor.key_pem, doctor.cert_pem, doctor.kind, c14n)
+
+
+def install_node() -> str:
+    """node with the committed xadesjs helpers installed (tests/e2e/tools.py)."""
+    import shutil
+
+    if shutil.which("node") is None or shutil.which("npm") is None:
+        raise BenchFailure("node and npm are required: the bench signs part of its documents with xadesjs")
+    from tests.e2e.tools import install_xadesjs
+
+    return install_xadesjs()
+
+
+def _share(n: int, parts: int) -> list[int]:
+    return [n // parts + (1 if i < n % parts else 0) for i in range(parts)]
+
+
+def _round_robin(docs: list[Signed], count: int) -> list[Signed]:
+    return [docs[i % len(docs)] for i in range(count)]
+
+
+def _xadesjs_groups(
+    pki: Pki, counts: dict[str, int], node: str, workdir: Path, out: Callable[[str], object]
+) -> tuple[dict[str, list[Signed]], list[str]]:
+    """Sign the xadesjs groups, one node process per document, several at a time (not timed).
+
+    When signing every share would take longer than XADESJS_BUDGET_SECONDS, only
+    XADESJS_PER_VARIANT documents per c14n variant are signed and reused round-robin.
+    """
+    groups = [g for g in counts if g.startswith("xadesjs")]
+    workers = os.cpu_count() or 2
+
+    def sign(group: str) -> Signed:
+        signer, kind = group.split("/")
+        xml = unsigned_document(pki)
+        return Signed(signer, kind, sign_with_xadesjs(node, workdir, xml, pki.doctors[kind], _xadesjs_c14n(signer)), 2)
+
+    start = time.perf_counter()
+    probe = sign(groups[0])
+    per_doc = time.perf_counter() - start
+    reuse = per_doc * sum(counts[g] for g in groups) / workers > XADESJS_BUDGET_SECONDS
+    cap = XADESJS_PER_VARIANT // len(KINDS)
+    jobs = [g for g in groups for _ in range(min(counts[g], cap) if reuse else counts[g])][1:]  # the probe was first
+    out(f"  xadesjs: {per_doc * 1000:.0f} ms per document (one node process each); signing {len(jobs) + 1}")
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        signed = [probe, *pool.map(sign, jobs)]
+    distinct = {g: [d for d in signed if d.group == g] for g in groups}
+    notes = []
+    if reuse:
+        notes.append(
+            f"xadesjs signs one document per node process ({per_doc * 1000:.0f} ms each): {cap} distinct documents "
+            f"per xadesjs signer and key ({XADESJS_PER_VARIANT} per c14n variant), reused round-robin"
         )
-
-    return verify
-
-
-def ezla_pipeline(s: Setup) -> Callable[[bytes], object]:
-    verify = ezla_verifier(s)
-    today = local_date(s.now)
-
-    def run(data: bytes) -> object:
-        verified = verify(data)
-        sick_leave = document.parse_sick_leave(verified.signed_root)  # type: ignore[attr-defined]
-        if profile.npwz_of(verified.signer) != sick_leave.doctor.npwz:  # type: ignore[attr-defined]
-            raise AssertionError("signer is not the named doctor")
-        rules.check_sick_leave(sick_leave, today=today, received_at=today)
-        return sick_leave
-
-    return run
+    return {g: _round_robin(distinct[g], counts[g]) for g in groups}, notes
 
 
-_STOCK_CONFIG = XAdESSignatureConfiguration(
-    expect_references=3,  # data, SignedProperties, KeyInfo: what our signer writes
-    default_reference_c14n_method=CanonicalizationMethod.CANONICAL_XML_1_0,  # signxml's default is 1.1
-)
+def make_corpus(pki: Pki, n: int, workdir: Path, out: Callable[[str], object]) -> Corpus:
+    names = [f"{s}/{k}" for s in SIGNERS for k in KINDS]
+    counts = dict(zip(names, _share(n, len(names)), strict=True))
+    python_signers = {"ezla-sdk": (sign_with_ezla, 3), "signxml": (sign_with_signxml, 3)}
+    groups: dict[str, list[Signed]] = {}
+    for name in names:
+        signer, kind = name.split("/")
+        if signer in python_signers:
+            sign, refs = python_signers[signer]
+            doctor = pki.doctors[kind]
+            groups[name] = [
+                Signed(signer, kind, sign(unsigned_document(pki), doctor), refs) for _ in range(counts[name])
+            ]
+    xadesjs_groups, notes = _xadesjs_groups(pki, counts, install_node(), workdir, out)
+    groups.update(xadesjs_groups)
+    ordered = {name: groups[name] for name in names}
+    unique = {name: len({d.data for d in docs}) for name, docs in ordered.items()}
+    return Corpus(ordered, unique, notes)
 
 
-def signxml_with_cert(s: Setup) -> Callable[[bytes], object]:
+# --- the verifiers ----------------------------------------------------------------------------------
+Verify = Callable[[Signed], object]
+
+
+@dataclass(frozen=True)
+class Verifier:
+    key: str  # short name in the JSON
+    label: str
+    checks: str  # what it does and does not check, for the report
+    verify: Verify
+
+
+def ezla_keywords(pki: Pki, at: datetime) -> tuple[dict[str, Any], list[str]]:
+    """The keywords ``verify_enveloped`` still accepts, and the ones it no longer does."""
+    wanted: dict[str, Any] = {
+        "trust_roots": [pki.keys.root],
+        "intermediates": [pki.keys.issuing],
+        "at": at,
+        "require_eku": profile.DOCUMENT_SIGNING_EKU,
+        "is_revoked": lambda _cert: False,  # the database look-up; not what this measures
+    }
+    params = inspect.signature(verify_enveloped).parameters
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return wanted, []
+    accepted = {k: v for k, v in wanted.items() if k in params}
+    dropped = sorted(set(wanted) - set(accepted))
+    if {"trust_roots", "at"} & set(dropped):
+        raise BenchFailure(f"verify_enveloped{inspect.signature(verify_enveloped)} takes no {dropped}: adapt the bench")
+    return accepted, dropped
+
+
+def ezla_verify(pki: Pki, at: datetime) -> tuple[Callable[[bytes], object], list[str]]:
+    """``verify_enveloped`` bound to our trust anchors and a time (what the cost attacks call too)."""
+    kwargs, dropped = ezla_keywords(pki, at)
+
     def verify(data: bytes) -> object:
-        return XAdESVerifier().verify(data, x509_cert=s.doctor, expect_config=_STOCK_CONFIG)
+        return verify_enveloped(data, **kwargs)
 
-    return verify
+    notes = (
+        [f"ezla verify_enveloped takes no {', '.join(dropped)}: not passed, nothing in its place"] if dropped else []
+    )
+    return verify, notes
 
 
-def signxml_with_ca_file(s: Setup, directory: Path) -> Callable[[bytes], object]:
-    ca_pem = directory / "ca.pem"
-    ca_pem.write_bytes(b"".join(c.public_bytes(serialization.Encoding.PEM) for c in (s.keys.issuing, s.keys.root)))
+def ezla_path(verify: Callable[[bytes], object]) -> Verifier:
+    checks = "full: hardened parse, scope, algorithms, chain to our root, EKU, SigningCertificate, maths"
+    label = f"ezla verify_enveloped ({verify_enveloped.__module__})"
+    return Verifier("ezla", label, checks, lambda doc: verify(doc.data))
+
+
+def _signxml_configs() -> dict[int, XAdESSignatureConfiguration]:
+    # Ours and signxml's carry 3 references (document, SignedProperties, KeyInfo), xadesjs's 2;
+    # references without a c14n Transform use c14n 1.0 (XMLDSig's default, signxml's is 1.1).
+    return {
+        refs: XAdESSignatureConfiguration(
+            expect_references=refs, default_reference_c14n_method=CanonicalizationMethod.CANONICAL_XML_1_0
+        )
+        for refs in (2, 3)
+    }
+
+
+def signxml_path(pki: Pki) -> Verifier:
+    configs = _signxml_configs()
     # signxml's default end-entity policy demands keyUsage digitalSignature; ours is nonRepudiation.
     ee = (
         ExtensionPolicy.webpki_defaults_ee()
@@ -153,95 +382,457 @@ def signxml_with_ca_file(s: Setup, directory: Path) -> Callable[[bytes], object]
         .may_be_present(x509.ExtendedKeyUsage, Criticality.AGNOSTIC, None)
         .may_be_present(x509.SubjectAlternativeName, Criticality.AGNOSTIC, None)
     )
+    ca_pem = str(pki.ca_pem)
 
-    def verify(data: bytes) -> object:
-        return XAdESVerifier().verify(data, ca_pem_file=str(ca_pem), ee_policy=ee, expect_config=_STOCK_CONFIG)
+    def verify(doc: Signed) -> object:
+        config = configs[doc.references]
+        return XAdESVerifier().verify(doc.data, ca_pem_file=ca_pem, ee_policy=ee, expect_config=config)
 
-    return verify
+    checks = "chain (ca_pem_file), maths, XAdES SigningCertificate; no scope rules, no EKU"
+    return Verifier("signxml", "signxml XAdESVerifier (ca_pem_file)", checks, verify)
 
 
-def ezla_submit(s: Setup, directory: Path) -> Callable[[bytes], object]:
-    """The real service function into a fresh SQLite database, one transaction per document."""
-    from ezla.ca.models import Certificate
-    from ezla.db import make_engine, make_sessionmaker, transaction
-    from ezla.issuance import service
-    from ezla.migrate import upgrade
+def xmlsec_path(pki: Pki) -> Verifier:
+    keys = {
+        kind: xmlsec.Key.from_memory(
+            d.cert.public_bytes(serialization.Encoding.PEM), xmlsec.constants.KeyDataFormatCertPem
+        )
+        for kind, d in pki.doctors.items()
+    }  # loaded once per signer certificate, outside the timing
+    parser = hardened_parser()
 
+    def verify(doc: Signed) -> object:
+        root = etree.fromstring(doc.data, parser)
+        xmlsec.tree.add_ids(root, ["Id"])
+        sig = xmlsec.tree.find_node(root, xmlsec.constants.NodeSignature)
+        if sig is None:
+            raise xmlsec.Error("no ds:Signature")
+        ctx = xmlsec.SignatureContext()
+        ctx.key = keys[doc.kind]
+        ctx.verify(sig)
+        return None
+
+    checks = "signature value + reference digests only (signer cert given); no chain, no XAdES properties"
+    return Verifier("xmlsec", f"libxmlsec1 {_libxmlsec()} bare (python-xmlsec)", checks, verify)
+
+
+# --- timing -----------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Timing:
+    count: int
+    seconds: float
+
+    @property
+    def rate(self) -> float:
+        return self.count / self.seconds if self.seconds > 0 else float("inf")
+
+    @property
+    def ms(self) -> float:
+        return 1000 * self.seconds / self.count if self.count else 0.0
+
+    def as_json(self) -> dict[str, float]:
+        return {"documents": self.count, "seconds": self.seconds, "docs_per_s": self.rate, "ms_per_doc": self.ms}
+
+
+@dataclass(frozen=True)
+class PathResult:
+    path: Verifier
+    groups: dict[str, Timing]
+
+    @property
+    def total(self) -> Timing:
+        return Timing(sum(t.count for t in self.groups.values()), sum(t.seconds for t in self.groups.values()))
+
+
+@contextmanager
+def one_core() -> Iterator[int | None]:
+    """Pin this process to one CPU while timing (Linux); yields the CPU or None."""
+    if not hasattr(os, "sched_setaffinity"):
+        yield None
+        return
+    before = os.sched_getaffinity(0)
+    cpu = min(before)
+    os.sched_setaffinity(0, {cpu})
+    try:
+        yield cpu
+    finally:
+        os.sched_setaffinity(0, before)
+
+
+def accept_all(path: Verifier, corpus: Corpus) -> None:
+    """Every genuine document must verify; otherwise stop and say whose documents failed."""
+    failures: dict[str, tuple[int, str]] = {}
+    for name, docs in corpus.groups.items():
+        for doc in docs:
+            try:
+                path.verify(doc)
+            except Exception as exc:  # reported below, then the run stops
+                count, first = failures.get(name, (0, f"{type(exc).__name__}: {exc}"))
+                failures[name] = (count + 1, first)
+    if failures:
+        lines = [
+            f"  {name}: {count}/{len(corpus.groups[name])} refused, first: {first[:300]}"
+            for name, (count, first) in failures.items()
+        ]
+        raise BenchFailure(f"{path.label} refuses genuine documents:\n" + "\n".join(lines))
+
+
+def time_path(path: Verifier, corpus: Corpus) -> PathResult:
+    for docs in corpus.groups.values():  # imports, caches, compiled schema
+        for doc in docs[:WARMUP]:
+            path.verify(doc)
+    groups = {}
+    for name, docs in corpus.groups.items():
+        start = time.perf_counter()
+        for doc in docs:
+            path.verify(doc)
+        groups[name] = Timing(len(docs), time.perf_counter() - start)
+    return PathResult(path, groups)
+
+
+# --- the optional submit path -----------------------------------------------------------------------
+def submit_path(pki: Pki, directory: Path) -> tuple[Callable[[bytes], object] | None, str]:
+    """``ezla.issuance.service.submit`` into a fresh SQLite database, adapted to its signature."""
+    try:
+        from ezla.ca.models import Certificate
+        from ezla.db import make_engine, make_sessionmaker, transaction
+        from ezla.issuance import service
+        from ezla.migrate import upgrade
+    except ImportError as exc:
+        return None, f"skipped: {exc}"
+    submit_fn: Callable[..., Any] = service.submit  # its first parameter is a session or a sessionmaker
+    first = next(iter(inspect.signature(submit_fn).parameters))
+    if first not in ("session", "sessionmaker", "factory", "session_factory", "sessions"):
+        return None, f"skipped: submit{inspect.signature(service.submit)} is not a shape this bench knows"
     url = f"sqlite:///{directory}/bench.sqlite3"
     upgrade(url)
     factory = make_sessionmaker(make_engine(url))
-    with transaction(factory) as session:  # the CA's record of the doctor certificate (is_known)
-        session.add(
-            Certificate(
-                serial=serials.to_hex(s.doctor.serial_number),
-                kind="doctor",
-                status="issued",
-                der=s.doctor.public_bytes(serialization.Encoding.DER),
-                not_before=s.doctor.not_valid_before_utc,
-                not_after=s.doctor.not_valid_after_utc,
-                created_at=s.now,
+    with transaction(factory) as session:  # the CA's record of the doctor certificates (is_known)
+        for doctor in pki.doctors.values():
+            cert = doctor.cert
+            session.add(
+                Certificate(
+                    serial=serials.to_hex(cert.serial_number),
+                    kind="doctor",
+                    status="issued",
+                    der=cert.public_bytes(serialization.Encoding.DER),
+                    not_before=cert.not_valid_before_utc,
+                    not_after=cert.not_valid_after_utc,
+                    created_at=pki.now,
+                )
             )
-        )
 
     def submit(data: bytes) -> object:
-        with transaction(factory) as session:
-            accepted = service.submit(session, s.keys, data, now=datetime.now(UTC), node_id="bench")
+        now = datetime.now(UTC)
+        if first == "session":
+            with transaction(factory) as session:
+                accepted = submit_fn(session, pki.keys, data, now=now, node_id="bench")
+        else:
+            accepted = submit_fn(factory, pki.keys, data, now=now, node_id="bench")
         if not accepted.created:
-            raise AssertionError("every bench document is new")
+            raise BenchFailure("every bench document is new to the database")
         return accepted
 
-    return submit
+    how = "one transaction per document" if first == "session" else "the service's own transactions"
+    return submit, f"submit({first}, ...) into a temp SQLite database, {how}"
 
 
-def measure(name: str, fn: Callable[[bytes], object], documents: Sequence[bytes], *, warmup: int = 3) -> Result:
-    for data in documents[:warmup]:  # imports, caches, compiled schema
-        fn(data)
+def time_submit(pki: Pki, corpus: Corpus, directory: Path, out: Callable[[str], object]) -> dict[str, Any]:
+    """Submit each distinct document once; the first is a trial run, since the service may be mid-change."""
+    fn, note = submit_path(pki, directory)
+    first, *rest = list({d.data: d for d in corpus.documents}.values())  # each must be new to the database
+    try:
+        if fn is not None:
+            fn(first.data)
+    except Exception as exc:  # optional path: say why and keep the other figures
+        fn, note = None, f"skipped: submit fails on a genuine {first.group} document: {type(exc).__name__}: {exc}"
+    if fn is None:
+        out(f"\nezla submit: {note}")
+        return {"skipped": note}
     start = time.perf_counter()
-    for data in documents:
-        fn(data)
-    return Result(name, len(documents), time.perf_counter() - start)
+    for doc in rest:
+        fn(doc.data)
+    timing = Timing(len(rest), time.perf_counter() - start)
+    out(f"\nezla submit ({note}): {timing.rate:.1f} docs/s, {timing.ms:.2f} ms/doc over {timing.count} documents")
+    return {"note": note, **timing.as_json()}
 
 
-def run(n: int = DEFAULT_N, *, submit: bool = True, out: Callable[[str], object] = print) -> dict[str, Result]:
+# --- cost attacks -----------------------------------------------------------------------------------
+class _Slow(BaseException):
+    """Raised by the alarm; a BaseException so that no verifier's ``except Exception`` eats it."""
+
+
+@contextmanager
+def deadline(seconds: float) -> Iterator[None]:
+    """Interrupt the block after ``seconds`` (SIGALRM, main thread only; elsewhere: no limit)."""
+    if not hasattr(signal, "setitimer") or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def ring(_signum: int, _frame: object) -> None:
+        raise _Slow
+
+    previous = signal.signal(signal.SIGALRM, ring)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def _outcome(exc: Exception) -> str:
+    return str(getattr(exc, "code", None) or type(exc).__name__)
+
+
+def time_refusal(verify: Callable[[bytes], object], data: bytes, reps: int) -> tuple[float | None, str]:
+    """Best time of ``reps`` calls and what they ended with; (None, "SLOW") past SLOW_SECONDS."""
+    best, outcome = float("inf"), ""
+    for _ in range(reps):
+        start = time.perf_counter()
+        try:
+            with deadline(SLOW_SECONDS):
+                verify(data)
+            outcome = "accepted"
+        except _Slow:
+            return None, "SLOW"
+        except Exception as exc:  # any refusal is the expected outcome
+            outcome = _outcome(exc)
+        elapsed = time.perf_counter() - start
+        best = min(best, elapsed)
+        if elapsed > SLOW_SECONDS:
+            return None, "SLOW"
+    return best, outcome
+
+
+def time_read(data: bytes, reps: int) -> tuple[float, float, str]:
+    """Best seconds to SHA-256 the bytes and to parse them with a hardened parser, and the parse outcome."""
+    sha, parse, outcome = float("inf"), float("inf"), "ok"
+    for _ in range(reps):
+        start = time.perf_counter()
+        hashlib.sha256(data).digest()
+        middle = time.perf_counter()
+        try:
+            etree.fromstring(data, hardened_parser())
+        except etree.XMLSyntaxError as exc:
+            outcome = f"XMLSyntaxError: {str(exc)[:60]}"
+        end = time.perf_counter()
+        sha, parse = min(sha, middle - start), min(parse, end - middle)
+    return sha, parse, outcome
+
+
+def attack_row(
+    attack: str, n: int, data: bytes, verify: Callable[[bytes], object], reps: int, *, hostile: bool = True
+) -> dict[str, Any]:
+    row: dict[str, Any] = {"attack": attack, "n": n, "bytes": len(data), "hostile": hostile}
+    refuse, outcome = time_refusal(verify, data, reps)
+    sha, parse, parsed = time_read(data, reps)
+    kb = len(data) / 1024
+    row |= {
+        "status": "SLOW" if refuse is None else ("accepted" if outcome == "accepted" else "refused"),
+        "code": outcome,
+        "refuse_ms": None if refuse is None else 1000 * refuse,
+        "refuse_us_per_kb": None if refuse is None else 1e6 * refuse / kb,
+        "sha256_ms": 1000 * sha,
+        "parse_ms": 1000 * parse,
+        "read_us_per_kb": 1e6 * (sha + parse) / kb,
+        "parse": parsed,
+    }
+    return row
+
+
+def run_attacks(
+    base: bytes, verify: Callable[[bytes], object], sizes: Sequence[int], reps: int, out: Callable[[str], object]
+) -> dict[str, Any]:
+    rows = []
+    for attack, build in CORPUS.items():
+        for n in sizes:
+            data = build(base, n)
+            if len(data) > MAX_BYTES:  # refused by size alone: the oversized case below covers it
+                rows.append(
+                    {
+                        "attack": attack,
+                        "n": n,
+                        "bytes": len(data),
+                        "hostile": True,
+                        "status": "skipped",
+                        "code": "over 1 MB",
+                    }
+                )
+            else:
+                rows.append(attack_row(attack, n, data, verify, reps))
+            out(_attack_line(rows[-1]))
+    oversized_n = (MAX_BYTES - len(base)) // len(b"<x/>") + 1_000
+    oversized = attack_row("wide_tree (oversized)", oversized_n, CORPUS["wide_tree"](base, oversized_n), verify, reps)
+    out(_attack_line(oversized))
+    baseline = attack_row("genuine (no attack)", 0, base, verify, reps, hostile=False)
+    out(_attack_line(baseline))
+    return {
+        "sizes": list(sizes),
+        "max_bytes": MAX_BYTES,
+        "slow_seconds": SLOW_SECONDS,
+        "repetitions": reps,
+        "table": rows,
+        "oversized": oversized,
+        "baseline": baseline,
+    }
+
+
+# --- the report -------------------------------------------------------------------------------------
+def _libxmlsec() -> str:
+    return ".".join(map(str, xmlsec.get_libxmlsec_version()))  # type: ignore[attr-defined]  # not in its stubs
+
+
+def _node_versions() -> dict[str, str]:
+    node = subprocess.run(["node", "--version"], capture_output=True, text=True, check=False).stdout.strip()
+    manifest = ROOT / "tests" / "e2e" / "xadesjs" / "node_modules" / "xadesjs" / "package.json"
+    xadesjs = json.loads(manifest.read_text())["version"] if manifest.is_file() else "?"
+    return {"node": node, "xadesjs": xadesjs}
+
+
+def versions() -> dict[str, str]:
+    return {
+        "python": platform.python_version(),
+        "signxml": version("signxml"),
+        "cryptography": version("cryptography"),
+        "lxml": version("lxml"),
+        "libxml2": ".".join(map(str, etree.LIBXML_VERSION)),
+        "libxml2 (xmlsec)": ".".join(map(str, xmlsec.get_libxml_version())),
+        "xmlsec": version("xmlsec"),
+        "libxmlsec1": _libxmlsec(),
+        **_node_versions(),
+    }
+
+
+def machine(cpu: int | None) -> dict[str, Any]:
+    return {
+        "cpu_count": os.cpu_count(),
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "processor": platform.processor(),
+        "pinned_cpu": cpu,
+    }
+
+
+def _ratio(ours: Timing, peer: Timing) -> dict[str, float]:
+    return {"time_per_doc": ours.ms / peer.ms, "docs_per_s": ours.rate / peer.rate}
+
+
+def print_paths(results: dict[str, PathResult], corpus: Corpus, out: Callable[[str], object]) -> None:
+    keys = list(results)
+    out(f"\n{'docs/s':<24}{'docs':>6}" + "".join(f"{k:>11}" for k in keys))
+    for name, docs in corpus.groups.items():
+        reused = "*" if corpus.unique[name] < len(docs) else " "
+        rates = "".join(f"{results[k].groups[name].rate:>11.1f}" for k in keys)
+        out(f"{name:<24}{len(docs):>5}{reused}{rates}")
+    out(f"{'all':<24}{len(corpus.documents):>6}" + "".join(f"{results[k].total.rate:>11.1f}" for k in keys))
+    out(f"{'ms/doc (all)':<30}" + "".join(f"{results[k].total.ms:>11.2f}" for k in keys))
+    for r in results.values():
+        out(f"  {r.path.key}: {r.path.label} - {r.path.checks}")
+    if any(corpus.unique[n] < len(d) for n, d in corpus.groups.items()):
+        out("  * fewer distinct documents, reused round-robin (see notes)")
+    ezla = results["ezla"].total
+    for peer in ("signxml", "xmlsec"):
+        ratio = _ratio(ezla, results[peer].total)
+        per_doc, rate = ratio["time_per_doc"], ratio["docs_per_s"]
+        out(f"ratio ezla/{peer}: {per_doc:.2f}x the time per document ({rate:.2f}x the docs/s)")
+
+
+def _attack_line(row: dict[str, Any]) -> str:
+    head = f"  {row['attack']:<24}{row['n']:>8}{row['bytes']:>10}"
+    if row["status"] == "skipped":
+        return f"{head}  skipped: {row['code']}"
+    refuse = "SLOW (>5 s)" if row["refuse_ms"] is None else f"{row['refuse_ms']:.2f}"
+    per_kb = "-" if row["refuse_us_per_kb"] is None else f"{row['refuse_us_per_kb']:.1f}"
+    read = f"{row['sha256_ms']:.2f}+{row['parse_ms']:.2f}"
+    code = "ACCEPTED: a hostile variant verified!" if row["hostile"] and row["status"] == "accepted" else row["code"]
+    return f"{head}{refuse:>12}{per_kb:>9}{read:>14}{row['read_us_per_kb']:>9.1f}  {code}"
+
+
+def attack_header() -> str:
+    cols = f"{'n':>8}{'bytes':>10}{'refuse ms':>12}{'µs/KB':>9}{'read ms':>14}{'µs/KB':>9}  refused with"
+    return f"  {'attack':<24}{cols}\n  {'':<24}{'':>18}{'(ezla)':>12}{'':>9}{'(sha256+parse)':>14}"
+
+
+# --- the run ----------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Settings:
+    n: int = DEFAULT_N
+    sizes: tuple[int, ...] = SIZES
+    reps: int = 3
+    submit: bool = False
+    json_path: Path = DEFAULT_JSON
+
+
+def run(settings: Settings, out: Callable[[str], object] = print) -> dict[str, Any]:
+    """The whole bench; returns what it writes to ``settings.json_path``."""
     with tempfile.TemporaryDirectory(prefix="ezla-bench-") as tmp:
         directory = Path(tmp)
-        out(f"preparing: PKI in {directory}, {n} e-ZLA signed by one EC P-256 doctor certificate ...")
-        s = make_setup(directory, n)
-        paths: list[tuple[str, Callable[[bytes], object]]] = [
-            ("ezla verify_enveloped (chain, EKU, scope)", ezla_verifier(s)),
-            ("ezla pipeline (+ schema, doctor, rules)", ezla_pipeline(s)),
-            ("signxml XAdESVerifier (x509_cert)", signxml_with_cert(s)),
-            ("signxml XAdESVerifier (ca_pem_file)", signxml_with_ca_file(s, directory)),
-        ]
-        results = {name: measure(name, fn, s.documents) for name, fn in paths}
-        if submit:
-            # No warm-up here: every document must be new to the database (the paths above warmed up).
-            name = "ezla submit into SQLite (full)"
-            results[name] = measure(name, ezla_submit(s, directory), s.documents, warmup=0)
-    report(results, n, out)
-    return results
+        out(f"preparing: PKI in {directory}, {settings.n} e-ZLA over {len(SIGNERS)} signers x EC P-256/RSA-2048 ...")
+        pki = make_pki(directory)
+        corpus = make_corpus(pki, settings.n, directory, out)
+        # Received now, after every document was signed (their SigningTime is never in the future).
+        ezla, notes = ezla_verify(pki, datetime.now(UTC))
+        corpus.notes.extend(notes)
+        paths = [ezla_path(ezla), signxml_path(pki), xmlsec_path(pki)]
+        for path in paths:
+            accept_all(path, corpus)
+        out(f"all {len(corpus.documents)} documents accepted by every verifier; timing ...")
+        with one_core() as cpu:
+            results = {p.key: time_path(p, corpus) for p in paths}
+            print_paths(results, corpus, out)
+            out(f"\ncost attacks (ezla refusal, best of {settings.reps}; bail out at {SLOW_SECONDS:.0f} s):")
+            out(attack_header())
+            base = corpus.groups["ezla-sdk/ec"][0].data
+            attacks = run_attacks(base, ezla, settings.sizes, settings.reps, out)
+            submitted = time_submit(pki, corpus, directory, out) if settings.submit else None
+    for note in corpus.notes:
+        out(f"note: {note}")
+    report = {
+        "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "versions": versions(),
+        "machine": machine(cpu),
+        "n": settings.n,
+        "signers": {name: {"documents": len(d), "unique": corpus.unique[name]} for name, d in corpus.groups.items()},
+        "notes": corpus.notes,
+        "paths": {
+            k: {
+                "label": r.path.label,
+                "checks": r.path.checks,
+                **r.total.as_json(),
+                "per_signer": {g: t.as_json() for g, t in r.groups.items()},
+            }
+            for k, r in results.items()
+        },
+        "ratios": {f"ezla/{p}": _ratio(results["ezla"].total, results[p].total) for p in ("signxml", "xmlsec")},
+        "attacks": attacks,
+        "submit": submitted,
+    }
+    settings.json_path.parent.mkdir(parents=True, exist_ok=True)
+    settings.json_path.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+    out(f"\nwrote {settings.json_path}")
+    return report
 
 
-def report(results: dict[str, Result], n: int, out: Callable[[str], object]) -> None:
-    out(
-        f"\n{n} documents, signxml {version('signxml')}, cryptography {version('cryptography')}, lxml {version('lxml')}"
-    )
-    out(f"{'path':<44}{'docs/s':>10}{'ms/doc':>10}")
-    for r in results.values():
-        out(f"{r.name:<44}{r.rate:>10.1f}{1000 / r.rate:>10.2f}")
-    ours = results["ezla verify_enveloped (chain, EKU, scope)"].rate
-    for stock in ("signxml XAdESVerifier (x509_cert)", "signxml XAdESVerifier (ca_pem_file)"):
-        out(f"ratio ezla verify / {stock}: {ours / results[stock].rate:.2f}x")
+def parse_settings(argv: Sequence[str] | None) -> Settings:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    parser.add_argument("-n", "--count", type=int, help=f"documents (default {DEFAULT_N}; {QUICK_N} with --quick)")
+    parser.add_argument("--quick", action="store_true", help=f"smoke test: N={QUICK_N}, sizes {QUICK_SIZES}")
+    parser.add_argument("--reps", type=int, default=3, help="repetitions per cost attack (best is kept)")
+    parser.add_argument("--submit", action="store_true", help="also time ezla's submit into a temp SQLite")
+    parser.add_argument("--json", type=Path, default=DEFAULT_JSON, help=f"results file (default {DEFAULT_JSON})")
+    args = parser.parse_args(argv)
+    n = args.count or (QUICK_N if args.quick else DEFAULT_N)
+    if n < len(SIGNERS) * len(KINDS):
+        parser.error(f"--count must be at least {len(SIGNERS) * len(KINDS)} (one document per signer and key)")
+    if args.reps < 1:
+        parser.error("--reps must be at least 1")
+    sizes = QUICK_SIZES if args.quick else SIZES
+    return Settings(n=n, sizes=sizes, reps=args.reps, submit=args.submit, json_path=args.json)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("-n", "--count", type=int, default=DEFAULT_N, help="documents per path (default 200)")
-    parser.add_argument("--no-submit", action="store_true", help="skip the full submit into SQLite")
-    args = parser.parse_args(argv)
-    if args.count < 1:
-        parser.error("--count must be at least 1")
-    run(args.count, submit=not args.no_submit)
+    run(parse_settings(argv))
     return 0
 
 

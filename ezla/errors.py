@@ -133,6 +133,22 @@ class XmlTooDeep(BadRequest):
     code, title = "xml-too-deep", "The XML nesting is too deep"
 
 
+class XmlTooManyNamespaces(BadRequest):
+    code, title = "xml-too-many-namespaces", "Too many namespace declarations"
+
+
+class XmlTooManyAttributes(BadRequest):
+    code, title = "xml-too-many-attributes", "Too many attributes on one element"
+
+
+class XmlTooManyElements(BadRequest):
+    code, title = "xml-too-many-elements", "More elements than any document of this kind can have"
+
+
+class XmlTextTooLong(BadRequest):
+    code, title = "xml-text-too-long", "A text node is longer than any field allows"
+
+
 class SchemaInvalid(Unprocessable):
     code, title = "schema-invalid", "The document does not follow the schema"
 
@@ -155,6 +171,34 @@ class SignatureScope(SignatureInvalid):
 
 class SignatureAlgorithmWeak(SignatureInvalid):
     code, title = "signature-algorithm-weak", "Weak signature or digest algorithm"
+
+
+class SignatureTooManyReferences(SignatureInvalid):
+    code, title = "signature-too-many-references", "More References than an enveloped XAdES-BES needs"
+
+
+class UnsignedPropertiesRefused(SignatureInvalid):
+    code, title = "unsigned-properties", "Unsigned properties are refused: only signed content is stored"
+
+
+class SigningTimeInvalid(SignatureInvalid):
+    code, title = "signing-time-invalid", "SigningTime is not an xs:dateTime"
+
+
+class SigningTimeMissing(SigningTimeInvalid):
+    code, title = "signing-time-missing", "The signed properties carry no SigningTime"
+
+
+class SigningTimeInFuture(SigningTimeInvalid):
+    code, title = "signing-time-in-future", "SigningTime is later than the time of receipt (beyond clock skew)"
+
+
+class SigningTimeBeforeCertificate(SigningTimeInvalid):
+    code, title = "signing-time-before-certificate", "SigningTime is before the signer certificate's notBefore"
+
+
+class SigningTimeTooOld(SigningTimeInvalid):
+    code, title = "signing-time-too-old", "SigningTime is earlier than the submission delay allows"
 
 
 class SigningCertificateMismatch(SignatureInvalid):
@@ -183,3 +227,7 @@ class CertificateNotForSigning(SignatureInvalid):
 
 class SignerNotDoctor(Forbidden):
     code, title = "signer-not-doctor", "The signer is not the doctor named in the document"
+
+
+class DoctorNameMismatch(SignerNotDoctor):
+    code, title = "doctor-name-mismatch", "The doctor's names in the document differ from the signer certificate's"

@@ -25,7 +25,7 @@ def next_npwz() -> str:
 
 
 def doctor_payload(**overrides: Any) -> dict[str, Any]:
-    return {"npwz": next_npwz(), "pesel": "44051401359", "given_name": "Jan", "family_name": "Kowalski", **overrides}
+    return {"npwz": next_npwz(), "pesel": "44051401359", "given_name": "Anna", "family_name": "Nowak", **overrides}
 
 
 @dataclass
@@ -69,12 +69,16 @@ def signed_sick_leave(doctor: EnrolledDoctor, *, today: Any = None, **overrides:
     """A valid e-ZLA for ``doctor``, signed with its key (XAdES-BES), issued today (Warsaw)."""
     from datetime import UTC, datetime
 
+    from ezla.ca.profile import names_of
     from ezla.issuance.document import build_sick_leave_xml
     from ezla.issuance.samples import sample_sick_leave
     from ezla.issuance.service import local_date
-    from ezla.xmlsec import sign_enveloped
+    from ezla.xades import sign_enveloped
 
     today = today or local_date(datetime.now(UTC))
+    names = names_of(doctor.cert)
+    if names is not None:  # the document names the doctor as the certificate does
+        overrides = {"given_name": names[0], "family_name": names[1], **overrides}
     sl = sample_sick_leave(today=today, npwz=doctor.npwz, **overrides)
     return sign_enveloped(build_sick_leave_xml(sl), doctor.key, doctor.cert)
 
@@ -89,7 +93,7 @@ def signed_cancellation(
     npwz: str | None = None,
 ) -> bytes:
     from ezla.issuance.document import Cancellation, build_cancellation_xml
-    from ezla.xmlsec import sign_enveloped
+    from ezla.xades import sign_enveloped
 
     c = Cancellation(document_id=document_id, series=series, number=number, reason=reason, npwz=npwz or doctor.npwz)
     return sign_enveloped(build_cancellation_xml(c), doctor.key, doctor.cert)

@@ -55,7 +55,8 @@ class AuthController(Controller):
         except ValueError as exc:
             raise BadRequest("certificate_pem must be PEM and signature base64") from exc
         # Only a certificate we issued, still valid and unrevoked, may log in.
-        if not ca_service.is_known(db_session, cert) or ca_service.revoked_at(db_session, cert) is not None:
+        status = ca_service.signer_status(db_session, cert)
+        if status is None or status.revocation is not None:
             raise Forbidden("certificate unknown or revoked")
         if not (cert.not_valid_before_utc <= now <= cert.not_valid_after_utc):
             raise Forbidden("certificate not valid now")

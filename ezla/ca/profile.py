@@ -112,6 +112,15 @@ def npwz_of(cert: x509.Certificate) -> str | None:
     return None
 
 
+def names_of(cert: x509.Certificate) -> tuple[str, str] | None:
+    """(given name, family name) from the subject's GN and SN, or None if either is missing."""
+    given = cert.subject.get_attributes_for_oid(NameOID.GIVEN_NAME)
+    family = cert.subject.get_attributes_for_oid(NameOID.SURNAME)
+    if len(given) != 1 or len(family) != 1:
+        return None
+    return str(given[0].value), str(family[0].value)
+
+
 def _ca_name(cn: str, profile: Profile) -> x509.Name:
     return x509.Name(
         [

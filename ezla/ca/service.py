@@ -40,6 +40,7 @@ from ezla.errors import (
     KeyTooWeak,
 )
 from ezla.settings import Settings
+from ezla.xades import Revocation
 
 ALLOWED_CURVES = (ec.SECP256R1, ec.SECP384R1, ec.SECP521R1)
 
@@ -386,16 +387,23 @@ def ocsp_response(session: Session, ctx: CaContext, request_der: bytes, *, now: 
     return ocsp.respond(req, ctx.keys, lambda s: status_of(session, s), now=now)
 
 
-def revoked_at(session: Session, cert: x509.Certificate) -> datetime | None:
-    """When this certificate was revoked, or None; used by signature verification."""
-    row = session.get(Certificate, serials.to_hex(cert.serial_number))
-    return row.revoked_at if row is not None and row.status == "revoked" else None
+@dataclass(frozen=True)
+class SignerStatus:
+    """What signature verification asks of the CA's records about a certificate."""
+
+    revocation: Revocation | None
 
 
-def is_known(session: Session, cert: x509.Certificate) -> bool:
-    """True when the exact certificate is one we issued (not merely one with a known serial)."""
+def signer_status(session: Session, cert: x509.Certificate) -> SignerStatus | None:
+    """None unless the exact certificate is one we issued (not merely one with a known serial);
+    otherwise its revocation, read from the database on every call so that a revocation recorded
+    by either node takes effect at once."""
     row = session.get(Certificate, serials.to_hex(cert.serial_number))
-    return row is not None and row.der == cert.public_bytes(serialization.Encoding.DER)
+    if row is None or row.der != cert.public_bytes(serialization.Encoding.DER):
+        return None
+    if row.status == "revoked" and row.revoked_at is not None:
+        return SignerStatus(Revocation(row.revoked_at, row.revocation_reason))
+    return SignerStatus(None)
 
 
 def register_pki_certificates(session: Session, ctx: CaContext, *, now: datetime) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -64,7 +65,7 @@ def sign(
     as_json: bool,
 ) -> None:
     """Enveloped XAdES-BES over any XML document (e-ZLA, e-prescription, ...)."""
-    from ezla.xmlsec import sign_enveloped
+    from ezla.xades import sign_enveloped
 
     try:
         k, c, chain = load_signer(key, cert, p12, password)
@@ -81,14 +82,32 @@ def sign(
 @click.option("--chain", type=click.Path(path_type=Path, exists=True), help="Trusted chain PEM (issuing + root).")
 @click.option("--crl", type=click.Path(path_type=Path, exists=True), help="CRL (DER or PEM) to check revocation.")
 @click.option("--url", default=None, help="Fetch chain and CRL from this node first, then verify offline.")
-@click.option("--at", "at_", default=None, help="Verification time (ISO 8601; default now).")
+@click.option(
+    "--at",
+    "at_",
+    default=None,
+    help="Time of receipt to judge at (ISO 8601; default now), e.g. the receipt's AcceptedAt.",
+)
+@click.option("--report", "with_report", is_flag=True, help="Print the validation report (ETSI TS 119 102-2 style).")
 @json_option
-def verify(file: Path, chain: Path | None, crl: Path | None, url: str | None, at_: str | None, as_json: bool) -> None:
+def verify(
+    file: Path,
+    chain: Path | None,
+    crl: Path | None,
+    url: str | None,
+    at_: str | None,
+    with_report: bool,
+    as_json: bool,
+) -> None:
     """Verify an enveloped XAdES-BES offline against the ezla chain and CRL."""
     import httpx
 
+    from ezla.ca.crl import REASONS
     from ezla.ca.profile import DOCUMENT_SIGNING_EKU, npwz_of
-    from ezla.xmlsec import verify_enveloped
+    from ezla.issuance.service import SUBMISSION_POLICY
+    from ezla.xades import Revocation, verify_enveloped
+
+    reason_names = {flag: name for name, flag in REASONS.items()}
 
     try:
         if url:
@@ -101,7 +120,7 @@ def verify(file: Path, chain: Path | None, crl: Path | None, url: str | None, at
         certs = x509.load_pem_x509_certificates(chain_pem)
         roots = [c for c in certs if c.issuer == c.subject]
         inter = [c for c in certs if c.issuer != c.subject]
-        revoked: dict[int, datetime] = {}
+        revoked: dict[int, Revocation] = {}
         if crl_bytes:
             parsed = (
                 x509.load_pem_x509_crl(crl_bytes)
@@ -110,7 +129,7 @@ def verify(file: Path, chain: Path | None, crl: Path | None, url: str | None, at
             )
             if not any(parsed.is_signature_valid(i.public_key()) for i in inter):  # type: ignore[arg-type]
                 raise BadRequest("the CRL is not signed by the issuing CA in the chain")
-            revoked = {r.serial_number: r.revocation_date_utc for r in parsed}
+            revoked = {r.serial_number: Revocation(r.revocation_date_utc, _reason(r, reason_names)) for r in parsed}
         at = datetime.fromisoformat(at_) if at_ else datetime.now(UTC)
         if at.tzinfo is None:
             at = at.replace(tzinfo=UTC)
@@ -121,11 +140,14 @@ def verify(file: Path, chain: Path | None, crl: Path | None, url: str | None, at
             trust_roots=roots,
             intermediates=inter,
             at=at,
-            # Revoked only from the revocation date on: a document signed before stays valid (--at).
-            is_revoked=lambda c: c.serial_number in revoked and revoked[c.serial_number] <= at,
+            # Judged as at receipt (--at): what was signed before a benign revocation stays valid.
+            revocation_of=lambda c: revoked.get(c.serial_number),
             require_eku=DOCUMENT_SIGNING_EKU,
+            policy=SUBMISSION_POLICY,
         )
     except EzlaError as exc:
+        if with_report and "report" in exc.extra:
+            click.echo(json.dumps(exc.extra["report"], indent=2), err=not as_json)
         fail(as_json, exc)
     except ValueError as exc:
         fail(as_json, BadRequest(str(exc)))
@@ -136,13 +158,25 @@ def verify(file: Path, chain: Path | None, crl: Path | None, url: str | None, at
         "serial": format(result.signer.serial_number, "x"),
         "signing_time": result.signing_time.isoformat() if result.signing_time else None,
         "crl_checked": bool(crl_bytes),
+        "notes": list(result.report.notes),
     }
+    if with_report:
+        data["report"] = result.report.as_dict()
+        if not as_json:
+            click.echo(json.dumps(data["report"], indent=2))
     emit(
         as_json,
         data,
         f"valid signature by {data['signer']} (serial {data['serial']}, signed {data['signing_time']})"
         + ("" if crl_bytes else "; revocation NOT checked (no CRL)"),
     )
+
+
+def _reason(entry: x509.RevokedCertificate, names: dict[x509.ReasonFlags, str]) -> str | None:
+    try:
+        return names.get(entry.extensions.get_extension_for_class(x509.CRLReason).value.reason)
+    except x509.ExtensionNotFound:
+        return None  # no reason code: RFC 5280 treats it as unspecified
 
 
 @click.command("submit")
@@ -202,7 +236,7 @@ def cancel(
     from ezla.ca.profile import npwz_of
     from ezla.client import EzlaClient
     from ezla.issuance.document import Cancellation, build_cancellation_xml
-    from ezla.xmlsec import sign_enveloped
+    from ezla.xades import sign_enveloped
 
     try:
         k, c, chain = load_signer(key, cert, p12, password)

@@ -38,7 +38,7 @@ def demo(url: str, out: Path, as_json: bool) -> None:
     from ezla.issuance.document import Cancellation, Incapacity, build_cancellation_xml, build_sick_leave_xml
     from ezla.issuance.samples import sample_sick_leave
     from ezla.issuance.service import local_date
-    from ezla.xmlsec import sign_enveloped
+    from ezla.xades import sign_enveloped
 
     s = settings()
     npwz = _fresh_npwz()

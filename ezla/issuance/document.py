@@ -1,7 +1,7 @@
 """The e-ZLA document (namespace ``urn:ezla:sick-leave:1``): schema, model, reading and writing.
 
 Everything here works on already-parsed lxml elements: hardened parsing of untrusted bytes and the
-signature check happen before (``ezla.xmlsec`` or similar); business rules after
+signature check happen before (``ezla.xades`` or similar); business rules after
 (``ezla.issuance.rules``). The dataclasses are the one in-memory shape of a sick note; the JSON
 forms (``to_dict`` for storage, ``full_view`` / ``employer_view`` for readers) are derived from them.
 """

@@ -2,18 +2,27 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 from lxml import etree
 
 from ezla.ca.keystore import OnlineKeys
 from ezla.issuance.document import NS, validate
-from ezla.xmlsec import sign_enveloped
+from ezla.xades import sign_enveloped
 
 
 def build_receipt(
-    *, series: str, number: int, document_id: str, document_sha256: str, accepted_at: datetime, keys: OnlineKeys
+    *,
+    series: str,
+    number: int,
+    document_id: str,
+    document_sha256: str,
+    accepted_at: datetime,
+    keys: OnlineKeys,
+    notices: Sequence[str] = (),
 ) -> bytes:
+    """``notices``: the verifier's notes on why an expired or benignly revoked signer was accepted."""
     root = etree.Element(f"{{{NS}}}Receipt", nsmap={None: NS})  # type: ignore[dict-item]
     for name, value in (
         ("Series", series),
@@ -24,6 +33,8 @@ def build_receipt(
         ("Status", "accepted"),
     ):
         etree.SubElement(root, f"{{{NS}}}{name}").text = value
+    for notice in notices:
+        etree.SubElement(root, f"{{{NS}}}SignerNotice").text = notice
     validate(root)
     # Leaf only in KeyInfo: xadesjs, verifying without a given key, tries every KeyInfo certificate and
     # trips over an EC issuer under an RSA seal. Relying parties take the chain from /v1/ca/chain.

@@ -40,11 +40,10 @@ class EzlaController(Controller):
     async def submit(self, request: Request[Any, Any, State], state: State) -> Response[dict[str, Any]]:
         data = await _xml_body(request)
 
-        def run() -> service.Accepted:
-            with transaction(state.sessionmaker) as session:
-                return service.submit(
-                    session, state.ca_context().keys, data, now=utcnow(), node_id=state.settings.node_id
-                )
+        def run() -> service.Accepted:  # the service opens its own short transactions around the CPU work
+            return service.submit(
+                state.sessionmaker, state.ca_context().keys, data, now=utcnow(), node_id=state.settings.node_id
+            )
 
         result = await anyio.to_thread.run_sync(run)
         log.info(
@@ -60,8 +59,7 @@ class EzlaController(Controller):
         data = await _xml_body(request)
 
         def run() -> service.Accepted:
-            with transaction(state.sessionmaker) as session:
-                return service.cancel(session, state.ca_context().keys, ezla_id, data, now=utcnow())
+            return service.cancel(state.sessionmaker, state.ca_context().keys, ezla_id, data, now=utcnow())
 
         result = await anyio.to_thread.run_sync(run)
         log.info("ezla_cancelled", ezla_id=result.id)

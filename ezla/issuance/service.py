@@ -1,16 +1,22 @@
 """Issuance: accept exactly the genuine, valid e-ZLA; number it; sign a receipt; cancel.
 
 Order of checks in ``submit`` (cheapest first, nothing stored until all pass):
-hardened parse -> XAdES over the whole document, chain pinned to our CA, status at submission time
--> schema of the *signed* bytes only -> signer is the named doctor -> business rules -> idempotency
--> number + record + receipt + outbox rows, in one transaction.
+hardened parse -> XAdES over the whole document, chain pinned to our CA, SigningTime judged ->
+schema of the *signed* bytes only -> signer is the named doctor (NPWZ and names) -> [read:
+the CA's record of the certificate and its revocation, an earlier submission of this DocumentId]
+-> business rules -> [a number] -> receipt signed -> [record + outbox rows, one transaction].
+
+CPU work never holds a transaction or a lock: verification, schema and the receipt's signature
+run between the three short transactions in brackets. A number taken for a submission that then
+loses a race to its twin is a gap, never a duplicate (numbering.py).
 """
 
 from __future__ import annotations
 
 import json
+import unicodedata
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -18,16 +24,18 @@ from zoneinfo import ZoneInfo
 from lxml import etree
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from ezla.ca import service as ca_service
 from ezla.ca.keystore import OnlineKeys
-from ezla.ca.profile import DOCUMENT_SIGNING_EKU, npwz_of
+from ezla.ca.profile import DOCUMENT_SIGNING_EKU, names_of, npwz_of
 from ezla.ca.serials import to_hex
+from ezla.db import transaction
 from ezla.distribution import outbox
 from ezla.errors import (
     CertificateUntrusted,
     Conflict,
+    DoctorNameMismatch,
     Forbidden,
     NotFound,
     SchemaInvalid,
@@ -38,9 +46,21 @@ from ezla.errors import (
 from ezla.issuance import document, numbering, rules
 from ezla.issuance.models import SickLeaveRecord
 from ezla.issuance.receipts import build_receipt
-from ezla.xmlsec import VerifiedSignature, signed_document_digest, verify_enveloped
+from ezla.xades import (
+    Check,
+    SigningTimePolicy,
+    VerifiedSignature,
+    check_revocation,
+    refuse_with_report,
+    signed_document_digest,
+    verify_enveloped,
+)
+from ezla.xades.report import CheckResult, Outcome
 
 WARSAW = ZoneInfo("Europe/Warsaw")
+# SigningTime may be at most 5 minutes ahead of receipt and no older than the submission delay.
+SUBMISSION_POLICY = SigningTimePolicy(max_delay_days=rules.SUBMISSION_DELAY_DAYS, zone=WARSAW)
+Sessions = sessionmaker[Session]
 
 
 class DocumentIdConflict(Unprocessable):
@@ -76,25 +96,46 @@ def local_date(now: datetime) -> date:
     return now.astimezone(WARSAW).date()
 
 
-def verify_signed(session: Session, keys: OnlineKeys, data: bytes, *, now: datetime) -> VerifiedSignature:
-    """The XAdES check shared by submissions and cancellations: our CA only, valid and unrevoked now."""
-
-    def is_revoked(cert: Any) -> bool:
-        at = ca_service.revoked_at(session, cert)
-        return at is not None and at <= now
-
-    verified = verify_enveloped(
+def verify_signed(keys: OnlineKeys, data: bytes, *, now: datetime) -> VerifiedSignature:
+    """The XAdES check shared by submissions and cancellations: our CA only, SigningTime believable.
+    Pure CPU, no database: the CA's record of the signer is judged by ``judge_signer``."""
+    return verify_enveloped(
         data,
         trust_roots=[keys.root],
         intermediates=[keys.issuing],
         at=now,
-        is_revoked=is_revoked,
         require_eku=DOCUMENT_SIGNING_EKU,
+        policy=SUBMISSION_POLICY,
     )
-    # Chained to our issuing key is necessary but we also want it to be a certificate we recorded.
-    if not ca_service.is_known(session, verified.signer):
-        raise CertificateUntrusted("the signer certificate is not one this CA issued")
-    return verified
+
+
+def judge_signer(session: Session, verified: VerifiedSignature, *, now: datetime) -> VerifiedSignature:
+    """Chained to our issuing key is necessary, but it must also be a certificate we recorded, and
+    its revocation is read from the database on every call (either node may have recorded it)."""
+    status = ca_service.signer_status(session, verified.signer)
+    if status is None:
+        raise refuse_with_report(verified, Check.CHAIN, CertificateUntrusted("not a certificate this CA issued"))
+    return check_revocation(verified, status.revocation, received_at=now, policy=SUBMISSION_POLICY)
+
+
+def _same_name(a: str, b: str) -> bool:
+    """Unicode NFC, case-insensitive, inner white space collapsed: "ŁUKASZ" is "Łukasz"."""
+
+    def norm(v: str) -> str:
+        return " ".join(unicodedata.normalize("NFC", v).casefold().split())
+
+    return norm(a) == norm(b)
+
+
+def check_doctor(verified: VerifiedSignature, doctor: document.Doctor) -> VerifiedSignature:
+    """domain.md: the signer is the doctor named in the document: NPWZ, given and family names."""
+    if npwz_of(verified.signer) != doctor.npwz:
+        raise refuse_with_report(verified, Check.DOCTOR_IDENTITY, SignerNotDoctor())
+    names = names_of(verified.signer)
+    if names is None or not (_same_name(names[0], doctor.given_name) and _same_name(names[1], doctor.family_name)):
+        err = DoctorNameMismatch("the doctor's given and family names must be those in the signer certificate")
+        raise refuse_with_report(verified, Check.DOCTOR_IDENTITY, err)
+    return replace(verified, report=verified.report.with_check(CheckResult(Check.DOCTOR_IDENTITY, Outcome.PASSED)))
 
 
 def _existing(session: Session, document_id: str) -> SickLeaveRecord | None:
@@ -122,19 +163,19 @@ def _signed_element(verified: VerifiedSignature, local_name: str) -> etree._Elem
     return root
 
 
-def submit(session: Session, keys: OnlineKeys, data: bytes, *, now: datetime, node_id: str) -> Accepted:
+def submit(sessions: Sessions, keys: OnlineKeys, data: bytes, *, now: datetime, node_id: str) -> Accepted:
     digest = signed_document_digest(data)
-    verified = verify_signed(session, keys, data, now=now)
+    verified = verify_signed(keys, data, now=now)
     sick_leave = document.parse_sick_leave(_signed_element(verified, "SickLeave"))
-    if npwz_of(verified.signer) != sick_leave.doctor.npwz:
-        raise SignerNotDoctor()
-    existing = _existing(session, sick_leave.document_id)
-    if existing is not None:  # checked before the rules: a repeat days later must still answer 200
-        return _repeat(existing, digest, sick_leave)
+    verified = check_doctor(verified, sick_leave.doctor)
+    with transaction(sessions) as session:  # reads only
+        verified = judge_signer(session, verified, now=now)
+        existing = _existing(session, sick_leave.document_id)
+        if existing is not None:  # checked before the rules: a repeat days later must still answer 200
+            return _repeat(existing, digest, sick_leave)
     rules.check_sick_leave(sick_leave, today=local_date(now), received_at=local_date(now))
-
-    series, number = numbering.next_number(session)
-    ezla_id = str(uuid.uuid4())
+    with transaction(sessions) as session:
+        series, number = numbering.next_number(session)
     accepted_at = now.replace(microsecond=0)
     receipt = build_receipt(
         series=series,
@@ -143,9 +184,10 @@ def submit(session: Session, keys: OnlineKeys, data: bytes, *, now: datetime, no
         document_sha256=digest,
         accepted_at=accepted_at,
         keys=keys,
+        notices=verified.report.notes,
     )
     record = SickLeaveRecord(
-        id=ezla_id,
+        id=str(uuid.uuid4()),
         document_id=sick_leave.document_id,
         series=series,
         number=number,
@@ -163,26 +205,42 @@ def submit(session: Session, keys: OnlineKeys, data: bytes, *, now: datetime, no
         accepted_at=accepted_at,
         accepted_by_node=node_id,
     )
-    try:
-        with session.begin_nested():
-            session.add(record)
-            session.flush()
-    except IntegrityError:
-        # A concurrent twin (other node, same DocumentId) committed first: answer as it did.
-        session.expire_all()
-        existing = _existing(session, sick_leave.document_id)
-        if existing is None:
-            raise
-        return _repeat(existing, digest, sick_leave)
-    outbox.enqueue(session, ezla_id, "issued", payer=outbox.payer_key(record.payer_nip, record.payer_pesel), now=now)
-    return Accepted(ezla_id, series, number, "issued", created=True)
+    with transaction(sessions) as session:
+        try:
+            with session.begin_nested():
+                session.add(record)
+                session.flush()
+        except IntegrityError:
+            # A concurrent twin (other node, same DocumentId) committed first: answer as it did.
+            session.expire_all()
+            existing = _existing(session, sick_leave.document_id)
+            if existing is None:
+                raise
+            return _repeat(existing, digest, sick_leave)
+        payer = outbox.payer_key(record.payer_nip, record.payer_pesel)
+        outbox.enqueue(session, record.id, "issued", payer=payer, now=now)
+    return Accepted(record.id, series, number, "issued", created=True)
 
 
-def cancel(session: Session, keys: OnlineKeys, ezla_id: str, data: bytes, *, now: datetime) -> Accepted:
-    digest = signed_document_digest(data)
-    verified = verify_signed(session, keys, data, now=now)
+def cancel(sessions: Sessions, keys: OnlineKeys, ezla_id: str, data: bytes, *, now: datetime) -> Accepted:
+    verified = verify_signed(keys, data, now=now)
     cancellation = document.parse_cancellation(_signed_element(verified, "Cancellation"))
-    record = session.get(SickLeaveRecord, ezla_id, with_for_update=True)
+    with transaction(sessions) as session:
+        return _cancel(session, verified, cancellation, ezla_id, data, now=now)
+
+
+def _cancel(
+    session: Session,
+    verified: VerifiedSignature,
+    cancellation: document.Cancellation,
+    ezla_id: str,
+    data: bytes,
+    *,
+    now: datetime,
+) -> Accepted:
+    digest = signed_document_digest(data)
+    judge_signer(session, verified, now=now)
+    record = session.get(SickLeaveRecord, ezla_id, with_for_update=True) if _is_uuid(ezla_id) else None
     if record is None:
         raise EzlaNotFound()
     if (cancellation.document_id, cancellation.series, int(cancellation.number)) != (

@@ -72,20 +72,26 @@ class RegistryController(Controller):
     @get("/ezla/{ezla_id:str}/verification", sync_to_thread=True, summary="Re-verify the stored signed original")
     def verify(self, ezla_id: str, state: State) -> dict[str, Any]:
         from ezla.ca.keystore import load_cert
-        from ezla.xmlsec import verify_enveloped
+        from ezla.xades import SigningTimePolicy, verify_enveloped
 
         with transaction(state.sessionmaker) as session:
             record = service.get(session, ezla_id)
             signed, at = record.signed_xml, record.accepted_at
         pki = state.settings.pki_dir
+        # Judged as at acceptance; the submission delay was enforced then, so it is not re-applied.
         result = verify_enveloped(
-            signed, trust_roots=[load_cert(pki, "root")], intermediates=[load_cert(pki, "issuing")], at=at
+            signed,
+            trust_roots=[load_cert(pki, "root")],
+            intermediates=[load_cert(pki, "issuing")],
+            at=at,
+            policy=SigningTimePolicy(max_delay_days=None),
         )
         return {
             "id": ezla_id,
             "valid": True,
             "signer": result.signer.subject.rfc4514_string(),
             "verified_at_time": at.isoformat(),
+            "report": result.report.as_dict(),
         }
 
     @get("/ingest-log", sync_to_thread=True, include_in_schema=False)

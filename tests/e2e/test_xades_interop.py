@@ -16,7 +16,7 @@ from cryptography.x509.oid import NameOID
 from lxml import etree
 
 from ezla import errors
-from ezla.xmlsec import NS, sign_enveloped, verify_enveloped
+from ezla.xades import NS, sign_enveloped, verify_enveloped
 from tests.e2e.tools import run, xadesjs_sign, xadesjs_verify
 
 DOC_SIGNING = x509.ObjectIdentifier("1.3.6.1.5.5.7.3.36")

@@ -86,7 +86,7 @@ def test_openssl_csr_gives_a_certificate_pkilint_and_openssl_accept(client, oper
 
 def test_rsa_csr_is_accepted(client, operator_token, tmp_path):
     reg = register(client, operator_token)
-    csr = _openssl_csr(tmp_path, "/CN=Jan Kowalski", ["-newkey", "rsa:2048"])
+    csr = _openssl_csr(tmp_path, "/CN=Anna Nowak", ["-newkey", "rsa:2048"])
     resp = client.post("/v1/ca/enrollments", json={"activation_code": reg["activation_code"], "csr_pem": csr})
     assert resp.status_code == 201, resp.text
     assert isinstance(

@@ -44,7 +44,7 @@ from ezla.issuance.document import (
 )
 from ezla.issuance.samples import sample_sick_leave
 from ezla.issuance.service import local_date
-from ezla.xmlsec import MAX_XML_BYTES, sign_enveloped
+from ezla.xades import MAX_XML_BYTES, sign_enveloped
 from tests.conftest import PASSPHRASE, PUBLIC_URL
 from tests.factories import XML, EnrolledDoctor, enroll, register, signed_sick_leave
 
@@ -266,7 +266,7 @@ def test_content_moved_into_ds_object(client, session_factory, signed):
 
 # Both twins below carry a valid signature; they would be stored in `signed_xml` and reach the patient
 # and the registry, where a streaming reader keeping the last Icd10/Pesel reads the forged values.
-# ezla.xmlsec allows in ds:Signature only SignedInfo, SignatureValue, KeyInfo and one ds:Object
+# ezla.xades allows in ds:Signature only SignedInfo, SignatureValue, KeyInfo and one ds:Object
 # holding just xades:QualifyingProperties.
 
 
@@ -394,7 +394,7 @@ class Issued:
 
 
 def _ident(doctor: EnrolledDoctor) -> profile.DoctorIdentity:
-    return profile.DoctorIdentity(doctor.npwz, "Jan", "Kowalski")
+    return profile.DoctorIdentity(doctor.npwz, "Anna", "Nowak")
 
 
 def _foreign_ca(doctor: EnrolledDoctor) -> Issued:
@@ -439,7 +439,7 @@ def _issue_with_our_ca(pki_dir: Path, npwz: str, *, when: datetime) -> Issued:
     """A doctor certificate signed by the real issuing CA key, as if issued at ``when``."""
     keys = OnlineKeys.load(pki_dir, PASSPHRASE)
     key = ec.generate_private_key(ec.SECP256R1())
-    ident = profile.DoctorIdentity(npwz, "Jan", "Kowalski")
+    ident = profile.DoctorIdentity(npwz, "Anna", "Nowak")
     builder = profile.doctor_builder(
         ident,
         key.public_key(),

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from ezla.db import transaction
 from ezla.distribution.models import Delivery
 from ezla.issuance.models import SickLeaveRecord
-from ezla.xmlsec import verify_enveloped
+from ezla.xades import verify_enveloped
 from tests.factories import XML, enroll, signed_cancellation, signed_sick_leave
 
 NS = "urn:ezla:sick-leave:1"

@@ -16,7 +16,7 @@ from ezla.auth.service import Role, create_account
 from ezla.db import transaction
 from ezla.distribution.service import check_webhook_url
 from ezla.errors import BadRequest, ProofInvalid
-from ezla.xmlsec import sign_enveloped
+from ezla.xades import sign_enveloped
 from tests.factories import XML, doctor_payload, enroll, signed_sick_leave
 
 

@@ -1,4 +1,4 @@
-"""ezla.xmlsec: XAdES-BES round trips and an attack corpus, each refused with its own error code."""
+"""ezla.xades: XAdES-BES round trips and an attack corpus, each refused with its own error code."""
 
 from __future__ import annotations
 
@@ -21,17 +21,18 @@ from signxml import CanonicalizationMethod, DigestAlgorithm, SignatureMethod
 from signxml.xades import XAdESSigner
 
 from ezla import errors
-from ezla.xmlsec import (
+from ezla.xades import (
     MAX_DEPTH,
     MAX_XML_BYTES,
     NS,
+    Revocation,
     VerifiedSignature,
-    _Signer,
     parse_xml,
     sign_enveloped,
     signed_document_digest,
     verify_enveloped,
 )
+from ezla.xades.signer import Signer as _Signer
 
 DOC_SIGNING = x509.ObjectIdentifier("1.3.6.1.5.5.7.3.36")
 NOW = datetime.now(UTC).replace(microsecond=0)
@@ -214,6 +215,11 @@ def test_parse_xml_accepts_plain_document() -> None:
         (b"", errors.XmlMalformed),
         (b"<a>" * (MAX_DEPTH + 1) + b"</a>" * (MAX_DEPTH + 1), errors.XmlTooDeep),
         (b"<a>" * 100_000 + b"</a>" * 100_000, errors.XmlTooDeep),
+        (b"<r>" + b"<a/>" * 100_000 + b"</r>", errors.XmlTooManyElements),
+        (b"<a>" * 300 + b"</a>" * 300, errors.XmlTooDeep),  # past libxml2's own limit (256)
+        (b"<r><!-- a note nobody signed --></r>", errors.XmlForbiddenConstruct),
+        (b"<!-- prolog --><r/>", errors.XmlForbiddenConstruct),
+        ("<r/>".encode("utf-16"), errors.XmlMalformed),  # only ASCII-compatible encodings: the limits read bytes
         (b"<r>" + b" " * MAX_XML_BYTES + b"</r>", errors.PayloadTooLarge),
     ],
     ids=[
@@ -230,6 +236,11 @@ def test_parse_xml_accepts_plain_document() -> None:
         "empty",
         "too-deep",
         "depth-bomb",
+        "width-bomb",
+        "depth-past-libxml2",
+        "comment",
+        "comment-prolog",
+        "utf16",
         "oversized",
     ],
 )
@@ -255,9 +266,9 @@ def test_signed_document_digest_is_sha256_of_raw_bytes() -> None:
 @pytest.mark.parametrize("kind", ["rsa", "ec"])
 def test_round_trip(pki: Pki, kind: str) -> None:
     key, cert = (pki.rsa_key, pki.rsa_leaf) if kind == "rsa" else (pki.ec_key, pki.ec_leaf)
-    when = datetime(2025, 3, 1, 9, 30, tzinfo=UTC)
+    when = NOW - timedelta(hours=1)
     data = sign_enveloped(DOC, key, cert, [pki.inter], signing_time=when)
-    result = pki.verify(data)
+    result = pki.verify(data, at=when + timedelta(minutes=1))
     assert result.signer == cert
     assert result.signing_time == when
     assert result.signed_root.find(f"{{{DS}}}Signature") is None
@@ -287,11 +298,18 @@ def test_chain_may_come_from_intermediates_instead_of_keyinfo(pki: Pki) -> None:
     pki.refused(data, errors.CertificateUntrusted, intermediates=[])
 
 
-def test_signed_root_holds_only_signed_content(pki: Pki, signed: bytes) -> None:
+def test_comment_inside_signed_document_is_refused(pki: Pki, signed: bytes) -> None:
+    # Comments are outside every c14n we accept: a comment would be stored although nobody signed it.
     root = _tree(signed)
-    root.insert(0, etree.Comment(" unsigned comment "))  # comments are outside every c14n we accept
-    result = pki.verify(_ser(root))
-    assert not any(isinstance(n, etree._Comment) for n in result.signed_root.iter())
+    root.insert(0, etree.Comment(" unsigned comment "))
+    pki.refused(_ser(root), errors.XmlForbiddenConstruct)
+
+
+def test_signed_root_is_exactly_the_digested_content(pki: Pki, signed: bytes) -> None:
+    result = pki.verify(signed)
+    original = _tree(signed)
+    original.remove(_sig(original))
+    assert etree.tostring(result.signed_root, method="c14n") == etree.tostring(original, method="c14n")
 
 
 def test_accepts_plain_signxml_xades_output(pki: Pki) -> None:
@@ -391,7 +409,9 @@ def test_reference_to_id_elsewhere(pki: Pki) -> None:
 def test_extra_reference_to_document_element(pki: Pki, signed: bytes) -> None:
     root = _tree(signed)
     root[0].set("Id", "d1")
-    ref = etree.SubElement(_sig(root).find("ds:SignedInfo", NS), f"{{{DS}}}Reference", URI="#d1")
+    signed_info = _sig(root).find("ds:SignedInfo", NS)
+    signed_info.remove(signed_info.findall("ds:Reference", NS)[-1])  # the KeyInfo reference makes room
+    ref = etree.SubElement(signed_info, f"{{{DS}}}Reference", URI="#d1")
     etree.SubElement(ref, f"{{{DS}}}DigestMethod", Algorithm=DigestAlgorithm.SHA256.value)
     etree.SubElement(ref, f"{{{DS}}}DigestValue").text = "AAAA"
     pki.refused(_ser(root), errors.SignatureScope)
@@ -538,20 +558,84 @@ def test_expired_at_verification_time(pki: Pki, signed: bytes) -> None:
     pki.refused(signed, errors.CertificateExpired, at=NOW + timedelta(days=400))
 
 
-def test_not_yet_valid_certificate(pki: Pki, signed: bytes) -> None:
-    pki.refused(signed, errors.CertificateNotYetValid, at=NOW - timedelta(days=2))
+def test_received_after_expiry_but_signed_before_within_the_delay(pki: Pki) -> None:
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = make_cert(key, "expires soon", pki.inter_key, pki.inter, days=(-10, -1))
+    data = sign_enveloped(DOC, key, cert, [pki.inter], signing_time=NOW - timedelta(days=2))
+    result = pki.verify(data)  # received now, a day after expiry, signed the day before it
+    assert result.report.notes == ("signed-before-expiry",)
+    pki.refused(data, errors.CertificateExpired, at=NOW + timedelta(days=3))  # past the submission delay
+
+
+def test_signing_time_in_the_future(pki: Pki, signed: bytes) -> None:
+    err = pki.refused(signed, errors.SigningTimeInFuture, at=NOW - timedelta(minutes=6))
+    assert err.extra["report"]["indication"] == "INDETERMINATE"
+    assert pki.verify(signed, at=NOW - timedelta(minutes=4)).signer == pki.rsa_leaf  # clock skew
+
+
+def test_signing_time_before_the_certificate(pki: Pki) -> None:
+    data = sign_enveloped(DOC, pki.ec_key, pki.ec_leaf, [pki.inter], signing_time=NOW - timedelta(days=2))
+    err = pki.refused(data, errors.SigningTimeBeforeCertificate)
+    assert err.extra["report"]["sub_indication"] == "NOT_YET_VALID"
+
+
+def test_signing_time_older_than_the_submission_delay(pki: Pki) -> None:
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = make_cert(key, "long valid", pki.inter_key, pki.inter, days=(-30, 300))
+    data = sign_enveloped(DOC, key, cert, [pki.inter], signing_time=NOW - timedelta(days=5))
+    pki.refused(data, errors.SigningTimeTooOld)
+
+
+def test_signing_time_missing(pki: Pki) -> None:
+    class NoTime(_Signer):
+        def add_signing_time(self, ssp, sig_root, signing_settings):
+            pass
+
+    pki.refused(_signxml(pki, etree.fromstring(DOC), NoTime), errors.SigningTimeMissing)
+
+
+def test_not_yet_valid_certificate_within_clock_skew(pki: Pki) -> None:
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = make_cert(key, "fresh", pki.inter_key, pki.inter, days=(0, 30))  # valid from NOW
+    data = sign_enveloped(DOC, key, cert, [pki.inter], signing_time=NOW + timedelta(minutes=2))
+    pki.refused(data, errors.CertificateNotYetValid, at=NOW - timedelta(minutes=1))
+
+
+def _revoked(pki: Pki, reason: str, at: datetime):
+    seen: list[int] = []
+
+    def lookup(cert: x509.Certificate) -> Revocation | None:
+        seen.append(cert.serial_number)
+        return Revocation(at, reason) if cert.serial_number == pki.rsa_leaf.serial_number else None
+
+    return lookup, seen
 
 
 def test_revoked_certificate(pki: Pki, signed: bytes) -> None:
-    seen: list[int] = []
-
-    def is_revoked(cert: x509.Certificate) -> bool:
-        seen.append(cert.serial_number)
-        return cert.serial_number == pki.rsa_leaf.serial_number
-
-    pki.refused(signed, errors.CertificateRevoked, is_revoked=is_revoked)
+    lookup, seen = _revoked(pki, "keyCompromise", NOW - timedelta(hours=1))
+    err = pki.refused(signed, errors.CertificateRevoked, revocation_of=lookup)
     assert seen == [pki.rsa_leaf.serial_number]
-    assert pki.verify(signed, is_revoked=lambda cert: False).signer == pki.rsa_leaf
+    assert err.extra["report"]["sub_indication"] == "REVOKED"  # signed after the revocation
+    assert pki.verify(signed, revocation_of=lambda cert: None).signer == pki.rsa_leaf
+
+
+@pytest.mark.parametrize("reason", ["keyCompromise", "unspecified", "privilegeWithdrawn"])
+def test_compromise_refuses_everything_received_after_whatever_the_signing_time(pki: Pki, reason: str) -> None:
+    data = sign_enveloped(DOC, pki.rsa_key, pki.rsa_leaf, [pki.inter], signing_time=NOW - timedelta(hours=2))
+    lookup, _ = _revoked(pki, reason, NOW - timedelta(hours=1))
+    err = pki.refused(data, errors.CertificateRevoked, revocation_of=lookup)
+    assert err.extra["report"]["sub_indication"] == "REVOKED_NO_POE"
+    assert pki.verify(data, revocation_of=lookup, at=NOW - timedelta(hours=1, minutes=1)).signer == pki.rsa_leaf
+
+
+@pytest.mark.parametrize("reason", ["superseded", "affiliationChanged", "cessationOfOperation"])
+def test_benign_revocation_keeps_what_was_signed_before(pki: Pki, reason: str) -> None:
+    data = sign_enveloped(DOC, pki.rsa_key, pki.rsa_leaf, [pki.inter], signing_time=NOW - timedelta(hours=2))
+    lookup, _ = _revoked(pki, reason, NOW - timedelta(hours=1))
+    result = pki.verify(data, revocation_of=lookup)
+    assert result.report.notes == ("signed-before-revocation",)
+    after = sign_enveloped(DOC, pki.rsa_key, pki.rsa_leaf, [pki.inter], signing_time=NOW - timedelta(minutes=30))
+    pki.refused(after, errors.CertificateRevoked, revocation_of=lookup)
 
 
 def test_missing_document_signing_eku(pki: Pki) -> None:
@@ -611,7 +695,7 @@ def test_reference_and_certificate_counts_are_bounded(pki: Pki, signed: bytes) -
     keyinfo_ref = si.findall("ds:Reference", NS)[-1]
     for _ in range(50):  # signxml would re-serialise the whole document for each of them
         si.append(copy.deepcopy(keyinfo_ref))
-    pki.refused(_ser(root), errors.SignatureInvalid)
+    pki.refused(_ser(root), errors.SignatureTooManyReferences)
     root = _tree(signed)
     x509_data = _sig(root).find("ds:KeyInfo/ds:X509Data", NS)
     for _ in range(20):
@@ -674,14 +758,43 @@ def _with_unsigned_properties(signed: bytes, child: etree._Element) -> bytes:
     return _ser(root)
 
 
-def test_xades_t_time_stamp_in_unsigned_properties_is_accepted(pki: Pki, signed: bytes) -> None:
-    # A DSS-style SignatureTimeStamp carries ds:CanonicalizationMethod; it is not signed content.
+def test_time_stamp_in_unsigned_properties_is_refused_without_a_tsa(pki: Pki, signed: bytes) -> None:
+    # Until a TSA is configured no time-stamp can be checked, and nothing unchecked is stored.
     ts = etree.Element(f"{{{XADES_NS}}}SignatureTimeStamp")
     etree.SubElement(ts, f"{{{DS}}}CanonicalizationMethod", Algorithm="http://www.w3.org/TR/2001/REC-xml-c14n-20010315")
     etree.SubElement(ts, f"{{{XADES_NS}}}EncapsulatedTimeStamp").text = "MAA="
-    assert pki.verify(_with_unsigned_properties(signed, ts)).signer is not None
+    pki.refused(_with_unsigned_properties(signed, ts), errors.UnsignedPropertiesRefused)
 
 
-def test_foreign_content_in_unsigned_properties_is_refused(pki: Pki, signed: bytes) -> None:
-    twin = etree.fromstring(DOC)
-    pki.refused(_with_unsigned_properties(signed, twin), errors.SignatureScope)
+def test_prose_in_unsigned_properties_is_refused(pki: Pki, signed: bytes) -> None:
+    prose = etree.Element(f"{{{XADES_NS}}}UnsignedDataObjectProperty")
+    prose.text = "The patient was seen dancing at a wedding."
+    pki.refused(_with_unsigned_properties(signed, prose), errors.UnsignedPropertiesRefused)
+    pki.refused(_with_unsigned_properties(signed, etree.fromstring(DOC)), errors.UnsignedPropertiesRefused)
+
+
+def test_refusal_carries_a_validation_report(pki: Pki, signed: bytes) -> None:
+    err = pki.refused(signed.replace(b"J10", b"Z99"), errors.SignatureInvalid)
+    report = err.extra["report"]
+    assert (report["indication"], report["sub_indication"]) == ("TOTAL-FAILED", "HASH_FAILURE")
+    outcomes = {c["check"]: c["outcome"] for c in report["checks"]}
+    assert outcomes["format"] == outcomes["scope"] == outcomes["algorithms"] == "passed"
+    assert outcomes["references"] == "failed"
+    assert outcomes["chain"] == outcomes["revocation"] == "not-checked"
+
+
+def test_passed_report_lists_every_check(pki: Pki, signed: bytes) -> None:
+    report = pki.verify(signed, revocation_of=lambda cert: None).report.as_dict()
+    assert report["indication"] == "TOTAL-PASSED"
+    assert {c["check"] for c in report["checks"]} >= {
+        "format",
+        "scope",
+        "algorithms",
+        "references",
+        "signature-value",
+        "signing-certificate",
+        "signing-time",
+        "chain",
+        "revocation",
+    }
+    assert all(c["outcome"] == "passed" for c in report["checks"])
