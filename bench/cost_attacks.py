@@ -80,10 +80,14 @@ def long_base64(base: bytes, n: int) -> bytes:
 
 
 def many_references(base: bytes, n: int) -> bytes:
-    """n extra copies of the first ds:Reference (Id attribute dropped) right after it in SignedInfo."""
-    found = _search(_REFERENCE, base, "ds:Reference", _signature_at(base))
-    copy = _ID_ATTRIBUTE.sub(b"", found.group(0))
-    return _insert(base, found.end(), copy * n)
+    """n extra copies of the last ds:Reference (to this signature's own properties, so each one is in
+    scope) right after it in SignedInfo: n more canonicalisations for a verifier that does them."""
+    found = list(_REFERENCE.finditer(base, _signature_at(base)))
+    if not found:
+        raise ValueError("no ds:Reference in the base document")
+    last = found[-1]
+    copy = _ID_ATTRIBUTE.sub(b"", last.group(0))
+    return _insert(base, last.end(), copy * n)
 
 
 def long_text(base: bytes, n: int) -> bytes:

@@ -33,8 +33,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import importlib
-import inspect
 import json
 import os
 import platform
@@ -69,6 +67,7 @@ from ezla.ca.signer import issue
 from ezla.issuance.document import build_sick_leave_xml
 from ezla.issuance.samples import sample_sick_leave
 from ezla.issuance.service import local_date
+from ezla.xades import Revocation, sign_enveloped, verify_enveloped
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -98,24 +97,6 @@ DEFAULT_JSON = HERE / "results" / "verify.json"
 def hardened_parser() -> etree.XMLParser:
     """What reading untrusted bytes costs at least: no entities, no network, libxml2's default limits."""
     return etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False)
-
-
-def _from_ezla(name: str) -> Callable[..., Any]:
-    """``ezla.xades.<name>`` when the new package has it, else ``ezla.xmlsec.<name>``."""
-    for module_name in ("ezla.xades", "ezla.xmlsec"):
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name != module_name:
-                raise
-            continue
-        if hasattr(module, name):
-            return getattr(module, name)  # type: ignore[no-any-return]
-    raise ImportError(f"neither ezla.xades nor ezla.xmlsec has {name}")
-
-
-sign_enveloped = _from_ezla("sign_enveloped")
-verify_enveloped = _from_ezla("verify_enveloped")
 
 
 class BenchFailure(SystemExit):
@@ -324,36 +305,22 @@ class Verifier:
     verify: Verify
 
 
-def ezla_keywords(pki: Pki, at: datetime) -> tuple[dict[str, Any], list[str]]:
-    """The keywords ``verify_enveloped`` still accepts, and the ones it no longer does."""
-    wanted: dict[str, Any] = {
-        "trust_roots": [pki.keys.root],
-        "intermediates": [pki.keys.issuing],
-        "at": at,
-        "require_eku": profile.DOCUMENT_SIGNING_EKU,
-        "is_revoked": lambda _cert: False,  # the database look-up; not what this measures
-    }
-    params = inspect.signature(verify_enveloped).parameters
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
-        return wanted, []
-    accepted = {k: v for k, v in wanted.items() if k in params}
-    dropped = sorted(set(wanted) - set(accepted))
-    if {"trust_roots", "at"} & set(dropped):
-        raise BenchFailure(f"verify_enveloped{inspect.signature(verify_enveloped)} takes no {dropped}: adapt the bench")
-    return accepted, dropped
-
-
 def ezla_verify(pki: Pki, at: datetime) -> tuple[Callable[[bytes], object], list[str]]:
-    """``verify_enveloped`` bound to our trust anchors and a time (what the cost attacks call too)."""
-    kwargs, dropped = ezla_keywords(pki, at)
+    """``verify_enveloped`` bound to our trust anchors and a time (what the cost attacks call too),
+    with revocation looked up per call in an in-memory map (the service reads its database row)."""
+    revoked: dict[int, Revocation] = {}
 
     def verify(data: bytes) -> object:
-        return verify_enveloped(data, **kwargs)
+        return verify_enveloped(
+            data,
+            trust_roots=[pki.keys.root],
+            intermediates=[pki.keys.issuing],
+            at=at,
+            require_eku=profile.DOCUMENT_SIGNING_EKU,
+            revocation_of=lambda cert: revoked.get(cert.serial_number),
+        )
 
-    notes = (
-        [f"ezla verify_enveloped takes no {', '.join(dropped)}: not passed, nothing in its place"] if dropped else []
-    )
-    return verify, notes
+    return verify, []
 
 
 def ezla_path(verify: Callable[[bytes], object]) -> Verifier:
@@ -492,22 +459,17 @@ def time_path(path: Verifier, corpus: Corpus) -> PathResult:
 
 # --- the optional submit path -----------------------------------------------------------------------
 def submit_path(pki: Pki, directory: Path) -> tuple[Callable[[bytes], object] | None, str]:
-    """``ezla.issuance.service.submit`` into a fresh SQLite database, adapted to its signature."""
-    try:
-        from ezla.ca.models import Certificate
-        from ezla.db import make_engine, make_sessionmaker, transaction
-        from ezla.issuance import service
-        from ezla.migrate import upgrade
-    except ImportError as exc:
-        return None, f"skipped: {exc}"
-    submit_fn: Callable[..., Any] = service.submit  # its first parameter is a session or a sessionmaker
-    first = next(iter(inspect.signature(submit_fn).parameters))
-    if first not in ("session", "sessionmaker", "factory", "session_factory", "sessions"):
-        return None, f"skipped: submit{inspect.signature(service.submit)} is not a shape this bench knows"
+    """``ezla.issuance.service.submit`` into a fresh SQLite database: verification, schema, rules,
+    numbering, the receipt signed with the RSA-3072 seal, the record and its outbox rows."""
+    from ezla.ca.models import Certificate
+    from ezla.db import make_engine, make_sessionmaker, transaction
+    from ezla.issuance import service
+    from ezla.migrate import upgrade
+
     url = f"sqlite:///{directory}/bench.sqlite3"
     upgrade(url)
     factory = make_sessionmaker(make_engine(url))
-    with transaction(factory) as session:  # the CA's record of the doctor certificates (is_known)
+    with transaction(factory) as session:  # the CA's record of the doctor certificates
         for doctor in pki.doctors.values():
             cert = doctor.cert
             session.add(
@@ -523,18 +485,12 @@ def submit_path(pki: Pki, directory: Path) -> tuple[Callable[[bytes], object] | 
             )
 
     def submit(data: bytes) -> object:
-        now = datetime.now(UTC)
-        if first == "session":
-            with transaction(factory) as session:
-                accepted = submit_fn(session, pki.keys, data, now=now, node_id="bench")
-        else:
-            accepted = submit_fn(factory, pki.keys, data, now=now, node_id="bench")
+        accepted = service.submit(factory, pki.keys, data, now=datetime.now(UTC), node_id="bench")
         if not accepted.created:
             raise BenchFailure("every bench document is new to the database")
         return accepted
 
-    how = "one transaction per document" if first == "session" else "the service's own transactions"
-    return submit, f"submit({first}, ...) into a temp SQLite database, {how}"
+    return submit, "submit(sessions, ...) into a temp SQLite database, the service's own transactions"
 
 
 def time_submit(pki: Pki, corpus: Corpus, directory: Path, out: Callable[[str], object]) -> dict[str, Any]:

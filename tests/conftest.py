@@ -7,7 +7,7 @@ import os
 import secrets
 import subprocess
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -25,7 +25,9 @@ def pki_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from ezla.ca.ceremony import init_pki
 
     path = tmp_path_factory.mktemp("pki")
-    init_pki(path, PASSPHRASE, PUBLIC_URL, datetime.now(UTC))
+    # A CA older than the doctors' certificates, as in life: documents signed days ago (within the
+    # submission delay) are validated at their SigningTime, when the issuing CA must already exist.
+    init_pki(path, PASSPHRASE, PUBLIC_URL, datetime.now(UTC) - timedelta(days=60))
     return path
 
 

@@ -65,7 +65,9 @@ def enroll(client: Any, operator_token: str, key_type: str = "ec", **overrides: 
     return EnrolledDoctor(reg["npwz"], body["serial"], key, cert, body["chain_pem"])
 
 
-def signed_sick_leave(doctor: EnrolledDoctor, *, today: Any = None, **overrides: Any) -> bytes:
+def signed_sick_leave(
+    doctor: EnrolledDoctor, *, today: Any = None, signing_time: Any = None, **overrides: Any
+) -> bytes:
     """A valid e-ZLA for ``doctor``, signed with its key (XAdES-BES), issued today (Warsaw)."""
     from datetime import UTC, datetime
 
@@ -80,7 +82,7 @@ def signed_sick_leave(doctor: EnrolledDoctor, *, today: Any = None, **overrides:
     if names is not None:  # the document names the doctor as the certificate does
         overrides = {"given_name": names[0], "family_name": names[1], **overrides}
     sl = sample_sick_leave(today=today, npwz=doctor.npwz, **overrides)
-    return sign_enveloped(build_sick_leave_xml(sl), doctor.key, doctor.cert)
+    return sign_enveloped(build_sick_leave_xml(sl), doctor.key, doctor.cert, signing_time=signing_time)
 
 
 def signed_cancellation(

@@ -80,23 +80,26 @@ class CaController(Controller):
         return schemas.RegistrationOut(reg.npwz, reg.activation_code, reg.expires_at)
 
     @post("/enrollments", status_code=201, sync_to_thread=True)
-    def enroll(self, data: schemas.EnrollmentIn, state: State, db_session: Session) -> Response[object]:
+    def enroll(self, data: schemas.EnrollmentIn, state: State) -> Response[object]:
+        # The service runs its own short transactions around the CPU work (lint, sign, key, KDF).
         if (data.csr_pem is None) == (data.pkcs12_password is None):
             raise BadRequest("send exactly one of csr_pem or pkcs12_password")
         if data.csr_pem is not None:
             issued = service.enroll_with_csr(
-                db_session, ca(state), activation_code=data.activation_code, csr_pem=data.csr_pem, now=utcnow()
+                state.sessionmaker, ca(state), activation_code=data.activation_code, csr_pem=data.csr_pem, now=utcnow()
             )
-            db_session.commit()
             body = schemas.IssuedOut(
                 issued.serial, issued.certificate_pem, issued.chain_pem, issued.certificate.not_valid_after_utc
             )
             return Response(body, status_code=201, headers={"Location": f"/v1/ca/certificates/{issued.serial}"})
         assert data.pkcs12_password is not None
         issued, p12 = service.enroll_with_pkcs12(
-            db_session, ca(state), activation_code=data.activation_code, password=data.pkcs12_password, now=utcnow()
+            state.sessionmaker,
+            ca(state),
+            activation_code=data.activation_code,
+            password=data.pkcs12_password,
+            now=utcnow(),
         )
-        db_session.commit()
         return Response(
             p12,
             status_code=201,
@@ -160,9 +163,9 @@ class CaController(Controller):
         return schemas.RevocationOut(row.serial, row.status, row.revocation_reason, row.revoked_at)
 
     @post("/certificates/{serial:str}/renewal", status_code=201, sync_to_thread=True)
-    def renew(self, serial: str, data: schemas.RenewalIn, state: State, db_session: Session) -> schemas.IssuedOut:
+    def renew(self, serial: str, data: schemas.RenewalIn, state: State) -> schemas.IssuedOut:
         issued = service.renew(
-            db_session,
+            state.sessionmaker,
             ca(state),
             serial,
             csr_pem=data.csr_pem,
@@ -170,7 +173,6 @@ class CaController(Controller):
             signature=data.signature,
             now=utcnow(),
         )
-        db_session.commit()
         return schemas.IssuedOut(
             issued.serial, issued.certificate_pem, issued.chain_pem, issued.certificate.not_valid_after_utc
         )

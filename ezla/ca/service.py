@@ -1,7 +1,12 @@
 """CA service functions: the only way other packages and the HTTP layer touch CA state.
 
-Each function takes the session, its inputs and the time explicitly and runs inside the caller's
-transaction, so a failure anywhere leaves nothing half-written.
+Most functions take the session, their inputs and the time explicitly and run inside the caller's
+transaction, so a failure anywhere leaves nothing half-written. Issuance (enrollment, renewal)
+takes the sessionmaker instead: CSR checks, key generation, linting, signing and the PKCS#12 KDF
+are CPU work that must not hold a transaction, so it runs Boulder's recipe as short transactions
+around the CPU steps: read the registration -> lint (CPU) -> [spend the code or challenge, record
+intent + audit] -> sign (CPU) -> [store the certificate + audit]. A crash between the brackets
+leaves a recorded intent without a certificate, never a certificate without a record.
 """
 
 from __future__ import annotations
@@ -9,6 +14,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -17,7 +23,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 from sqlalchemy import func, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from ezla.auth.proof import verify_proof
 from ezla.auth.service import consume_challenge
@@ -27,6 +33,7 @@ from ezla.ca.models import ActivationCode, Certificate, Crl, Doctor
 from ezla.ca.profile import Profile, Urls
 from ezla.ca.serials import Serial
 from ezla.ca.signer import issue
+from ezla.db import transaction
 from ezla.errors import (
     ActivationCodeInvalid,
     BadRequest,
@@ -138,6 +145,37 @@ def new_activation_code(session: Session, npwz: str, *, ttl: timedelta, now: dat
     return Registration(npwz, code, now + ttl)
 
 
+@dataclass(frozen=True)
+class _DoctorRef:
+    """A registered doctor as read in one transaction and used in the next."""
+
+    id: int
+    npwz: str
+    given_name: str
+    family_name: str
+
+    @classmethod
+    def of(cls, doctor: Doctor) -> _DoctorRef:
+        return cls(doctor.id, doctor.npwz, doctor.given_name, doctor.family_name)
+
+
+def _doctor_for_code(sessions: sessionmaker[Session], code: str, now: datetime) -> _DoctorRef:
+    """Who an unspent activation code belongs to; spending it is ``_redeem``'s, with the intent."""
+    with transaction(sessions) as session:
+        doctor = session.scalar(
+            select(Doctor)
+            .join(ActivationCode, ActivationCode.doctor_id == Doctor.id)
+            .where(
+                ActivationCode.code_hash == _hash(code),
+                ActivationCode.used_at.is_(None),
+                ActivationCode.expires_at > now,
+            )
+        )
+        if doctor is None:
+            raise ActivationCodeInvalid()
+        return _DoctorRef.of(doctor)
+
+
 def _redeem(session: Session, code: str, now: datetime) -> Doctor:
     """Single use across nodes: the conditional UPDATE succeeds for exactly one caller."""
     row = session.execute(
@@ -181,7 +219,7 @@ def parse_csr(csr_pem: str) -> x509.CertificateSigningRequest:
     return csr
 
 
-def _check_subject(csr: x509.CertificateSigningRequest, doctor: Doctor) -> None:
+def _check_subject(csr: x509.CertificateSigningRequest, doctor: _DoctorRef) -> None:
     """Any attribute the CSR states must agree with the registration; the issued subject comes
     from the registration alone, so an empty CSR subject is fine."""
     ident = profile.DoctorIdentity(doctor.npwz, doctor.given_name, doctor.family_name)
@@ -206,55 +244,79 @@ def _check_subject(csr: x509.CertificateSigningRequest, doctor: Doctor) -> None:
 
 
 def _issue_for(
-    session: Session, ctx: CaContext, doctor: Doctor, public_key: object, *, now: datetime, action: str
+    sessions: sessionmaker[Session],
+    ctx: CaContext,
+    doctor: _DoctorRef,
+    public_key: object,
+    *,
+    now: datetime,
+    action: str,
+    claim: Callable[[Session], None],
 ) -> Issued:
+    """Boulder's order, each database step its own short transaction. ``claim`` spends what
+    authorises this issuance (activation code, holder challenge) in the intent's transaction, so
+    two racing requests cannot both get a certificate."""
     serial = serials.new_serial(ctx.node_number)
     ident = profile.DoctorIdentity(doctor.npwz, doctor.given_name, doctor.family_name)
     builder = profile.doctor_builder(ident, public_key, ctx.keys.issuing, serial, now, ctx.profile, ctx.urls)  # type: ignore[arg-type]
     hexs = serials.to_hex(serial)
 
     def record_intent(lint_copy: x509.Certificate) -> None:
-        session.add(
-            Certificate(
-                serial=hexs,
-                doctor_id=doctor.id,
-                kind="doctor",
-                status="intent",
-                lint_der=lint_copy.public_bytes(serialization.Encoding.DER),
-                not_before=lint_copy.not_valid_before_utc,
-                not_after=lint_copy.not_valid_after_utc,
-                created_at=now,
+        with transaction(sessions) as session:
+            claim(session)
+            session.add(
+                Certificate(
+                    serial=hexs,
+                    doctor_id=doctor.id,
+                    kind="doctor",
+                    status="intent",
+                    lint_der=lint_copy.public_bytes(serialization.Encoding.DER),
+                    not_before=lint_copy.not_valid_before_utc,
+                    not_after=lint_copy.not_valid_after_utc,
+                    created_at=now,
+                )
             )
-        )
-        audit.append(session, f"{action}_intent", hexs, {"npwz": doctor.npwz}, now=now)
-        session.flush()
+            audit.append(session, f"{action}_intent", hexs, {"npwz": doctor.npwz}, now=now)
 
     cert = issue(builder, ctx.keys.issuing_key, doctor=True, record_intent=record_intent)
-    session.execute(
-        update(Certificate)
-        .where(Certificate.serial == hexs)
-        .values(status="issued", der=cert.public_bytes(serialization.Encoding.DER))
-    )
-    audit.append(session, action, hexs, {"npwz": doctor.npwz}, now=now)
+    with transaction(sessions) as session:
+        session.execute(
+            update(Certificate)
+            .where(Certificate.serial == hexs)
+            .values(status="issued", der=cert.public_bytes(serialization.Encoding.DER))
+        )
+        audit.append(session, action, hexs, {"npwz": doctor.npwz}, now=now)
     return Issued(hexs, cert, ctx.keys.chain)
 
 
-def enroll_with_csr(session: Session, ctx: CaContext, *, activation_code: str, csr_pem: str, now: datetime) -> Issued:
-    csr = parse_csr(csr_pem)  # cheap checks before the code is spent
-    doctor = _redeem(session, activation_code, now)
+def _spend_code(code: str, doctor: _DoctorRef, now: datetime) -> Callable[[Session], None]:
+    def claim(session: Session) -> None:
+        if _redeem(session, code, now).id != doctor.id:  # pragma: no cover - a code names one doctor
+            raise ActivationCodeInvalid()
+
+    return claim
+
+
+def enroll_with_csr(
+    sessions: sessionmaker[Session], ctx: CaContext, *, activation_code: str, csr_pem: str, now: datetime
+) -> Issued:
+    csr = parse_csr(csr_pem)  # cheap checks before any database work
+    doctor = _doctor_for_code(sessions, activation_code, now)
     _check_subject(csr, doctor)
-    return _issue_for(session, ctx, doctor, csr.public_key(), now=now, action="certificate_issued")
+    claim = _spend_code(activation_code, doctor, now)
+    return _issue_for(sessions, ctx, doctor, csr.public_key(), now=now, action="certificate_issued", claim=claim)
 
 
 def enroll_with_pkcs12(
-    session: Session, ctx: CaContext, *, activation_code: str, password: str, now: datetime
+    sessions: sessionmaker[Session], ctx: CaContext, *, activation_code: str, password: str, now: datetime
 ) -> tuple[Issued, bytes]:
     """ZUS-style delivery: the server makes the key and returns it only inside a PKCS#12."""
     if len(password) < 8:
         raise BadRequest("pkcs12_password must have at least 8 characters", field="pkcs12_password")
-    doctor = _redeem(session, activation_code, now)
+    doctor = _doctor_for_code(sessions, activation_code, now)
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    issued = _issue_for(session, ctx, doctor, key.public_key(), now=now, action="certificate_issued")
+    claim = _spend_code(activation_code, doctor, now)
+    issued = _issue_for(sessions, ctx, doctor, key.public_key(), now=now, action="certificate_issued", claim=claim)
     encryption = (
         serialization.PrivateFormat.PKCS12.encryption_builder()
         .kdf_rounds(200_000)
@@ -289,32 +351,51 @@ def holder_message(purpose: str, serial: str, challenge: str, extra: str = "") -
 def _check_holder(
     session: Session, row: Certificate, purpose: str, challenge: str, signature_b64: str, extra: str, now: datetime
 ) -> None:
+    assert row.der is not None
+    _verify_holder(row.serial, row.der, purpose, challenge, signature_b64, extra)
+    consume_challenge(session, challenge, now=now)
+
+
+def _verify_holder(serial: str, der: bytes, purpose: str, challenge: str, signature_b64: str, extra: str) -> None:
     try:
         signature = base64.b64decode(signature_b64, validate=True)
     except ValueError as exc:
         raise BadRequest("signature must be base64") from exc
-    consume_challenge(session, challenge, now=now)
-    assert row.der is not None
-    verify_proof(
-        x509.load_der_x509_certificate(row.der), holder_message(purpose, row.serial, challenge, extra), signature
-    )
+    verify_proof(x509.load_der_x509_certificate(der), holder_message(purpose, serial, challenge, extra), signature)
 
 
 def renew(
-    session: Session, ctx: CaContext, serial: str, *, csr_pem: str, challenge: str, signature: str, now: datetime
+    sessions: sessionmaker[Session],
+    ctx: CaContext,
+    serial: str,
+    *,
+    csr_pem: str,
+    challenge: str,
+    signature: str,
+    now: datetime,
 ) -> Issued:
     """The holder of a valid certificate gets a new one for a (new) key in its CSR."""
-    row = _load_row(session, serial)
-    if row.status != "issued" or row.not_after <= now:
-        raise Forbidden("only a valid, unrevoked certificate can be renewed")
+    with transaction(sessions) as session:  # reads only
+        row = _load_row(session, serial)
+        if row.status != "issued" or row.not_after <= now:
+            raise Forbidden("only a valid, unrevoked certificate can be renewed")
+        found = session.get(Doctor, row.doctor_id) if row.doctor_id is not None else None
+        if found is None:
+            raise Forbidden("not a doctor certificate")
+        doctor, old_serial, der = _DoctorRef.of(found), row.serial, row.der
+    assert der is not None
     csr = parse_csr(csr_pem)
     csr_digest = hashlib.sha256(csr.public_bytes(serialization.Encoding.DER)).hexdigest()
-    _check_holder(session, row, "renew", challenge, signature, csr_digest, now)
-    doctor = session.get(Doctor, row.doctor_id)
-    if doctor is None:
-        raise Forbidden("not a doctor certificate")
+    _verify_holder(old_serial, der, "renew", challenge, signature, csr_digest)
     _check_subject(csr, doctor)
-    return _issue_for(session, ctx, doctor, csr.public_key(), now=now, action="certificate_renewed")
+
+    def claim(session: Session) -> None:
+        consume_challenge(session, challenge, now=now)
+        current = session.get(Certificate, old_serial)
+        if current is None or current.status != "issued":  # revoked while we linted
+            raise Forbidden("only a valid, unrevoked certificate can be renewed")
+
+    return _issue_for(sessions, ctx, doctor, csr.public_key(), now=now, action="certificate_renewed", claim=claim)
 
 
 def revoke(

@@ -13,10 +13,11 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 
 import lxml.etree
 from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import padding
+from cryptography.hazmat.primitives.asymmetric import ec, padding
 from lxml import etree
 
 from ezla.errors import SignatureAlgorithmWeak, SignatureInvalid
@@ -64,12 +65,17 @@ CERT_DIGESTS: dict[str, hashes.HashAlgorithm] = {
 }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # built once per URI below; cached_property needs a __dict__
 class SignatureMethod:
     key_type: str  # "rsa" | "ec"
     hash: hashes.HashAlgorithm
     pss: bool = False
 
+    @cached_property
+    def ecdsa(self) -> ec.ECDSA:
+        return ec.ECDSA(self.hash)
+
+    @cached_property
     def rsa_padding(self) -> padding.AsymmetricPadding:
         if self.pss:  # RFC 9231 2.3.10: MGF1 with the same hash, salt as long as the digest
             return padding.PSS(mgf=padding.MGF1(self.hash), salt_length=self.hash.digest_size)

@@ -80,7 +80,15 @@ class ParsedXml:
     ids: dict[str, list[lxml.etree._Element]]  # every Id/ID/id attribute (any namespace) -> elements
 
 
-def _prescan(data: bytes, limits: Limits) -> None:
+@dataclass(frozen=True)
+class _Scan:
+    """What the byte-level pass learnt, so the tree pass looks only where it must."""
+
+    markup: bool  # "<!" (comment, CDATA, DOCTYPE) or a PI other than the XML declaration
+    namespace_declarations: int
+
+
+def _prescan(data: bytes, limits: Limits) -> _Scan:
     if len(data) > limits.max_bytes:
         raise PayloadTooLarge(f"XML larger than {limits.max_bytes} bytes")
     if b"\x00" in data:
@@ -88,18 +96,22 @@ def _prescan(data: bytes, limits: Limits) -> None:
         if any(m.encode(enc) in data for m in ("<!DOCTYPE", "<!ENTITY") for enc in ("utf-16-le", "utf-16-be")):
             raise XmlForbiddenConstruct("DOCTYPE/ENTITY declarations are refused")
         raise XmlMalformed("only UTF-8 (or another ASCII-compatible encoding) is accepted")
-    if b"<!DOCTYPE" in data or b"<!ENTITY" in data:
+    bang = b"<!" in data
+    if bang and (b"<!DOCTYPE" in data or b"<!ENTITY" in data):
         raise XmlForbiddenConstruct("DOCTYPE/ENTITY declarations are refused")
     # Every element has at least one '<' (so do closing tags): an exact-enough bound, in C.
     if data.count(b"<") > 2 * limits.max_elements:
         _refuse_flood(data, limits)
-    if data.count(b"xmlns") > limits.max_namespace_declarations:
+    declarations = data.count(b"xmlns")
+    if declarations > limits.max_namespace_declarations:
         raise XmlTooManyNamespaces(f"more than {limits.max_namespace_declarations} namespace declarations")
     if data.count(b"=") > 2 * limits.max_elements:
         raise XmlTooManyAttributes("more attributes than any document of this kind has")
     # Text, CDATA and attribute values never contain a raw '<': a longer run is a longer value.
     if len(data) > limits.max_text and max(map(len, data.split(b"<"))) > limits.max_text:
         raise XmlTextTooLong(f"a text node or attribute value is longer than {limits.max_text} bytes")
+    start = data.find(b"?>") + 2 if data[:8].lstrip(b"\xef\xbb\xbf").startswith(b"<?xml") else 0
+    return _Scan(bang or data.find(b"<?", start) != -1, declarations)
 
 
 def _refuse_flood(data: bytes, limits: Limits) -> None:
@@ -131,28 +143,27 @@ def _refuse_flood(data: bytes, limits: Limits) -> None:
     raise XmlTooManyElements(f"more than {limits.max_elements} elements")
 
 
-def _walk(root: lxml.etree._Element, limits: Limits, data: bytes) -> dict[str, list[lxml.etree._Element]]:
+def _walk(root: lxml.etree._Element, limits: Limits, scan: _Scan) -> dict[str, list[lxml.etree._Element]]:
     """The exact per-element limits, in one pass that also indexes Id attributes for the verifier."""
     if _too_deep(limits)(root):
         raise XmlTooDeep(f"XML nested deeper than {limits.max_depth}")
-    # Markers first: the exact look-ups only run when the bytes say they could find something.
-    declaration = 1 if data[:8].lstrip(b"\xef\xbb\xbf").startswith(b"<?xml") else 0
-    if b"<!--" in data or data.count(b"<?") > declaration:
+    if scan.markup:  # the exact look-ups only run when the bytes say they could find something
         outside = (*root.itersiblings(preceding=True), *root.itersiblings())
         if outside or any(True for _ in root.iter(etree.Comment, etree.PI, etree.Entity)):
             raise XmlForbiddenConstruct("comments and processing instructions are refused: no signature covers them")
-    if data.count(b"xmlns") > limits.max_namespaces and any(
+    if scan.namespace_declarations > limits.max_namespaces and any(
         len(el.nsmap) > limits.max_namespaces for el in root.iter()
     ):
         raise XmlTooManyNamespaces(f"more than {limits.max_namespaces} namespaces in scope")
     ids: dict[str, list[lxml.etree._Element]] = {}
-    for el in root.iter():
+    most = limits.max_attributes
+    for el in root.iter():  # the verifier's hottest Python loop: keep it plain
         names = el.keys()
         if names:
-            if len(names) > limits.max_attributes:
-                raise XmlTooManyAttributes(f"more than {limits.max_attributes} attributes on one element")
+            if len(names) > most:
+                raise XmlTooManyAttributes(f"more than {most} attributes on one element")
             for name in names:
-                if str(name).rpartition("}")[2] in _ID_NAMES:
+                if name in _ID_NAMES or (name[0] == "{" and str(name).rpartition("}")[2] in _ID_NAMES):
                     ids.setdefault(str(el.get(name)), []).append(el)
     return ids
 
@@ -170,7 +181,7 @@ def _too_deep(limits: Limits) -> etree.XPath:
 
 def parse_document(data: bytes, *, limits: Limits = LIMITS) -> ParsedXml:
     """Parse untrusted XML: no DTD, entities, PIs or comments; bounded size, depth, width and text."""
-    _prescan(data, limits)
+    scan = _prescan(data, limits)
     try:
         root = etree.fromstring(data, _parser())
     except etree.XMLSyntaxError as exc:
@@ -180,7 +191,7 @@ def parse_document(data: bytes, *, limits: Limits = LIMITS) -> ParsedXml:
     docinfo = root.getroottree().docinfo
     if docinfo.internalDTD is not None or docinfo.externalDTD is not None or docinfo.doctype:
         raise XmlForbiddenConstruct("DOCTYPE declarations are refused")
-    return ParsedXml(root, _walk(root, limits, data))
+    return ParsedXml(root, _walk(root, limits, scan))
 
 
 def parse_xml(data: bytes, *, limits: Limits = LIMITS) -> lxml.etree._Element:

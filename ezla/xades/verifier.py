@@ -90,10 +90,13 @@ _QUALIFYING = f"{{{XADES}}}QualifyingProperties"
 _SIGNED_PROPS = f"{{{XADES}}}SignedProperties"
 _UNSIGNED_PROPS = f"{{{XADES}}}UnsignedProperties"
 _X509_CERTS = f"{{{DS}}}X509Data/{{{DS}}}X509Certificate"
-_SIGNING_CERT_V2 = f"{{{XADES}}}SignedSignatureProperties/{{{XADES}}}SigningCertificateV2/{{{XADES}}}Cert"
+_SIGNING_CERT_V2 = f"{{{XADES}}}SigningCertificateV2"
 _CERT_DIGEST = f"{{{XADES}}}CertDigest"
-_ISSUER_SERIAL_NUMBER = f"{{{XADES}}}IssuerSerial/{{{DS}}}X509SerialNumber"
-_SIGNING_CERT_V1 = f"{{{XADES}}}SignedSignatureProperties/{{{XADES}}}SigningCertificate/{{{XADES}}}Cert"
+_CERT = f"{{{XADES}}}Cert"
+_ISSUER_SERIAL = f"{{{XADES}}}IssuerSerial"
+_X509_SERIAL = f"{{{DS}}}X509SerialNumber"
+_SIGNED_SIGNATURE_PROPS = f"{{{XADES}}}SignedSignatureProperties"
+_SIGNING_CERT_V1 = f"{{{XADES}}}SigningCertificate"
 _DEFAULT_POLICY = SigningTimePolicy()
 
 RevocationLookup = Callable[[x509.Certificate], Revocation | None]
@@ -252,14 +255,20 @@ def _keyinfo_certs(parts: _Parts) -> list[certificates.CertInfo]:
     return [certificates.from_base64(el.text or "") for el in found]
 
 
+def _child(el: lxml.etree._Element | None, tag: str) -> lxml.etree._Element | None:
+    return None if el is None else el.find(tag)
+
+
 def _check_signing_certificate(props: lxml.etree._Element, signer: certificates.CertInfo) -> None:
-    first = props.find(_SIGNING_CERT_V2)
-    if first is None:
-        first = props.find(_SIGNING_CERT_V1)  # v1 accepted, but only with a SHA-256+ digest
+    ssp = props.find(_SIGNED_SIGNATURE_PROPS)
+    holder = _child(ssp, _SIGNING_CERT_V2)
+    if holder is None:
+        holder = _child(ssp, _SIGNING_CERT_V1)  # v1 accepted, but only with a SHA-256+ digest
+    first = _child(holder, _CERT)
     if first is None:
         raise SigningCertificateMismatch("SigningCertificate(V2) missing")
     digest = first.find(_CERT_DIGEST)
-    method = None if digest is None else digest.find(_DIGEST_METHOD)
+    method = _child(digest, _DIGEST_METHOD)
     value = None if digest is None else digest.findtext(_DIGEST_VALUE)
     algorithm = CERT_DIGESTS.get(method.get("Algorithm", "") if method is not None else "")
     if algorithm is None or value is None:
@@ -271,8 +280,8 @@ def _check_signing_certificate(props: lxml.etree._Element, signer: certificates.
     expected = signer.fingerprint if isinstance(algorithm, hashes.SHA256) else signer.cert.fingerprint(algorithm)
     if claimed != expected:
         raise SigningCertificateMismatch()
-    serial = first.findtext(_ISSUER_SERIAL_NUMBER)
-    if serial is not None and serial.strip() != str(signer.cert.serial_number):
+    serial = _child(first.find(_ISSUER_SERIAL), _X509_SERIAL)
+    if serial is not None and (serial.text or "").strip() != str(signer.cert.serial_number):
         raise SigningCertificateMismatch("SigningCertificate IssuerSerial names another certificate")
 
 
@@ -300,9 +309,9 @@ def _verify_signature_value(parts: _Parts, signer: certificates.CertInfo, signed
             if len(value) != 2 * size:  # XML-DSig ECDSA values are r || s, fixed width (RFC 4050)
                 raise SignatureInvalid("ECDSA SignatureValue has the wrong length")
             der = encode_dss_signature(int.from_bytes(value[:size], "big"), int.from_bytes(value[size:], "big"))
-            key.verify(der, signed_info, ec.ECDSA(method.hash))
+            key.verify(der, signed_info, method.ecdsa)
         elif method.key_type == "rsa" and isinstance(key, rsa.RSAPublicKey):
-            key.verify(value, signed_info, method.rsa_padding(), method.hash)
+            key.verify(value, signed_info, method.rsa_padding, method.hash)
         else:
             raise SignatureInvalid("SignatureMethod does not fit the signer's key type")
     except InvalidSignature:
@@ -358,20 +367,20 @@ def verify_enveloped(
         step = report.enter(Check.SIGNING_CERTIFICATE)
         _check_signing_certificate(parts.props, signer)
         step = report.enter(Check.SIGNING_TIME)
-        claimed = read_signing_time(parts.props)
+        claimed = report.signing_time = read_signing_time(parts.props)
         when = judge_signing_time(claimed, received_at=received_at, not_before=cert.not_valid_before_utc, policy=policy)
-        report.signing_time = claimed
         step = report.enter(Check.CHAIN)
         if when < cert.not_valid_before_utc:
             raise CertificateNotYetValid(f"signer certificate valid from {cert.not_valid_before_utc:%Y-%m-%d}")
         note = judge_expiry(when, cert.not_valid_after_utc, received_at=received_at, policy=policy)
         if note:
             report.notes.append(note)
+        step = Check.SIGNING_TIME  # passed above; only the age is left
+        judge_age(when, received_at=received_at, policy=policy)
+        step = Check.CHAIN
         extra = [*certificates.infos_of(intermediates), *(c for c in certs if c is not signer)]
         certificates.check_path(signer, extra, certificates.infos_of(trust_roots), at=when)
         certificates.check_usage(signer, require_eku)
-        step = report.enter(Check.SIGNING_TIME)
-        judge_age(when, received_at=received_at, policy=policy)
     except EzlaError as exc:
         raise attach(exc, report.failed(step, exc)) from None
     # ``root`` now holds exactly the digested node-set: the enveloped transform detached ds:Signature,

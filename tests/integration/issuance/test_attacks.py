@@ -12,9 +12,7 @@ import base64
 import copy
 import dataclasses
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,13 +22,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from lxml import etree
 from signxml import CanonicalizationMethod, DigestAlgorithm, SignatureMethod
 from signxml.xades import XAdESSigner
-from sqlalchemy import text
 
 from ezla.ca import profile, serials
-from ezla.ca.keystore import OnlineKeys
-from ezla.ca.models import Certificate
-from ezla.ca.signer import issue
-from ezla.db import transaction
 from ezla.issuance.document import (
     Cancellation,
     Clinic,
@@ -43,48 +36,25 @@ from ezla.issuance.document import (
     build_sick_leave_xml,
 )
 from ezla.issuance.samples import sample_sick_leave
-from ezla.issuance.service import local_date
 from ezla.xades import MAX_XML_BYTES, sign_enveloped
-from tests.conftest import PASSPHRASE, PUBLIC_URL
+from tests.conftest import PUBLIC_URL
 from tests.factories import XML, EnrolledDoctor, enroll, register, signed_sick_leave
+from tests.integration.issuance.kit import (
+    PROBLEM,
+    Issued,
+    issue_with_our_ca,
+    record,
+    refused,
+    stored,
+    today,
+    unsigned,
+)
 
 EZ = "urn:ezla:sick-leave:1"
 DS = "http://www.w3.org/2000/09/xmldsig#"
-PROBLEM = "application/problem+json"
 
 
 # --- helpers ---------------------------------------------------------------------------------
-def _stored(session_factory: Any) -> tuple[int, int]:
-    """Rows in the e-ZLA table and the outbox: an attack must change neither."""
-    with transaction(session_factory) as s:
-        sick_leaves = s.scalar(text("SELECT count(*) FROM ezla_sick_leaves"))
-        deliveries = s.scalar(text("SELECT count(*) FROM dist_deliveries"))
-    return int(sick_leaves or 0), int(deliveries or 0)
-
-
-def refused(
-    client: Any,
-    session_factory: Any,
-    body: bytes,
-    status: int,
-    code: str,
-    *,
-    headers: dict[str, str] | None = None,
-) -> dict[str, Any]:
-    before = _stored(session_factory)
-    r = client.post("/v1/ezla", content=body, headers=XML if headers is None else headers)
-    assert (r.status_code, r.headers.get("content-type", "").split(";")[0]) == (status, PROBLEM), r.text
-    problem = r.json()
-    assert problem["code"] == code, problem
-    assert problem["status"] == status
-    assert _stored(session_factory) == before, "a refused submission stored something"
-    return problem  # type: ignore[no-any-return]
-
-
-def _today() -> date:
-    return local_date(datetime.now(UTC))
-
-
 def _tree(data: bytes) -> etree._Element:
     return etree.fromstring(data)
 
@@ -103,11 +73,6 @@ def _ez(root: etree._Element, path: str) -> etree._Element:
     el = root.find("/".join(f"{{{EZ}}}{p}" for p in path.split("/")))
     assert el is not None, path
     return el
-
-
-def _unsigned(doctor: EnrolledDoctor, **overrides: Any) -> bytes:
-    """A SickLeave for ``doctor`` as bytes, not validated (so tests can break the schema)."""
-    return build_sick_leave_xml(sample_sick_leave(today=_today(), npwz=doctor.npwz, **overrides), check=False)
 
 
 def _sign(doctor: EnrolledDoctor, xml: bytes | etree._Element) -> bytes:
@@ -145,23 +110,12 @@ def _login(client: Any, doctor: EnrolledDoctor) -> dict[str, str]:
     return {"Authorization": f"Bearer {r.json()['token']}"}
 
 
-@pytest.fixture
-def doctor(client: Any, operator_token: str) -> EnrolledDoctor:
-    return enroll(client, operator_token)
-
-
-@pytest.fixture
-def signed(doctor: EnrolledDoctor) -> bytes:
-    """A genuine, rule-abiding e-ZLA signed by ``doctor``: the raw material of most attacks."""
-    return signed_sick_leave(doctor)
-
-
 # --- the baseline: what a refusal is measured against ----------------------------------------
 def test_genuine_document_is_accepted_and_counted(client, session_factory, signed):
     # Proves the row counting in `refused` sees a real submission (1 e-ZLA, 3 outbox rows).
-    before = _stored(session_factory)
+    before = stored(session_factory)
     assert client.post("/v1/ezla", content=signed, headers=XML).status_code == 201
-    assert _stored(session_factory) == (before[0] + 1, before[1] + 3)
+    assert stored(session_factory) == (before[0] + 1, before[1] + 3)
 
 
 # --- transport and parsing ---------------------------------------------------------------------
@@ -241,7 +195,7 @@ def test_deeply_nested_body(client, session_factory, depth):
 
 
 def test_deeply_nested_signed_body(client, session_factory, doctor):
-    root = _tree(_unsigned(doctor))
+    root = _tree(unsigned(doctor))
     el = _ez(root, "Diagnosis")
     for _ in range(40):
         el = etree.SubElement(el, f"{{{EZ}}}Nest")
@@ -250,7 +204,7 @@ def test_deeply_nested_signed_body(client, session_factory, doctor):
 
 # --- signature wrapping --------------------------------------------------------------------------
 def test_unsigned_document(client, session_factory, doctor):
-    refused(client, session_factory, _unsigned(doctor), 422, "signature-missing")
+    refused(client, session_factory, unsigned(doctor), 422, "signature-missing")
 
 
 def test_content_moved_into_ds_object(client, session_factory, signed):
@@ -260,7 +214,7 @@ def test_content_moved_into_ds_object(client, session_factory, signed):
     original.remove(_sig(original))
     etree.SubElement(_sig(root), f"{{{DS}}}Object").append(original)
     _ez(root, "Diagnosis/Icd10").text = "Z99"
-    _ez(root, "Incapacity/To").text = (_today() + timedelta(days=60)).isoformat()
+    _ez(root, "Incapacity/To").text = (today() + timedelta(days=60)).isoformat()
     refused(client, session_factory, _ser(root), 422, "signature-scope")
 
 
@@ -293,36 +247,36 @@ def test_content_duplicated_next_to_qualifying_properties(client, session_factor
 
 def test_second_unsigned_sick_leave_wraps_the_signed_one(client, session_factory, doctor, signed):
     # A forged, unsigned SickLeave as the root; the genuinely signed one nested inside it.
-    forged = _tree(_unsigned(doctor, icd10="Z99"))
+    forged = _tree(unsigned(doctor, icd10="Z99"))
     forged.append(_tree(signed))
     refused(client, session_factory, _ser(forged), 422, "signature-scope")
 
 
 def test_second_unsigned_sick_leave_after_signature(client, session_factory, doctor, signed):
     root = _tree(signed)
-    root.append(_tree(_unsigned(doctor, icd10="Z99")))
+    root.append(_tree(unsigned(doctor, icd10="Z99")))
     refused(client, session_factory, _ser(root), 422, "signature-scope")
 
 
 def test_second_unsigned_sick_leave_before_signature(client, session_factory, doctor, signed):
     root = _tree(signed)
-    _sig(root).addprevious(_tree(_unsigned(doctor, icd10="Z99")))
+    _sig(root).addprevious(_tree(unsigned(doctor, icd10="Z99")))
     refused(client, session_factory, _ser(root), 422, "signature-invalid")
 
 
 def test_reference_to_root_id(client, session_factory, doctor):
     # Stock signxml references "#Id" when the root has one: fine maths, but not URI="".
-    root = _tree(_unsigned(doctor))
+    root = _tree(unsigned(doctor))
     root.set("Id", "doc")
     refused(client, session_factory, _stock_signxml(doctor, root, "#doc"), 422, "signature-scope")
 
 
 def test_reference_to_id_elsewhere(client, session_factory, doctor):
     # Only the diagnosis is signed; everything else (the patient, the period) is the attacker's.
-    root = _tree(_unsigned(doctor))
+    root = _tree(unsigned(doctor))
     _ez(root, "Diagnosis").set("Id", "d1")
     signed = _tree(_stock_signxml(doctor, root, "#d1"))
-    _ez(signed, "Incapacity/To").text = (_today() + timedelta(days=90)).isoformat()
+    _ez(signed, "Incapacity/To").text = (today() + timedelta(days=90)).isoformat()
     refused(client, session_factory, _ser(signed), 422, "signature-scope")
 
 
@@ -383,16 +337,6 @@ def test_sha1_digest(client, session_factory, signed):
 
 
 # --- certificates --------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Issued:
-    key: ec.EllipticCurvePrivateKey
-    cert: x509.Certificate
-    chain: tuple[x509.Certificate, ...] = ()
-
-    def sign(self, xml: bytes) -> bytes:
-        return sign_enveloped(xml, self.key, self.cert, self.chain)
-
-
 def _ident(doctor: EnrolledDoctor) -> profile.DoctorIdentity:
     return profile.DoctorIdentity(doctor.npwz, "Anna", "Nowak")
 
@@ -435,76 +379,42 @@ def _self_signed(doctor: EnrolledDoctor) -> Issued:
     return Issued(key, cert)
 
 
-def _issue_with_our_ca(pki_dir: Path, npwz: str, *, when: datetime) -> Issued:
-    """A doctor certificate signed by the real issuing CA key, as if issued at ``when``."""
-    keys = OnlineKeys.load(pki_dir, PASSPHRASE)
-    key = ec.generate_private_key(ec.SECP256R1())
-    ident = profile.DoctorIdentity(npwz, "Anna", "Nowak")
-    builder = profile.doctor_builder(
-        ident,
-        key.public_key(),
-        keys.issuing,
-        serials.new_serial(1),
-        when,
-        profile.Profile.load(pki_dir),
-        profile.Urls(PUBLIC_URL),
-    )
-    return Issued(key, issue(builder, keys.issuing_key, doctor=True))
-
-
-def _record(session_factory: Any, cert: x509.Certificate) -> None:
-    """Record the certificate as issued by our CA, so only the check under test can refuse it."""
-    with transaction(session_factory) as s:
-        s.add(
-            Certificate(
-                serial=serials.to_hex(cert.serial_number),
-                doctor_id=None,
-                kind="doctor",
-                status="issued",
-                der=cert.public_bytes(serialization.Encoding.DER),
-                not_before=cert.not_valid_before_utc,
-                not_after=cert.not_valid_after_utc,
-                created_at=datetime.now(UTC),
-            )
-        )
-
-
 def test_directly_issued_and_recorded_certificate_is_accepted(client, session_factory, pki_dir, doctor):
     # The control for the validity tests below: the same recipe with today's clock is accepted.
-    issued = _issue_with_our_ca(pki_dir, doctor.npwz, when=datetime.now(UTC))
-    _record(session_factory, issued.cert)
-    r = client.post("/v1/ezla", content=issued.sign(_unsigned(doctor)), headers=XML)
+    issued = issue_with_our_ca(pki_dir, doctor.npwz, when=datetime.now(UTC))
+    record(session_factory, issued.cert)
+    r = client.post("/v1/ezla", content=issued.sign(unsigned(doctor)), headers=XML)
     assert r.status_code == 201, r.text
 
 
 def test_certificate_from_foreign_ca(client, session_factory, doctor):
     issued = _foreign_ca(doctor)
-    refused(client, session_factory, issued.sign(_unsigned(doctor)), 422, "certificate-untrusted")
+    refused(client, session_factory, issued.sign(unsigned(doctor)), 422, "certificate-untrusted")
 
 
 def test_self_signed_doctor_certificate(client, session_factory, doctor):
     issued = _self_signed(doctor)
-    refused(client, session_factory, issued.sign(_unsigned(doctor)), 422, "certificate-untrusted")
+    refused(client, session_factory, issued.sign(unsigned(doctor)), 422, "certificate-untrusted")
 
 
 def test_certificate_signed_by_our_ca_but_never_recorded(client, session_factory, pki_dir, doctor):
     # A valid chain is not enough: the exact certificate must be one the CA recorded (a leaked
     # issuing key, or a certificate minted outside the issuance procedure).
-    issued = _issue_with_our_ca(pki_dir, doctor.npwz, when=datetime.now(UTC))
-    refused(client, session_factory, issued.sign(_unsigned(doctor)), 422, "certificate-untrusted")
+    issued = issue_with_our_ca(pki_dir, doctor.npwz, when=datetime.now(UTC))
+    refused(client, session_factory, issued.sign(unsigned(doctor)), 422, "certificate-untrusted")
 
 
 def test_expired_certificate(client, session_factory, pki_dir, doctor):
-    issued = _issue_with_our_ca(pki_dir, doctor.npwz, when=datetime.now(UTC) - timedelta(days=800))
+    issued = issue_with_our_ca(pki_dir, doctor.npwz, when=datetime.now(UTC) - timedelta(days=800))
     assert issued.cert.not_valid_after_utc < datetime.now(UTC)
-    _record(session_factory, issued.cert)
-    refused(client, session_factory, issued.sign(_unsigned(doctor)), 422, "certificate-expired")
+    record(session_factory, issued.cert)
+    refused(client, session_factory, issued.sign(unsigned(doctor)), 422, "certificate-expired")
 
 
 def test_not_yet_valid_certificate(client, session_factory, pki_dir, doctor):
-    issued = _issue_with_our_ca(pki_dir, doctor.npwz, when=datetime.now(UTC) + timedelta(days=10))
-    _record(session_factory, issued.cert)
-    refused(client, session_factory, issued.sign(_unsigned(doctor)), 422, "certificate-not-yet-valid")
+    issued = issue_with_our_ca(pki_dir, doctor.npwz, when=datetime.now(UTC) + timedelta(days=10))
+    record(session_factory, issued.cert)
+    refused(client, session_factory, issued.sign(unsigned(doctor)), 422, "certificate-not-yet-valid")
 
 
 def test_revoked_certificate(client, session_factory, operator_token, doctor):
@@ -519,7 +429,7 @@ def test_revoked_certificate(client, session_factory, operator_token, doctor):
 
 def test_signer_is_not_the_named_doctor(client, session_factory, operator_token, doctor):
     other = register(client, operator_token)  # a real, registered doctor
-    xml = _sign(doctor, build_sick_leave_xml(sample_sick_leave(today=_today(), npwz=other["npwz"])))
+    xml = _sign(doctor, build_sick_leave_xml(sample_sick_leave(today=today(), npwz=other["npwz"])))
     assert f"<Npwz>{other['npwz']}</Npwz>".encode() in xml
     refused(client, session_factory, xml, 403, "signer-not-doctor")
 
@@ -527,18 +437,18 @@ def test_signer_is_not_the_named_doctor(client, session_factory, operator_token,
 def test_foreign_signature_under_another_doctors_name(client, session_factory, operator_token, doctor):
     # Another enrolled doctor signs an e-ZLA naming `doctor`.
     other = enroll(client, operator_token)
-    xml = _sign(other, _unsigned(doctor))
+    xml = _sign(other, unsigned(doctor))
     refused(client, session_factory, xml, 403, "signer-not-doctor")
 
 
 # --- document shape ----------------------------------------------------------------------------
 def test_wrong_namespace(client, session_factory, doctor):
-    xml = _unsigned(doctor).replace(EZ.encode(), b"urn:ezla:sick-leave:2")
+    xml = unsigned(doctor).replace(EZ.encode(), b"urn:ezla:sick-leave:2")
     refused(client, session_factory, _sign(doctor, xml), 422, "wrong-namespace")
 
 
 def test_no_namespace(client, session_factory, doctor):
-    xml = _unsigned(doctor).replace(b' xmlns="urn:ezla:sick-leave:1"', b"")
+    xml = unsigned(doctor).replace(b' xmlns="urn:ezla:sick-leave:1"', b"")
     refused(client, session_factory, _sign(doctor, xml), 422, "wrong-namespace")
 
 
@@ -548,11 +458,11 @@ def test_no_namespace(client, session_factory, doctor):
     ids=["indication", "icd10", "document-id"],
 )
 def test_schema_invalid(client, session_factory, doctor, overrides):
-    refused(client, session_factory, _sign(doctor, _unsigned(doctor, **overrides)), 422, "schema-invalid")
+    refused(client, session_factory, _sign(doctor, unsigned(doctor, **overrides)), 422, "schema-invalid")
 
 
 def test_schema_invalid_unknown_element(client, session_factory, doctor):
-    root = _tree(_unsigned(doctor))
+    root = _tree(unsigned(doctor))
     etree.SubElement(root, f"{{{EZ}}}Bonus").text = "1"
     refused(client, session_factory, _sign(doctor, root), 422, "schema-invalid")
 
@@ -573,7 +483,7 @@ def test_other_root_element(client, session_factory, doctor):
 
 # --- business rules, each broken once by a correctly signed document ---------------------------------
 BAD_PESEL = "44051401358"  # 44051401359 with a wrong check digit
-T = _today
+T = today
 
 
 RULES: dict[str, Callable[[], dict[str, Any]]] = {
@@ -639,9 +549,9 @@ def test_npwz_check_digit(client, session_factory, pki_dir, doctor):
     # The CA never registers a bad NPWZ, so the rule is reached with a certificate our issuing key
     # signed for one (recorded, so every earlier check passes) over a document naming it.
     bad = "1000000"
-    issued = _issue_with_our_ca(pki_dir, bad, when=datetime.now(UTC))
-    _record(session_factory, issued.cert)
-    xml = build_sick_leave_xml(sample_sick_leave(today=_today(), npwz=bad))
+    issued = issue_with_our_ca(pki_dir, bad, when=datetime.now(UTC))
+    record(session_factory, issued.cert)
+    xml = build_sick_leave_xml(sample_sick_leave(today=today(), npwz=bad))
     refused(client, session_factory, issued.sign(xml), 422, "npwz-invalid")
 
 
