@@ -8,7 +8,7 @@ PORT ?= 8000
 REGISTRY_PORT ?= 8100
 export EZLA_REGISTRY_TOKEN_FILE ?= var/registry-token
 
-.PHONY: run test lint type bench cluster demo install install-test clean
+.PHONY: run test test-deps lint type bench cluster demo install install-test clean
 
 $(BIN)/ezla: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -37,7 +37,17 @@ run: $(BIN)/ezla var/registry-token
 	  EZLA_REGISTRY_URL=http://$(HOST):$(REGISTRY_PORT) $(BIN)/ezla serve --host $(HOST) --port $(PORT) & \
 	  wait
 
-test: $(VENV)/.test-installed
+# What the tests run besides Python (peers, the front, the browser) on a new Debian machine of this
+# kind; PostgreSQL itself is one of the machine's services (.ci/run starts it if it is down).
+TEST_TOOLS := haproxy:haproxy xmlsec1:xmlsec1 node:nodejs npm:npm openssl:openssl chromium:chromium
+test-deps:
+	@missing=""; for pair in $(TEST_TOOLS); do command -v $${pair%%:*} >/dev/null || missing="$$missing $${pair#*:}"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	fi
+
+test: test-deps $(VENV)/.test-installed
 	$(BIN)/ruff check ezla tests bench
 	$(BIN)/mypy ezla
 	$(BIN)/lint-imports
