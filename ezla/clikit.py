@@ -40,8 +40,9 @@ def emit(as_json: bool, data: dict[str, Any], human: str) -> None:
 def fail(as_json: bool, exc: EzlaError | Exception) -> None:
     code = getattr(exc, "code", "error")
     detail = getattr(exc, "detail", str(exc))
+    report = getattr(exc, "extra", {}).get("report")  # a signature verification's findings
     if as_json:
-        click.echo(json.dumps({"error": code, "detail": detail}))
+        click.echo(json.dumps({"error": code, "detail": detail} | ({"report": report} if report else {})))
     else:
         click.echo(f"error: {code}: {detail}", err=True)
     sys.exit(1)

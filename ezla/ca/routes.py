@@ -43,8 +43,7 @@ def refresh_crl_if_stale(state: State) -> bytes:
 
 
 def ocsp_answer(state: State, der: bytes) -> bytes:
-    with transaction(state.sessionmaker) as session:
-        return service.ocsp_response(session, ca(state), der, now=utcnow())
+    return service.ocsp_response(state.sessionmaker, ca(state), der, now=utcnow())
 
 
 class CaController(Controller):

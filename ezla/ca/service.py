@@ -463,9 +463,12 @@ def status_of(session: Session, serial: int) -> ocsp.Status:
     return ocsp.Status("good", cert)
 
 
-def ocsp_response(session: Session, ctx: CaContext, request_der: bytes, *, now: datetime) -> bytes:
+def ocsp_response(sessions: sessionmaker[Session], ctx: CaContext, request_der: bytes, *, now: datetime) -> bytes:
+    """Parse, read the status in a short transaction, then sign outside it."""
     req = ocsp.parse_request(request_der)
-    return ocsp.respond(req, ctx.keys, lambda s: status_of(session, s), now=now)
+    with transaction(sessions) as session:
+        status = status_of(session, req.serial_number)
+    return ocsp.respond(req, ctx.keys, lambda _serial: status, now=now)
 
 
 @dataclass(frozen=True)

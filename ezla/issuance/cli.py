@@ -146,8 +146,8 @@ def verify(
             policy=SUBMISSION_POLICY,
         )
     except EzlaError as exc:
-        if with_report and "report" in exc.extra:
-            click.echo(json.dumps(exc.extra["report"], indent=2), err=not as_json)
+        if with_report and not as_json and "report" in exc.extra:
+            click.echo(json.dumps(exc.extra["report"], indent=2), err=True)
         fail(as_json, exc)
     except ValueError as exc:
         fail(as_json, BadRequest(str(exc)))

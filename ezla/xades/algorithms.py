@@ -14,6 +14,7 @@ import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
+from typing import TypeVar
 
 import lxml.etree
 from cryptography.hazmat.primitives import hashes
@@ -28,6 +29,7 @@ EXC_C14N_NS = "http://www.w3.org/2001/10/xml-exc-c14n#"
 ENVELOPED = "http://www.w3.org/2000/09/xmldsig#enveloped-signature"
 C14N_1_0 = "http://www.w3.org/TR/2001/REC-xml-c14n-20010315"
 
+T = TypeVar("T")
 WEAK_MARKERS = ("sha1", "md5", "sha224", "sha3-224", "ripemd")
 
 
@@ -102,22 +104,21 @@ def is_weak(uri: str) -> bool:
     return any(marker in lowered for marker in WEAK_MARKERS)
 
 
-def signature_method(uri: str) -> SignatureMethod:
-    method = SIGNATURE_METHODS.get(uri)
-    if method is None:
+def _known(table: dict[str, T], uri: str, what: str) -> T:
+    found = table.get(uri)
+    if found is None:
         if is_weak(uri):
             raise SignatureAlgorithmWeak("SHA-1/MD5/SHA-224 are refused")
-        raise SignatureInvalid(f"unsupported SignatureMethod {uri!r}")
-    return method
+        raise SignatureInvalid(f"unsupported {what} {uri!r}")
+    return found
+
+
+def signature_method(uri: str) -> SignatureMethod:
+    return _known(SIGNATURE_METHODS, uri, "SignatureMethod")
 
 
 def digest_function(uri: str) -> Callable[[bytes], bytes]:
-    digest = DIGESTS.get(uri)
-    if digest is None:
-        if is_weak(uri):
-            raise SignatureAlgorithmWeak("SHA-1/MD5/SHA-224 are refused")
-        raise SignatureInvalid(f"unsupported DigestMethod {uri!r}")
-    return digest
+    return _known(DIGESTS, uri, "DigestMethod")
 
 
 def c14n_method(el: lxml.etree._Element) -> tuple[C14n, list[str] | None]:

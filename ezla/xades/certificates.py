@@ -177,11 +177,24 @@ def check_path(
     return window
 
 
-def check_usage(signer: CertInfo, require_eku: x509.ObjectIdentifier | None) -> None:
+MAX_RSA_BITS = 8192
+MAX_RSA_EXPONENT = 2**32 + 1
+
+
+def check_key(signer: CertInfo) -> None:
+    """Before any signature maths: strong enough, and not so large (or with such an exponent)
+    that one verification becomes a CPU sink. Any certificate can sit in KeyInfo, so this runs
+    before the path is known to be ours."""
+    key = signer.public_key
     try:
-        check_key_strength(signer.public_key)
+        check_key_strength(key)
     except KeyTooWeak as exc:
         raise SignatureAlgorithmWeak(exc.detail) from None
+    if isinstance(key, rsa.RSAPublicKey) and (key.key_size > MAX_RSA_BITS or key.public_numbers().e > MAX_RSA_EXPONENT):
+        raise SignatureInvalid(f"RSA keys above {MAX_RSA_BITS} bits or with a huge public exponent are refused")
+
+
+def check_usage(signer: CertInfo, require_eku: x509.ObjectIdentifier | None) -> None:
     if not signer.signs_documents:
         raise CertificateNotForSigning("keyUsage allows neither digitalSignature nor nonRepudiation")
     if require_eku is not None and require_eku not in signer.ekus:

@@ -298,6 +298,21 @@ def _canonical_document(root: lxml.etree._Element, sig: lxml.etree._Element, ref
     return canonicalize(root, ref.c14n, ref.prefixes)
 
 
+def _check_digests(root: lxml.etree._Element, parts: _Parts, refs: list[_Reference]) -> bytes:
+    """Every Reference digest; returns SignedInfo's canonical bytes for the signature check.
+    SignedInfo, SignedProperties and KeyInfo are canonicalised in place (inclusive c14n takes the
+    ancestors' namespaces); the document last, because that detaches the signature."""
+    signed_info = canonicalize(parts.signed_info, *c14n_method(_c14n_el(parts.signed_info)))
+    for ref in sorted(refs, key=lambda r: r.target is None):
+        if ref.target is None:
+            octets = _canonical_document(root, parts.sig, ref)
+        else:
+            octets = canonicalize(ref.target, ref.c14n, ref.prefixes)
+        if ref.digest(octets) != ref.digest_value:
+            raise SignatureInvalid(f"digest of reference {ref.uri!r} does not match")
+    return signed_info
+
+
 def _verify_signature_value(parts: _Parts, signer: certificates.CertInfo, signed_info: bytes) -> None:
     method_el = parts.signed_info.find(_SIGNATURE_METHOD)
     method = signature_method(method_el.get("Algorithm", "") if method_el is not None else "")
@@ -351,17 +366,10 @@ def verify_enveloped(
         signer = next((c for c in certs if not c.is_ca), certs[0])
         cert = signer.cert
         report.signer_serial = format(cert.serial_number, "x")
+        step = report.enter(Check.ALGORITHMS)
+        certificates.check_key(signer)
         step = report.enter(Check.REFERENCES)
-        # SignedInfo, SignedProperties and KeyInfo are canonicalised in place (inclusive c14n takes
-        # the ancestors' namespaces); the document last, because that detaches the signature.
-        signed_info = canonicalize(parts.signed_info, *c14n_method(_c14n_el(parts.signed_info)))
-        for ref in sorted(refs, key=lambda r: r.target is None):
-            if ref.target is None:
-                octets = _canonical_document(root, parts.sig, ref)
-            else:
-                octets = canonicalize(ref.target, ref.c14n, ref.prefixes)
-            if ref.digest(octets) != ref.digest_value:
-                raise SignatureInvalid(f"digest of reference {ref.uri!r} does not match")
+        signed_info = _check_digests(root, parts, refs)
         step = report.enter(Check.SIGNATURE_VALUE)
         _verify_signature_value(parts, signer, signed_info)
         step = report.enter(Check.SIGNING_CERTIFICATE)

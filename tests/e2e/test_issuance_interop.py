@@ -266,11 +266,19 @@ def test_cli_sign_any_xml_verifies_everywhere_until_revoked(node_js, xmlsec1, ez
     verdict = cli_json("verify", str(out), "--chain", str(ezla_node.chain_pem), "--crl", str(crl_before))
     assert verdict["valid"] is True and verdict["crl_checked"] is True
     assert (verdict["npwz"], verdict["serial"]) == (doctor.npwz, doctor.serial)
+    chain_and_crl = ["--chain", str(ezla_node.chain_pem), "--crl", str(crl_before)]
+    report = cli_json("verify", str(out), *chain_and_crl, "--report")["report"]
+    assert report["indication"] == "TOTAL-PASSED"
+    assert {c["check"]: c["outcome"] for c in report["checks"]}["revocation"] == "passed"
 
     ezla_node.revoke(doctor.serial)
     crl_after = ezla_node.crl(tmp_path / "after.crl")
-    refused = cli_json("verify", str(out), "--chain", str(ezla_node.chain_pem), "--crl", str(crl_after), expect=1)
+    refused = cli_json(
+        "verify", str(out), "--chain", str(ezla_node.chain_pem), "--crl", str(crl_after), "--report", expect=1
+    )
     assert refused["error"] == "certificate-revoked", refused
+    assert refused["report"]["indication"] in ("TOTAL-FAILED", "INDETERMINATE")
+    assert {c["check"]: c["outcome"] for c in refused["report"]["checks"]}["revocation"] == "failed"
     refused = cli_json("verify", str(out), "--url", ezla_node.url, expect=1)  # chain and CRL fetched live
     assert refused["error"] == "certificate-revoked", refused
     # The stale CRL still says valid: the verdict really comes from the CRL given.

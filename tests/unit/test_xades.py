@@ -798,3 +798,23 @@ def test_passed_report_lists_every_check(pki: Pki, signed: bytes) -> None:
         "revocation",
     }
     assert all(c["outcome"] == "passed" for c in report["checks"])
+
+
+def test_rsa_key_with_a_huge_public_exponent_is_refused_before_any_maths(pki: Pki) -> None:
+    # Any certificate can sit in KeyInfo; a 2^40+1 exponent would make one verification a CPU sink.
+    n = pki.rsa_key.public_key().public_numbers().n
+    sink = rsa.RSAPublicNumbers(2**40 + 1, n).public_key()
+    b = (
+        x509.CertificateBuilder()
+        .subject_name(_name("sink"))
+        .issuer_name(pki.inter.subject)
+        .public_key(sink)
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(NOW - timedelta(days=1))
+        .not_valid_after(NOW + timedelta(days=30))
+    )
+    cert = b.sign(pki.inter_key, hashes.SHA384())
+    err = pki.refused(_signxml(pki, etree.fromstring(DOC), cert=cert), errors.SignatureInvalid)
+    assert "exponent" in err.detail
+    checks = {c["check"]: c["outcome"] for c in err.extra["report"]["checks"]}
+    assert checks["signature-value"] == "not-checked"

@@ -39,6 +39,13 @@ def _receipt_notices(client: Any, doctor_token: dict[str, str], ezla_id: str) ->
     return [el.text for el in etree.fromstring(r.content).iter(f"{{{EZ}}}SignerNotice")]
 
 
+def _issued_and_signed(pki_dir: Any, session_factory: Any, doctor: EnrolledDoctor, *, signed_ago: timedelta) -> Any:
+    """A certificate our CA issued ten days ago (recorded), and its signer, signing ``signed_ago``."""
+    issued = issue_with_our_ca(pki_dir, doctor.npwz, when=_now() - timedelta(days=10))
+    record(session_factory, issued.cert)
+    return issued, issued.sign(unsigned(doctor), signing_time=_now() - signed_ago)
+
+
 def _operator(operator_token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {operator_token}"}
 
@@ -92,9 +99,7 @@ def test_signing_time_within_the_delay_is_accepted(client, pki_dir, session_fact
 def test_key_compromise_refuses_what_arrives_later_whatever_it_claims(
     client, session_factory, operator_token, pki_dir, doctor
 ):
-    issued = issue_with_our_ca(pki_dir, doctor.npwz, when=_now() - timedelta(days=10))
-    record(session_factory, issued.cert)
-    backdated = issued.sign(unsigned(doctor), signing_time=_now() - timedelta(hours=1))
+    issued, backdated = _issued_and_signed(pki_dir, session_factory, doctor, signed_ago=timedelta(hours=1))
     _revoke(client, operator_token, format(issued.cert.serial_number, "x"), "keyCompromise")
     problem = refused(client, session_factory, backdated, 422, "certificate-revoked")
     assert problem["report"]["sub_indication"] == "REVOKED_NO_POE"
@@ -109,9 +114,7 @@ def test_revocation_takes_effect_at_once(client, session_factory, operator_token
 def test_superseded_keeps_what_was_signed_before_and_the_receipt_says_so(
     client, session_factory, operator_token, pki_dir, doctor
 ):
-    issued = issue_with_our_ca(pki_dir, doctor.npwz, when=_now() - timedelta(days=10))
-    record(session_factory, issued.cert)
-    before = issued.sign(unsigned(doctor), signing_time=_now() - timedelta(hours=1))
+    issued, before = _issued_and_signed(pki_dir, session_factory, doctor, signed_ago=timedelta(hours=1))
     _revoke(client, operator_token, format(issued.cert.serial_number, "x"), "superseded")
     r = client.post("/v1/ezla", content=before, headers=XML)
     assert r.status_code == 201, r.text
