@@ -148,9 +148,18 @@ def pki() -> Pki:
     )
 
 
-@pytest.fixture(scope="module")
-def signed(pki: Pki) -> bytes:
-    return sign_enveloped(DOC, pki.rsa_key, pki.rsa_leaf, [pki.inter])
+@pytest.fixture(autouse=True)
+def _now() -> None:
+    """NOW is each test's own "now": signers that stamp the real time (stock signxml, the
+    SigningTime default) and the verification time stay within the 5 minutes of allowed skew even
+    when this module runs late in a long session."""
+    global NOW  # noqa: PLW0603 - read by the helpers and tests of this module at call time
+    NOW = datetime.now(UTC).replace(microsecond=0)
+
+
+@pytest.fixture
+def signed(pki: Pki, _now: None) -> bytes:
+    return sign_enveloped(DOC, pki.rsa_key, pki.rsa_leaf, [pki.inter], signing_time=NOW)
 
 
 def _tree(data: bytes) -> etree._Element:
