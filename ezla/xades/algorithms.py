@@ -5,7 +5,8 @@ Anything spelled with SHA-1, MD5 or SHA-224 is refused as weak (matched on the U
 spellings are caught too); anything else unknown is refused as unsupported.
 
 Canonical XML 1.1 is canonicalised as 1.0, as signxml does: lxml exposes no 1.1 mode and the two
-differ only for xml:id/xml:base/xml:space inheritance into a subset apex, which no e-ZLA uses.
+differ only in how xml:id and xml:base are inherited into a subset apex; xml:lang and xml:space are
+carried onto the apex for both (``canonicalize``), and xml:base above a signed subtree is refused.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding
 from lxml import etree
 
-from ezla.errors import SignatureAlgorithmWeak, SignatureInvalid
+from ezla.errors import SignatureAlgorithmWeak, SignatureInvalid, XmlMalformed
 
 DS = "http://www.w3.org/2000/09/xmldsig#"
 XADES = "http://uri.etsi.org/01903/v1.3.2#"
@@ -134,12 +135,40 @@ def c14n_method(el: lxml.etree._Element) -> tuple[C14n, list[str] | None]:
     return method, prefixes
 
 
-def canonicalize(el: lxml.etree._Element, method: C14n, prefixes: list[str] | None) -> bytes:
-    """libxml2's c14n of the subtree at ``el``; inclusive c14n carries the ancestors' namespaces."""
-    return etree.tostring(
-        el,
-        method="c14n",
-        exclusive=method.exclusive,
-        with_comments=method.with_comments,
-        inclusive_ns_prefixes=prefixes,
-    )
+XML_NS = "{http://www.w3.org/XML/1998/namespace}"
+INHERITED_XML_ATTRIBUTES = (XML_NS + "lang", XML_NS + "space")
+
+
+def canonicalize(el: lxml.etree._Element, method: C14n, prefixes: list[str] | None, *, inherit: bool = False) -> bytes:
+    """libxml2's c14n of the subtree at ``el``; inclusive c14n carries the ancestors' namespaces.
+
+    Inclusive c14n of a subtree also carries the ancestors' xml:lang and xml:space onto its apex
+    (Canonical XML 1.0 section 2.4, 1.1 alike); lxml's subtree c14n does not, so with ``inherit``
+    they are lent to the apex for the call. (xml:id and xml:base inherit differently in 1.0 and
+    1.1: the verifier refuses them above a signed subtree.)"""
+    lent = _inherited_xml_attributes(el) if inherit and not method.exclusive else []
+    for name, value in lent:
+        el.set(name, value)
+    try:
+        return etree.tostring(
+            el,
+            method="c14n",
+            exclusive=method.exclusive,
+            with_comments=method.with_comments,
+            inclusive_ns_prefixes=prefixes,
+        )
+    except etree.C14NError as exc:  # e.g. a relative namespace URI, which c14n refuses
+        raise XmlMalformed(f"the document cannot be canonicalised: {exc}") from None
+    finally:
+        for name, _ in lent:
+            del el.attrib[name]
+
+
+def _inherited_xml_attributes(el: lxml.etree._Element) -> list[tuple[str, str]]:
+    lent: dict[str, str] = {}
+    for ancestor in el.iterancestors():
+        for name in INHERITED_XML_ATTRIBUTES:
+            value = ancestor.get(name)
+            if value is not None and name not in lent and el.get(name) is None:
+                lent[name] = value
+    return list(lent.items())

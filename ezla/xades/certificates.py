@@ -17,7 +17,6 @@ from datetime import datetime
 from typing import Generic, TypeVar
 
 from cryptography import x509
-from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
@@ -86,8 +85,8 @@ class CertInfo:
         try:
             public_key = cert.public_key()
             exts = cert.extensions  # parsed lazily by cryptography: fail here, not deep in a check
-        except (ValueError, UnsupportedAlgorithm) as exc:
-            raise SignatureInvalid(f"unreadable X509Certificate: {exc}") from None
+        except Exception as exc:  # ValueError, UnsupportedAlgorithm, DuplicateExtension, ...
+            raise SignatureInvalid(f"unreadable X509Certificate: {type(exc).__name__}") from None
         try:
             is_ca = exts.get_extension_for_class(x509.BasicConstraints).value.ca
         except x509.ExtensionNotFound:
@@ -115,8 +114,8 @@ def from_base64(text: str) -> CertInfo:
     if info is None:
         try:
             cert = x509.load_der_x509_certificate(b64decode(key, validate=True))
-        except ValueError as exc:
-            raise SignatureInvalid(f"unreadable X509Certificate: {exc}") from None
+        except Exception as exc:  # ValueError, InvalidVersion, ...: all mean "not a certificate"
+            raise SignatureInvalid(f"unreadable X509Certificate: {type(exc).__name__}") from None
         info = CertInfo.of(cert)
         _BY_TEXT.put(key, info)
     return info

@@ -18,6 +18,7 @@ Two passes, both linear:
 
 from __future__ import annotations
 
+import re
 import threading
 from dataclasses import dataclass
 
@@ -58,6 +59,7 @@ def _parser() -> etree.XMLParser:
     parser: etree.XMLParser | None = getattr(_local, "parser", None)
     if parser is None:
         parser = etree.XMLParser(
+            encoding="utf-8",  # whatever the declaration says: see _check_declared_encoding
             resolve_entities=False,
             no_network=True,
             load_dtd=False,
@@ -84,8 +86,20 @@ class ParsedXml:
 class _Scan:
     """What the byte-level pass learnt, so the tree pass looks only where it must."""
 
-    markup: bool  # "<!" (comment, CDATA, DOCTYPE) or a PI other than the XML declaration
     namespace_declarations: int
+
+
+_DECLARATION = re.compile(rb"\A(?:\xef\xbb\xbf)?<\?xml[^>]*?encoding\s*=\s*[\"']([^\"']*)[\"']")
+_UTF8_NAMES = frozenset((b"utf-8", b"utf8", b"us-ascii", b"ascii"))
+
+
+def _check_declared_encoding(data: bytes) -> None:
+    """Only UTF-8 (ASCII being a subset). Any other encoding libxml2 knows could spell the markup the
+    byte-level limits count in other bytes: UTF-7 writes '<' as '+ADw-'. The parser is also told to
+    read UTF-8 whatever the document says."""
+    found = _DECLARATION.match(data[:200])
+    if found is not None and found.group(1).lower() not in _UTF8_NAMES:
+        raise XmlMalformed(f"only UTF-8 is accepted, not {found.group(1).decode('ascii', 'replace')[:20]}")
 
 
 def _prescan(data: bytes, limits: Limits) -> _Scan:
@@ -95,9 +109,9 @@ def _prescan(data: bytes, limits: Limits) -> _Scan:
         # UTF-16/32 would hide every marker below from the byte counts; e-ZLA are UTF-8.
         if any(m.encode(enc) in data for m in ("<!DOCTYPE", "<!ENTITY") for enc in ("utf-16-le", "utf-16-be")):
             raise XmlForbiddenConstruct("DOCTYPE/ENTITY declarations are refused")
-        raise XmlMalformed("only UTF-8 (or another ASCII-compatible encoding) is accepted")
-    bang = b"<!" in data
-    if bang and (b"<!DOCTYPE" in data or b"<!ENTITY" in data):
+        raise XmlMalformed("only UTF-8 is accepted")
+    _check_declared_encoding(data)
+    if b"<!" in data and (b"<!DOCTYPE" in data or b"<!ENTITY" in data):
         raise XmlForbiddenConstruct("DOCTYPE/ENTITY declarations are refused")
     # Every element has at least one '<' (so do closing tags): an exact-enough bound, in C.
     if data.count(b"<") > 2 * limits.max_elements:
@@ -110,8 +124,7 @@ def _prescan(data: bytes, limits: Limits) -> _Scan:
     # Text, CDATA and attribute values never contain a raw '<': a longer run is a longer value.
     if len(data) > limits.max_text and max(map(len, data.split(b"<"))) > limits.max_text:
         raise XmlTextTooLong(f"a text node or attribute value is longer than {limits.max_text} bytes")
-    start = data.find(b"?>") + 2 if data[:8].lstrip(b"\xef\xbb\xbf").startswith(b"<?xml") else 0
-    return _Scan(bang or data.find(b"<?", start) != -1, declarations)
+    return _Scan(declarations)
 
 
 def _refuse_flood(data: bytes, limits: Limits) -> None:
@@ -147,10 +160,10 @@ def _walk(root: lxml.etree._Element, limits: Limits, scan: _Scan) -> dict[str, l
     """The exact per-element limits, in one pass that also indexes Id attributes for the verifier."""
     if _too_deep(limits)(root):
         raise XmlTooDeep(f"XML nested deeper than {limits.max_depth}")
-    if scan.markup:  # the exact look-ups only run when the bytes say they could find something
-        outside = (*root.itersiblings(preceding=True), *root.itersiblings())
-        if outside or any(True for _ in root.iter(etree.Comment, etree.PI, etree.Entity)):
-            raise XmlForbiddenConstruct("comments and processing instructions are refused: no signature covers them")
+    # Cheap in C, so not left to the byte scan alone: defence in depth against any encoding trick.
+    outside = (*root.itersiblings(preceding=True), *root.itersiblings())
+    if outside or any(True for _ in root.iter(etree.Comment, etree.PI, etree.Entity)):
+        raise XmlForbiddenConstruct("comments and processing instructions are refused: no signature covers them")
     if scan.namespace_declarations > limits.max_namespaces and any(
         len(el.nsmap) > limits.max_namespaces for el in root.iter()
     ):

@@ -14,6 +14,7 @@ was offline may send up to three calendar days late). Inside that window:
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta, tzinfo
 
@@ -60,15 +61,39 @@ class SigningTimePolicy:
         return datetime.combine(day, time(0), tzinfo=self.zone).astimezone(UTC)
 
 
+# xs:dateTime with a time zone (a SigningTime without one names no instant), offsets up to 14:00.
+_XS_DATETIME = re.compile(
+    r"(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(?:(Z)|([+-])(\d{2}):(\d{2}))"
+)
+
+
 def read_signing_time(props: lxml.etree._Element) -> datetime | None:
     text = props.findtext(_SIGNING_TIME)
     if text is None:
         return None
+    found = _XS_DATETIME.fullmatch(text.strip())
     try:
-        value = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    except ValueError:
-        raise SigningTimeInvalid(f"SigningTime {text.strip()[:40]!r} is not an xs:dateTime") from None
-    return (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(UTC)
+        if found is None:
+            raise ValueError(text)
+        year, month, day, hour, minute, second, fraction, zulu, sign, off_h, off_m = found.groups()
+        offset = timedelta(hours=int(off_h or 0), minutes=int(off_m or 0))
+        if offset > timedelta(hours=14) or int(off_m or 0) > 59:
+            raise ValueError(text)
+        end_of_day = (hour, minute, second, fraction or "0") == ("24", "00", "00", "0" * len(fraction or "0"))
+        value = datetime(
+            int(year),
+            int(month),
+            int(day),
+            0 if end_of_day else int(hour),
+            int(minute),
+            int(second),
+            int((fraction or "0")[:6].ljust(6, "0")),
+            tzinfo=UTC,
+        )
+        value += timedelta(days=1) if end_of_day else timedelta(0)
+        return value - (offset if sign == "+" else -offset) if not zulu else value
+    except (ValueError, OverflowError):
+        raise SigningTimeInvalid(f"SigningTime {text.strip()[:40]!r} is not an xs:dateTime with a time zone") from None
 
 
 def judge_signing_time(

@@ -49,8 +49,10 @@ from ezla.xades.algorithms import (
     DIGESTS,
     DS,
     ENVELOPED,
+    INHERITED_XML_ATTRIBUTES,
     SIGNATURE_METHODS,
     XADES,
+    XML_NS,
     C14n,
     c14n_method,
     canonicalize,
@@ -98,6 +100,8 @@ _X509_SERIAL = f"{{{DS}}}X509SerialNumber"
 _SIGNED_SIGNATURE_PROPS = f"{{{XADES}}}SignedSignatureProperties"
 _SIGNING_CERT_V1 = f"{{{XADES}}}SigningCertificate"
 _DEFAULT_POLICY = SigningTimePolicy()
+# Canonical XML has no DTD, entities, comments or PIs; the limits were applied to the original.
+_C14N_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
 
 RevocationLookup = Callable[[x509.Certificate], Revocation | None]
 
@@ -127,6 +131,7 @@ class _Parts:
     signature_value: lxml.etree._Element
     key_info: lxml.etree._Element | None
     props: lxml.etree._Element
+    xml_attributes: bool  # xml:lang/xml:space above the signed subtrees (inclusive c14n inherits them)
 
 
 def _elements(el: lxml.etree._Element) -> list[lxml.etree._Element]:
@@ -171,7 +176,12 @@ def _structure(root: lxml.etree._Element) -> _Parts:
     key_info = key_infos[0] if key_infos else None
     if key_info is not None and any(etree.QName(c).namespace != DS for c in _elements(key_info)):
         raise SignatureScope("KeyInfo may hold only XML-DSig elements")
-    return _Parts(sig, children[0], children[1], key_info, parts[0])
+    above = (root, sig, objects[0], qp[0])  # every ancestor of SignedInfo, KeyInfo and SignedProperties
+    xml_names = {str(name) for el in above for name in el.attrib if str(name).startswith(XML_NS)}
+    if xml_names - set(INHERITED_XML_ATTRIBUTES):
+        # xml:id and xml:base inherit differently in c14n 1.0 and 1.1; no e-ZLA needs them there.
+        raise SignatureScope("xml:id and xml:base are not accepted on the root or inside ds:Signature")
+    return _Parts(sig, children[0], children[1], key_info, parts[0], bool(xml_names))
 
 
 def _check_algorithms(parts: _Parts) -> None:
@@ -298,19 +308,21 @@ def _canonical_document(root: lxml.etree._Element, sig: lxml.etree._Element, ref
     return canonicalize(root, ref.c14n, ref.prefixes)
 
 
-def _check_digests(root: lxml.etree._Element, parts: _Parts, refs: list[_Reference]) -> bytes:
-    """Every Reference digest; returns SignedInfo's canonical bytes for the signature check.
+def _check_digests(root: lxml.etree._Element, parts: _Parts, refs: list[_Reference]) -> tuple[bytes, bytes]:
+    """Every Reference digest; returns SignedInfo's canonical bytes (for the signature check) and
+    the document's.
     SignedInfo, SignedProperties and KeyInfo are canonicalised in place (inclusive c14n takes the
     ancestors' namespaces); the document last, because that detaches the signature."""
-    signed_info = canonicalize(parts.signed_info, *c14n_method(_c14n_el(parts.signed_info)))
+    inherit = parts.xml_attributes
+    signed_info = canonicalize(parts.signed_info, *c14n_method(_c14n_el(parts.signed_info)), inherit=inherit)
     for ref in sorted(refs, key=lambda r: r.target is None):
         if ref.target is None:
-            octets = _canonical_document(root, parts.sig, ref)
+            octets = document = _canonical_document(root, parts.sig, ref)
         else:
-            octets = canonicalize(ref.target, ref.c14n, ref.prefixes)
+            octets = canonicalize(ref.target, ref.c14n, ref.prefixes, inherit=inherit)
         if ref.digest(octets) != ref.digest_value:
             raise SignatureInvalid(f"digest of reference {ref.uri!r} does not match")
-    return signed_info
+    return signed_info, document
 
 
 def _verify_signature_value(parts: _Parts, signer: certificates.CertInfo, signed_info: bytes) -> None:
@@ -369,7 +381,7 @@ def verify_enveloped(
         step = report.enter(Check.ALGORITHMS)
         certificates.check_key(signer)
         step = report.enter(Check.REFERENCES)
-        signed_info = _check_digests(root, parts, refs)
+        signed_info, canonical_document = _check_digests(root, parts, refs)
         step = report.enter(Check.SIGNATURE_VALUE)
         _verify_signature_value(parts, signer, signed_info)
         step = report.enter(Check.SIGNING_CERTIFICATE)
@@ -386,11 +398,21 @@ def verify_enveloped(
         step = Check.SIGNING_TIME  # passed above; only the age is left
         judge_age(when, received_at=received_at, policy=policy)
         step = Check.CHAIN
-        extra = [*certificates.infos_of(intermediates), *(c for c in certs if c is not signer)]
-        certificates.check_path(signer, extra, certificates.infos_of(trust_roots), at=when)
+        # Paths are built from the configured intermediates only: KeyInfo's other certificates are
+        # the sender's to choose, and a few crafted CAs can make path building a CPU sink.
+        certificates.check_path(
+            signer, certificates.infos_of(intermediates), certificates.infos_of(trust_roots), at=when
+        )
         certificates.check_usage(signer, require_eku)
     except EzlaError as exc:
         raise attach(exc, report.failed(step, exc)) from None
+    except Exception as exc:  # a backstop: hostile input must never become a 500
+        err = SignatureInvalid(f"the signature cannot be processed ({type(exc).__name__})")
+        raise attach(err, report.failed(step, err)) from None
+    if any(r.target is None and r.c14n.exclusive for r in refs):
+        # Exclusive c14n leaves out namespace declarations the content does not use: hand back a
+        # parse of the digested bytes, so not even an unused declaration is unsigned.
+        root = etree.fromstring(canonical_document, _C14N_PARSER)
     # ``root`` now holds exactly the digested node-set: the enveloped transform detached ds:Signature,
     # and parsing refused the comments, PIs and entities that c14n would have dropped. (A re-parse of
     # the canonical bytes would give the same tree at a sixth of this function's cost.)

@@ -301,10 +301,13 @@ def test_sign_accepts_element_and_root_with_id_still_references_whole_document(p
     assert pki.verify(data).signed_root.get("Id") == "r1"
 
 
-def test_chain_may_come_from_intermediates_instead_of_keyinfo(pki: Pki) -> None:
+def test_paths_are_built_from_configured_intermediates_only(pki: Pki) -> None:
     data = sign_enveloped(DOC, pki.ec_key, pki.ec_leaf)  # KeyInfo carries only the leaf
     assert pki.verify(data).signer == pki.ec_leaf
     pki.refused(data, errors.CertificateUntrusted, intermediates=[])
+    # CAs in KeyInfo are the sender's choice (and crafted ones make path building a CPU sink): ignored.
+    with_chain = sign_enveloped(DOC, pki.ec_key, pki.ec_leaf, [pki.inter])
+    pki.refused(with_chain, errors.CertificateUntrusted, intermediates=[])
 
 
 def test_comment_inside_signed_document_is_refused(pki: Pki, signed: bytes) -> None:
@@ -752,7 +755,9 @@ def test_real_ca_profile_doctor_and_service_seal(pki_dir) -> None:
     service = keystore.load_cert(pki_dir, "service")
     for key, cert in ((doctor_key, doctor), (service_key, service)):
         data = sign_enveloped(DOC, key, cert, [issuing])
-        result = verify_enveloped(data, trust_roots=[root], at=NOW + timedelta(minutes=1), require_eku=DOC_SIGNING)
+        result = verify_enveloped(
+            data, trust_roots=[root], intermediates=[issuing], at=NOW + timedelta(minutes=1), require_eku=DOC_SIGNING
+        )
         assert result.signer == cert
 
 
@@ -827,3 +832,69 @@ def test_rsa_key_with_a_huge_public_exponent_is_refused_before_any_maths(pki: Pk
     assert "exponent" in err.detail
     checks = {c["check"]: c["outcome"] for c in err.extra["report"]["checks"]}
     assert checks["signature-value"] == "not-checked"
+
+
+@pytest.mark.parametrize(
+    ("signing_time", "expected"),
+    [
+        ("2030-01-01T00:00:00+00:00", None),  # well-formed: judged, not refused as malformed
+        ("2030-01-01T00:00:00", errors.SigningTimeInvalid),  # no time zone names no instant
+        ("20300101T000000Z", errors.SigningTimeInvalid),
+        ("2030-01-01", errors.SigningTimeInvalid),
+        ("2030-01-01T00:00:00+15:00", errors.SigningTimeInvalid),
+        ("0001-01-01T00:00:00+00:01", errors.SigningTimeInvalid),  # before year 1 in UTC
+        ("9999-12-31T23:59:59-00:01", errors.SigningTimeInvalid),  # after year 9999 in UTC
+    ],
+)
+def test_signing_time_must_be_an_xs_datetime_with_a_zone(pki: Pki, signing_time: str, expected: type | None) -> None:
+    class Fixed(_Signer):
+        def add_signing_time(self, ssp, sig_root, signing_settings):
+            el = etree.SubElement(ssp, f"{{{XADES_NS}}}SigningTime", nsmap=self.namespaces)
+            el.text = signing_time
+
+    data = _signxml(pki, etree.fromstring(DOC), Fixed)
+    with pytest.raises(errors.EzlaError) as caught:
+        pki.verify(data)
+    assert type(caught.value) is (expected or errors.SigningTimeInFuture)
+
+
+def test_utf7_and_other_encodings_are_refused(pki: Pki, signed: bytes) -> None:
+    # UTF-7 can spell '<' as '+ADw-': the byte-level limits would count nothing.
+    body = signed.split(b"?>", 1)[1].replace(b"<!", b"+ADwAIQ-")
+    pki.refused(b'<?xml version="1.0" encoding="UTF-7"?>' + body, errors.XmlMalformed)
+    pki.refused(b'<?xml version="1.0" encoding="ISO-8859-2"?>' + body, errors.XmlMalformed)
+    assert pki.verify(b'<?xml version="1.0" encoding="utf-8"?>' + body).signer == pki.rsa_leaf
+
+
+def test_relative_namespace_uri_is_a_clean_refusal(pki: Pki, signed: bytes) -> None:
+    pki.refused(signed.replace(b"<SickLeave ", b'<SickLeave xmlns:r="rel/x" ', 1), errors.XmlMalformed)
+
+
+@pytest.mark.parametrize("c14n", [CanonicalizationMethod.CANONICAL_XML_1_0, CanonicalizationMethod.CANONICAL_XML_1_1])
+def test_xml_lang_on_the_root_is_inherited_by_signed_subtrees(pki: Pki, c14n: CanonicalizationMethod) -> None:
+    root = etree.fromstring(DOC)
+    root.set("{http://www.w3.org/XML/1998/namespace}lang", "pl")
+    data = _xmlsec1_like(pki, root, c14n)
+    assert pki.verify(data).signer == pki.rsa_leaf
+
+
+def _xmlsec1_like(pki: Pki, root: etree._Element, c14n: CanonicalizationMethod) -> bytes:
+    """Our signature over ``root``, with SignedInfo/SignedProperties digested as the spec says:
+    xml:lang of the root carried onto the subtree apex (signxml's subtree c14n forgets it)."""
+    import xmlsec
+
+    data = _signxml(pki, root, c14n_algorithm=c14n)
+    tree = etree.fromstring(data)
+    xmlsec.tree.add_ids(tree, ["Id"])
+    sig = tree.find(f"{{{DS}}}Signature")
+    ctx = xmlsec.SignatureContext()
+    ctx.key = xmlsec.Key.from_memory(
+        pki.rsa_key.private_bytes(Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()),
+        xmlsec.constants.KeyDataFormatPem,
+    )
+    for dv in sig.iter(f"{{{DS}}}DigestValue"):
+        if dv.getparent().tag == f"{{{DS}}}Reference":
+            dv.text = ""
+    sig.find(f"{{{DS}}}SignatureValue").text = ""
+    ctx.sign(sig)  # libxmlsec1 recomputes every Reference digest and the value, per the spec
+    return _ser(tree)
