@@ -43,6 +43,9 @@ TEST_TOOLS := haproxy:haproxy xmlsec1:xmlsec1 node:nodejs npm:npm openssl:openss
 test-deps:
 	@missing=""; for pair in $(TEST_TOOLS); do command -v $${pair%%:*} >/dev/null || missing="$$missing $${pair#*:}"; done; \
 	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then \
+	    echo "make test needs:$$missing -- install them with: sudo apt-get install -y$$missing" >&2; exit 1; \
+	  fi; \
 	  echo "installing:$$missing"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	fi
@@ -56,7 +59,7 @@ test: test-deps $(VENV)/.test-installed
 lint: $(VENV)/.test-installed
 	$(BIN)/ruff check ezla tests bench
 	$(BIN)/lint-imports
-	$(BIN)/ruff format --check ezla tests bench || true
+	$(BIN)/ruff format --check ezla tests bench
 
 type: $(VENV)/.test-installed
 	$(BIN)/mypy ezla

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
 import subprocess
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -31,37 +32,55 @@ def pki_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def _pg_create(name: str) -> str:
+def _pg_admin(*statements: str) -> None:
     import psycopg
 
     with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        conn.execute(f'CREATE DATABASE "{name}"')
+        for statement in statements:
+            conn.execute(statement)
+
+
+def _pg_url(name: str) -> str:
     return PG_ADMIN.rsplit("/", 1)[0] + f"/{name}"
 
 
-def _pg_drop(name: str) -> None:
-    import psycopg
+def pg_create(name: str, *, template: str | None = None) -> str:
+    """A new PostgreSQL database (a copy of ``template`` if given); returns its URL."""
+    copy = f' TEMPLATE "{template}"' if template else ""
+    _pg_admin(f'DROP DATABASE IF EXISTS "{name}"', f'CREATE DATABASE "{name}"{copy}')
+    return _pg_url(name)
 
-    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+def pg_drop(name: str) -> None:
+    _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def migrated_templates(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    """One migrated database per engine for the whole session; each test gets a copy (a file copy
+    for SQLite, ``CREATE DATABASE ... TEMPLATE`` for PostgreSQL) instead of running every migration
+    again. The migrations themselves are tested in tests/integration/platform."""
+    from ezla.migrate import upgrade
+
+    sqlite_file = tmp_path_factory.mktemp("template") / "ezla.sqlite3"
+    upgrade(f"sqlite:///{sqlite_file}")
+    name = f"ezla_tpl_{secrets.token_hex(4)}"
+    upgrade(pg_create(name))
+    yield {"sqlite": str(sqlite_file), "postgresql": name}
+    pg_drop(name)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+def db_url(request: pytest.FixtureRequest, tmp_path: Path, migrated_templates: dict[str, str]) -> Iterator[str]:
     """A fresh, migrated database. PostgreSQL must be reachable: no skip hides it."""
-    from ezla.migrate import upgrade
-
     if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path}/ezla.sqlite3"
-        upgrade(url)
-        yield url
+        path = tmp_path / "ezla.sqlite3"
+        shutil.copyfile(migrated_templates["sqlite"], path)
+        yield f"sqlite:///{path}"
         return
     name = f"ezla_t_{secrets.token_hex(4)}"
-    url = _pg_create(name)
-    upgrade(url)
-    yield url
-    _pg_drop(name)
+    yield pg_create(name, template=migrated_templates["postgresql"])
+    pg_drop(name)
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from ezla.client import EzlaClient
-from tests.conftest import PASSPHRASE, REGISTRY_TOKEN, _pg_create, _pg_drop
+from tests.conftest import PASSPHRASE, REGISTRY_TOKEN, pg_create, pg_drop
 from tests.e2e.procs import EZLA, Proc, base_env, free_port, node, wait_http
 from tests.factories import enroll_doctor_cli, signed_sick_leave
 
@@ -27,7 +27,7 @@ def env(request: pytest.FixtureRequest, tmp_path: Path, pki_dir: Path) -> Iterat
     import secrets
 
     name = f"ezla_e2e_{secrets.token_hex(4)}"
-    url = f"sqlite:///{tmp_path}/ezla.sqlite3" if request.param == "sqlite" else _pg_create(name)
+    url = f"sqlite:///{tmp_path}/ezla.sqlite3" if request.param == "sqlite" else pg_create(name)
     registry_port = free_port()
     e = base_env(
         EZLA_DATABASE_URL=url,
@@ -47,7 +47,7 @@ def env(request: pytest.FixtureRequest, tmp_path: Path, pki_dir: Path) -> Iterat
         subprocess.run([EZLA, *cmd], env=e, check=True, capture_output=True, timeout=60)
     yield e
     if request.param == "postgresql":
-        _pg_drop(name)
+        pg_drop(name)
 
 
 def _registry(e: dict[str, str], log_dir: Path) -> Proc:
