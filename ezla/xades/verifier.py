@@ -100,8 +100,6 @@ _X509_SERIAL = f"{{{DS}}}X509SerialNumber"
 _SIGNED_SIGNATURE_PROPS = f"{{{XADES}}}SignedSignatureProperties"
 _SIGNING_CERT_V1 = f"{{{XADES}}}SigningCertificate"
 _DEFAULT_POLICY = SigningTimePolicy()
-# Canonical XML has no DTD, entities, comments or PIs; the limits were applied to the original.
-_C14N_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
 
 RevocationLookup = Callable[[x509.Certificate], Revocation | None]
 
@@ -308,21 +306,20 @@ def _canonical_document(root: lxml.etree._Element, sig: lxml.etree._Element, ref
     return canonicalize(root, ref.c14n, ref.prefixes)
 
 
-def _check_digests(root: lxml.etree._Element, parts: _Parts, refs: list[_Reference]) -> tuple[bytes, bytes]:
-    """Every Reference digest; returns SignedInfo's canonical bytes (for the signature check) and
-    the document's.
+def _check_digests(root: lxml.etree._Element, parts: _Parts, refs: list[_Reference]) -> bytes:
+    """Every Reference digest; returns SignedInfo's canonical bytes (for the signature check).
     SignedInfo, SignedProperties and KeyInfo are canonicalised in place (inclusive c14n takes the
     ancestors' namespaces); the document last, because that detaches the signature."""
     inherit = parts.xml_attributes
     signed_info = canonicalize(parts.signed_info, *c14n_method(_c14n_el(parts.signed_info)), inherit=inherit)
     for ref in sorted(refs, key=lambda r: r.target is None):
         if ref.target is None:
-            octets = document = _canonical_document(root, parts.sig, ref)
+            octets = _canonical_document(root, parts.sig, ref)
         else:
             octets = canonicalize(ref.target, ref.c14n, ref.prefixes, inherit=inherit)
         if ref.digest(octets) != ref.digest_value:
             raise SignatureInvalid(f"digest of reference {ref.uri!r} does not match")
-    return signed_info, document
+    return signed_info
 
 
 def _verify_signature_value(parts: _Parts, signer: certificates.CertInfo, signed_info: bytes) -> None:
@@ -381,7 +378,7 @@ def verify_enveloped(
         step = report.enter(Check.ALGORITHMS)
         certificates.check_key(signer)
         step = report.enter(Check.REFERENCES)
-        signed_info, canonical_document = _check_digests(root, parts, refs)
+        signed_info = _check_digests(root, parts, refs)
         step = report.enter(Check.SIGNATURE_VALUE)
         _verify_signature_value(parts, signer, signed_info)
         step = report.enter(Check.SIGNING_CERTIFICATE)
@@ -410,9 +407,9 @@ def verify_enveloped(
         err = SignatureInvalid(f"the signature cannot be processed ({type(exc).__name__})")
         raise attach(err, report.failed(step, err)) from None
     if any(r.target is None and r.c14n.exclusive for r in refs):
-        # Exclusive c14n leaves out namespace declarations the content does not use: hand back a
-        # parse of the digested bytes, so not even an unused declaration is unsigned.
-        root = etree.fromstring(canonical_document, _C14N_PARSER)
+        # Exclusive c14n covers only the namespace declarations the content uses; drop the others
+        # (in C, a few microseconds) so that not even an unused declaration reaches the caller unsigned.
+        etree.cleanup_namespaces(root)
     # ``root`` now holds exactly the digested node-set: the enveloped transform detached ds:Signature,
     # and parsing refused the comments, PIs and entities that c14n would have dropped. (A re-parse of
     # the canonical bytes would give the same tree at a sixth of this function's cost.)

@@ -898,3 +898,13 @@ def _xmlsec1_like(pki: Pki, root: etree._Element, c14n: CanonicalizationMethod) 
     sig.find(f"{{{DS}}}SignatureValue").text = ""
     ctx.sign(sig)  # libxmlsec1 recomputes every Reference digest and the value, per the spec
     return _ser(tree)
+
+
+def test_exclusive_c14n_unused_namespace_declarations_never_reach_the_caller(pki: Pki) -> None:
+    data = _xmlsec1_like(pki, etree.fromstring(DOC), CanonicalizationMethod.EXCLUSIVE_XML_CANONICALIZATION_1_0)
+    # Exclusive c14n does not cover a declaration nobody uses: adding one keeps the signature valid.
+    # (Not on the root: inclusive c14n of SignedProperties would cover the root's declarations.)
+    rebound = data.replace(b"<IssueDate>", b'<IssueDate xmlns:q="urn:attacker">', 1)
+    result = pki.verify(rebound)
+    assert "q" not in result.signed_root.nsmap
+    assert all("urn:attacker" not in el.nsmap.values() for el in result.signed_root.iter())
