@@ -101,12 +101,20 @@ def test_worker_crash_between_send_and_done(env, tmp_path):
     registry = _registry(env, logs).start()
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    crashing = node("node-a", port, {**env, "EZLA_FAULT_CRASH_AFTER_SEND": "registry"}, logs, node_id="A").start()
+    # The e-ZLA are accepted by a node without a worker first: the crash must hit a delivery, not
+    # race the submissions (with a 0.1 s poll the worker could crash the node mid-request).
+    accepting = node("node-a0", port, {**env, "EZLA_WORKER": "0"}, logs, node_id="A").start()
     try:
         op = _operator(env)
         doctor = enroll_doctor_cli(env, url, tmp_path)
         with EzlaClient([url], attempts=1) as client:
             ids = [client.submit(signed_sick_leave(doctor))["id"] for _ in range(3)]
+    finally:
+        accepting.stop()
+    # Not waited for: with deliveries already pending it may crash before it ever reports ready.
+    crashing = node("node-a", port, {**env, "EZLA_FAULT_CRASH_AFTER_SEND": "registry"}, logs, node_id="A")
+    crashing.start(wait=False)
+    try:
         assert crashing.popen is not None
         crashing.popen.wait(timeout=30)  # the fault: it sent to the registry, then died
         assert crashing.popen.returncode == 137
