@@ -55,7 +55,7 @@ def account(action: str, role: str, nip: str | None, pesel: str | None, label: s
     from ezla.clikit import db_session, fail
     from ezla.db import utcnow
     from ezla.errors import BadRequest, EzlaError
-    from ezla.issuance.rules import nip_valid, pesel_valid
+    from ezla.identifiers import nip_valid, pesel_valid
 
     try:
         if nip is not None and not nip_valid(nip):

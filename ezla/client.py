@@ -9,6 +9,7 @@ submissions keyed by ``DocumentId``, and requests carrying an ``Idempotency-Key`
 from __future__ import annotations
 
 import base64
+import hashlib
 import random
 import re
 import time
@@ -23,7 +24,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 
+from ezla.auth.proof import check_challenge, holder_message, login_message, sign_proof
 from ezla.errors import EzlaError
+from ezla.files import write_private
 
 RETRY_STATUSES = frozenset({502, 503, 504})
 
@@ -154,12 +157,10 @@ class EzlaClient:
         return resp.headers["X-Ezla-Serial"], resp.content
 
     def challenge(self) -> str:
-        from ezla.auth.proof import check_challenge
 
         return check_challenge(str(self.request("GET", "/v1/auth/challenge").json()["challenge"]))
 
     def doctor_login(self, cert: x509.Certificate, key: PrivateKeyTypes) -> str:
-        from ezla.auth.proof import login_message, sign_proof
 
         challenge = self.challenge()
         resp = self.request(
@@ -175,8 +176,6 @@ class EzlaClient:
         return self.token
 
     def revoke_as_holder(self, cert: x509.Certificate, key: PrivateKeyTypes, reason: str) -> dict[str, Any]:
-        from ezla.auth.proof import sign_proof
-        from ezla.ca.service import holder_message
 
         serial = format(cert.serial_number, "x")
         challenge = self.challenge()
@@ -189,10 +188,6 @@ class EzlaClient:
         return resp.json()  # type: ignore[no-any-return]
 
     def renew(self, cert: x509.Certificate, key: PrivateKeyTypes, csr_pem: str) -> dict[str, Any]:
-        import hashlib
-
-        from ezla.auth.proof import sign_proof
-        from ezla.ca.service import holder_message
 
         serial = format(cert.serial_number, "x")
         csr = x509.load_pem_x509_csr(csr_pem.encode())
@@ -242,8 +237,6 @@ def make_csr(key: PrivateKeyTypes) -> str:
 
 
 def save_key(path: Path, key: PrivateKeyTypes, passphrase: str | None) -> None:
-    from ezla.ca.keystore import write_private
-
     enc: serialization.KeySerializationEncryption = (
         serialization.BestAvailableEncryption(passphrase.encode()) if passphrase else serialization.NoEncryption()
     )

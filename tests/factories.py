@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 
 from ezla.client import make_csr, new_key
-from ezla.issuance.rules import make_npwz
+from ezla.identifiers import make_npwz
 
 _npwz_tails = itertools.count(100001)
 

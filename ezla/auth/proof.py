@@ -49,3 +49,8 @@ def verify_proof(cert: x509.Certificate, message: bytes, signature: bytes) -> No
             raise ProofInvalid("unsupported key type")
     except InvalidSignature as exc:
         raise ProofInvalid() from exc
+
+
+def holder_message(purpose: str, serial: str, challenge: str, extra: str = "") -> bytes:
+    """What a holder signs to prove possession (renewal, revocation): bound to purpose and serial."""
+    return f"ezla:{purpose}:{serial}:{challenge}:{extra}".encode()

@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from ezla.ca import keystore, profile, serials
 from ezla.ca.signer import issue
+from ezla.files import write_private
 
 
 @dataclass(frozen=True)
@@ -34,7 +35,7 @@ def ensure_passphrase(passphrase: str | None, fallback_file: Path) -> str:
     if fallback_file.exists():
         return fallback_file.read_text(encoding="utf-8").strip()
     value = secrets.token_urlsafe(32)
-    keystore.write_private(fallback_file, value.encode())
+    write_private(fallback_file, value.encode())
     return value
 
 

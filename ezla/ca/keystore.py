@@ -7,7 +7,6 @@ The root key is only needed by ``ezla pki init`` (the key ceremony); nodes never
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +15,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPrivateKeyTypes, PrivateKeyTypes
 
 from ezla.errors import PkiNotInitialised
+from ezla.files import write_private
 
 ROLES = ("root", "issuing", "ocsp", "service")
 
@@ -26,13 +26,6 @@ def key_path(pki_dir: Path, role: str) -> Path:
 
 def cert_path(pki_dir: Path, role: str) -> Path:
     return pki_dir / "issued" / f"{role}.pem"
-
-
-def write_private(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
 
 
 def save_key(pki_dir: Path, role: str, key: PrivateKeyTypes, passphrase: str) -> None:

@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from ezla.auth.proof import verify_proof
+from ezla.auth.proof import holder_message, verify_proof
 from ezla.auth.service import consume_challenge
 from ezla.ca import audit, crl, ocsp, profile, serials
 from ezla.ca.keystore import OnlineKeys
@@ -46,6 +46,7 @@ from ezla.errors import (
     Forbidden,
     KeyTooWeak,
 )
+from ezla.identifiers import npwz_valid, pesel_valid
 from ezla.settings import Settings
 from ezla.xades import Revocation
 
@@ -108,7 +109,6 @@ def _new_activation_code() -> str:
 def register_doctor(
     session: Session, *, npwz: str, pesel: str, given_name: str, family_name: str, ttl: timedelta, now: datetime
 ) -> Registration:
-    from ezla.issuance.rules import npwz_valid, pesel_valid
 
     if not npwz_valid(npwz):
         raise BadRequest("npwz fails its check digit", field="npwz")
@@ -341,11 +341,6 @@ def get_certificate(session: Session, serial: str) -> x509.Certificate:
     row = _load_row(session, serial)
     assert row.der is not None
     return x509.load_der_x509_certificate(row.der)
-
-
-def holder_message(purpose: str, serial: str, challenge: str, extra: str = "") -> bytes:
-    """What a holder signs to prove possession (renewal, revocation): bound to purpose and serial."""
-    return f"ezla:{purpose}:{serial}:{challenge}:{extra}".encode()
 
 
 def _check_holder(

@@ -16,7 +16,7 @@ PATIENT_PESEL = "44051401359"
 
 
 def _fresh_npwz() -> str:
-    from ezla.issuance.rules import make_npwz
+    from ezla.identifiers import make_npwz
 
     while True:
         npwz = make_npwz(f"{secrets.randbelow(900000) + 100000:06d}")

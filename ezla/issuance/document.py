@@ -19,7 +19,7 @@ from typing import Any, Final
 from lxml import etree
 
 from ezla.errors import SchemaInvalid
-from ezla.issuance.rules import pesel_birth_date
+from ezla.identifiers import pesel_birth_date
 
 NS: Final = "urn:ezla:sick-leave:1"
 DSIG_NS: Final = "http://www.w3.org/2000/09/xmldsig#"

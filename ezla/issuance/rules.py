@@ -7,11 +7,11 @@ Signature, signer and idempotency rules need the certificate and the database an
 
 from __future__ import annotations
 
-import re
 from datetime import date, timedelta
 from typing import TYPE_CHECKING, Final
 
 from ezla.errors import Unprocessable
+from ezla.identifiers import nip_valid, npwz_valid, pesel_birth_date, pesel_valid, regon_valid
 
 if TYPE_CHECKING:
     from ezla.issuance.document import Cancellation, SickLeave
@@ -105,154 +105,6 @@ class FamilyCareHouseholdMissing(RuleViolation):
 
 class CancellationReasonMissing(RuleViolation):
     code, title = "cancellation-reason-missing", "A cancellation must give a reason"
-
-
-# --------------------------------------------------------------------------------------------
-# Identifier check digits
-# --------------------------------------------------------------------------------------------
-
-# [0-9], not \d: \d also matches non-ASCII digits, which int() would happily read.
-_DIGITS = {n: re.compile(f"[0-9]{{{n}}}") for n in (7, 9, 10, 11, 14)}
-
-_PESEL_W: Final = (1, 3, 7, 9, 1, 3, 7, 9, 1, 3)
-_NIP_W: Final = (6, 5, 7, 2, 3, 4, 5, 6, 7)
-_REGON9_W: Final = (8, 9, 2, 3, 4, 5, 6, 7)
-_REGON14_W: Final = (2, 4, 8, 5, 0, 9, 7, 3, 6, 1, 2, 4, 8)
-# PESEL month offset -> century
-_CENTURY: Final = {80: 1800, 0: 1900, 20: 2000, 40: 2100, 60: 2200}
-
-
-def _digits(s: object, n: int) -> list[int] | None:
-    if not isinstance(s, str) or not _DIGITS[n].fullmatch(s):
-        return None
-    return [int(c) for c in s]
-
-
-def _weighted(digits: list[int], weights: tuple[int, ...]) -> int:
-    return sum(d * w for d, w in zip(digits, weights, strict=False))
-
-
-def _pesel_check(d: list[int]) -> int:
-    return (10 - _weighted(d, _PESEL_W) % 10) % 10
-
-
-def pesel_birth_date(s: str) -> date:
-    """The date of birth a PESEL encodes (the month carries the century).
-
-    Raises ValueError if ``s`` is not 11 digits or the date does not exist; does not look at the
-    check digit (``pesel_valid`` does both).
-    """
-    d = _digits(s, 11)
-    if d is None:
-        raise ValueError("not a PESEL")
-    yy, mm, dd = d[0] * 10 + d[1], d[2] * 10 + d[3], d[4] * 10 + d[5]
-    offset = (mm // 20) * 20
-    century = _CENTURY.get(offset)
-    if century is None:  # unreachable with two digits, kept for clarity
-        raise ValueError("not a PESEL")
-    return date(century + yy, mm - offset, dd)  # ValueError for a month 13 or a 30th February
-
-
-def pesel_valid(s: str) -> bool:
-    """11 ASCII digits, a correct check digit and an existing date of birth."""
-    d = _digits(s, 11)
-    if d is None or _pesel_check(d) != d[10]:
-        return False
-    try:
-        pesel_birth_date(s)
-    except ValueError:
-        return False
-    return True
-
-
-def pesel_is_female(s: str) -> bool:
-    """The sex digit (10th) is even for women."""
-    return int(s[9]) % 2 == 0
-
-
-def nip_valid(s: str) -> bool:
-    """10 digits; weights 6,5,7,2,3,4,5,6,7, sum mod 11 is the check; 10 means no valid NIP."""
-    d = _digits(s, 10)
-    if d is None:
-        return False
-    check = _weighted(d, _NIP_W) % 11
-    return check != 10 and check == d[9]
-
-
-def _regon_check(d: list[int], weights: tuple[int, ...]) -> int:
-    return _weighted(d, weights) % 11 % 10  # 10 -> 0
-
-
-def regon_valid(s: str) -> bool:
-    """REGON of 9 or 14 digits with a correct check digit.
-
-    As domain.md says, a 14-digit REGON is checked on its own; its first 9 digits (the parent
-    unit's REGON) are not checked separately.
-    """
-    if (d := _digits(s, 9)) is not None:
-        return _regon_check(d, _REGON9_W) == d[8]
-    if (d := _digits(s, 14)) is not None:
-        return _regon_check(d, _REGON14_W) == d[13]
-    return False
-
-
-def _npwz_check(tail: list[int]) -> int:
-    return sum(d * w for d, w in zip(tail, range(1, 7), strict=True)) % 11
-
-
-def npwz_valid(s: str) -> bool:
-    """7 digits; the first is the check = (digits 2-7 weighted 1..6) mod 11 and is never 0."""
-    d = _digits(s, 7)
-    if d is None or d[0] == 0:
-        return False
-    return _npwz_check(d[1:]) == d[0]
-
-
-# --- generators (tests, demo, SDK examples) ------------------------------------------------
-
-
-def make_pesel(birth: date, serial: int, female: bool) -> str:
-    """A valid PESEL for ``birth`` (years 1800-2299); ``serial`` 0..4999 picks one of the 5000
-    numbers available per date and sex."""
-    if not 0 <= serial < 5000:
-        raise ValueError("serial must be in 0..4999")
-    offset = next((o for o, c in _CENTURY.items() if c <= birth.year < c + 100), None)
-    if offset is None:
-        raise ValueError("PESEL covers the years 1800-2299")
-    ordinal = serial * 2 + (0 if female else 1)  # 4 digits, the last one the sex
-    body = f"{birth.year % 100:02d}{birth.month + offset:02d}{birth.day:02d}{ordinal:04d}"
-    return body + str(_pesel_check([int(c) for c in body]))
-
-
-def make_nip(prefix9: str) -> str | None:
-    """The valid NIP starting with these 9 digits, or None if no check digit fits (sum mod 11 = 10)."""
-    d = _digits(prefix9, 9)
-    if d is None:
-        raise ValueError("prefix9 must be 9 digits")
-    check = _weighted(d, _NIP_W) % 11
-    return None if check == 10 else prefix9 + str(check)
-
-
-def make_regon9(prefix8: str) -> str:
-    """The valid 9-digit REGON starting with these 8 digits."""
-    if not isinstance(prefix8, str) or not re.fullmatch(r"[0-9]{8}", prefix8):
-        raise ValueError("prefix8 must be 8 digits")
-    return prefix8 + str(_regon_check([int(c) for c in prefix8], _REGON9_W))
-
-
-def make_regon14(prefix13: str) -> str:
-    """The valid 14-digit REGON starting with these 13 digits."""
-    if not isinstance(prefix13, str) or not re.fullmatch(r"[0-9]{13}", prefix13):
-        raise ValueError("prefix13 must be 13 digits")
-    return prefix13 + str(_regon_check([int(c) for c in prefix13], _REGON14_W))
-
-
-def make_npwz(tail6: str) -> str | None:
-    """The valid NPWZ ending with these 6 digits, or None when the check would be 0 or 10."""
-    if not isinstance(tail6, str) or not re.fullmatch(r"[0-9]{6}", tail6):
-        raise ValueError("tail6 must be 6 digits")
-    check = _npwz_check([int(c) for c in tail6])
-    return None if check in (0, 10) else str(check) + tail6
 
 
 # --------------------------------------------------------------------------------------------

@@ -24,7 +24,7 @@ from ezla.issuance.document import (
     Payer,
     SickLeave,
 )
-from ezla.issuance.rules import make_pesel
+from tests.identifiers import make_pesel
 
 Make = Callable[..., SickLeave]
 NS = "urn:ezla:sick-leave:1"

@@ -12,6 +12,7 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from ezla.errors import Unprocessable
+from ezla.identifiers import nip_valid, npwz_valid, pesel_birth_date, pesel_is_female, pesel_valid, regon_valid
 from ezla.issuance import rules
 from ezla.issuance.document import (
     Cancellation,
@@ -23,19 +24,7 @@ from ezla.issuance.document import (
     Payer,
     SickLeave,
 )
-from ezla.issuance.rules import (
-    make_nip,
-    make_npwz,
-    make_pesel,
-    make_regon9,
-    make_regon14,
-    nip_valid,
-    npwz_valid,
-    pesel_birth_date,
-    pesel_is_female,
-    pesel_valid,
-    regon_valid,
-)
+from tests.identifiers import make_nip, make_npwz, make_pesel, make_regon9, make_regon14
 
 Make = Callable[..., SickLeave]
 
