@@ -93,13 +93,6 @@ def patient_ezla(session: Session, pesel: str) -> list[dict[str, Any]]:
     return list(reversed(latest.values()))
 
 
-def patient_item(session: Session, pesel: str, ezla_id: str) -> dict[str, Any]:
-    items = [e for e in patient_ezla(session, pesel) if e["ezla_id"] == ezla_id]
-    if not items:
-        raise NotFound("no such e-ZLA for this patient")
-    return items[0]
-
-
 def check_webhook_url(url: str, *, allow_insecure: bool) -> None:
     """https to a public address. A payer must not make our workers POST into our own network (SSRF),
     nor receive PESELs in clear. Development and tests allow http and loopback explicitly.
