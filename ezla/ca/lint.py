@@ -9,11 +9,11 @@ from collections.abc import Callable
 from datetime import timedelta
 
 from cryptography import x509
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from ezla.ca.profile import DOCUMENT_SIGNING_EKU, npwz_of
 from ezla.errors import LintFailed
+from ezla.keys import key_problem
 
 Check = Callable[[x509.Certificate], str | None]
 
@@ -50,12 +50,8 @@ def _doctor_validity(cert: x509.Certificate) -> str | None:
 
 
 def _key_strength(cert: x509.Certificate) -> str | None:
-    key = cert.public_key()
-    if isinstance(key, rsa.RSAPublicKey):
-        return None if key.key_size >= 2048 else "RSA key below 2048 bits"
-    if isinstance(key, ec.EllipticCurvePublicKey):
-        return None if key.curve.key_size >= 256 else "EC key below P-256"
-    return "key type not allowed"
+    problem = key_problem(cert.public_key())
+    return None if problem is None else problem.detail
 
 
 def _status_pointers(cert: x509.Certificate) -> str | None:

@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
@@ -44,13 +44,11 @@ from ezla.errors import (
     CsrSubjectMismatch,
     DoctorExists,
     Forbidden,
-    KeyTooWeak,
 )
 from ezla.identifiers import npwz_valid, pesel_valid
+from ezla.keys import check_key
 from ezla.settings import Settings
 from ezla.xades import Revocation
-
-ALLOWED_CURVES = (ec.SECP256R1, ec.SECP384R1, ec.SECP521R1)
 
 
 @dataclass(frozen=True)
@@ -193,18 +191,6 @@ def _redeem(session: Session, code: str, now: datetime) -> Doctor:
     return doctor
 
 
-def check_public_key(key: object) -> None:
-    if isinstance(key, rsa.RSAPublicKey):
-        if key.key_size < 2048:
-            raise KeyTooWeak(f"RSA-{key.key_size} is below 2048 bits")
-        return
-    if isinstance(key, ec.EllipticCurvePublicKey):
-        if not isinstance(key.curve, ALLOWED_CURVES):
-            raise KeyTooWeak(f"curve {key.curve.name} not allowed; use P-256, P-384 or P-521")
-        return
-    raise KeyTooWeak("only RSA and EC (NIST P) keys are accepted")
-
-
 def parse_csr(csr_pem: str) -> x509.CertificateSigningRequest:
     if len(csr_pem) > 20_000:
         raise CsrMalformed("CSR too large")
@@ -213,7 +199,7 @@ def parse_csr(csr_pem: str) -> x509.CertificateSigningRequest:
         key = csr.public_key()
     except Exception as exc:  # cryptography raises ValueError/UnsupportedAlgorithm on junk
         raise CsrMalformed() from exc
-    check_public_key(key)
+    check_key(key)
     if not csr.is_signature_valid:
         raise CsrSignatureInvalid()
     return csr

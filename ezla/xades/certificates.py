@@ -18,17 +18,16 @@ from typing import Generic, TypeVar
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
 from cryptography.x509.verification import Criticality, ExtensionPolicy, PolicyBuilder, Store, VerificationError
 
 from ezla.errors import (
     CertificateNotForSigning,
     CertificateUntrusted,
-    KeyTooWeak,
     SignatureAlgorithmWeak,
     SignatureInvalid,
 )
+from ezla.keys import key_problem
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -56,17 +55,6 @@ class LruCache(Generic[K, V]):
             self._data.move_to_end(key)
             while len(self._data) > self._size:
                 self._data.popitem(last=False)
-
-
-def check_key_strength(key: object) -> None:
-    if isinstance(key, (rsa.RSAPrivateKey, rsa.RSAPublicKey)):
-        if key.key_size < 2048:
-            raise KeyTooWeak(f"RSA-{key.key_size} is below 2048 bits")
-    elif isinstance(key, (ec.EllipticCurvePrivateKey, ec.EllipticCurvePublicKey)):
-        if key.curve.key_size < 256:
-            raise KeyTooWeak(f"EC curve {key.curve.name} is below P-256")
-    else:
-        raise KeyTooWeak(f"unsupported key type {type(key).__name__}")
 
 
 @dataclass(frozen=True)
@@ -176,21 +164,12 @@ def check_path(
     return window
 
 
-MAX_RSA_BITS = 8192
-MAX_RSA_EXPONENT = 2**32 + 1
-
-
 def check_key(signer: CertInfo) -> None:
-    """Before any signature maths: strong enough, and not so large (or with such an exponent)
-    that one verification becomes a CPU sink. Any certificate can sit in KeyInfo, so this runs
-    before the path is known to be ours."""
-    key = signer.public_key
-    try:
-        check_key_strength(key)
-    except KeyTooWeak as exc:
-        raise SignatureAlgorithmWeak(exc.detail) from None
-    if isinstance(key, rsa.RSAPublicKey) and (key.key_size > MAX_RSA_BITS or key.public_numbers().e > MAX_RSA_EXPONENT):
-        raise SignatureInvalid(f"RSA keys above {MAX_RSA_BITS} bits or with a huge public exponent are refused")
+    """Before any signature maths (any certificate can sit in KeyInfo, so this runs before the path
+    is known to be ours): the one key policy of ``ezla.keys``."""
+    problem = key_problem(signer.public_key)
+    if problem is not None:
+        raise (SignatureAlgorithmWeak if problem.too_weak else SignatureInvalid)(problem.detail)
 
 
 def check_usage(signer: CertInfo, require_eku: x509.ObjectIdentifier | None) -> None:

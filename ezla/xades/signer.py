@@ -23,8 +23,8 @@ from signxml.algorithms import CanonicalizationMethod, DigestAlgorithm, Signatur
 from signxml.xades.xades import XAdESDataObjectFormat, XAdESSigner
 
 from ezla.errors import KeyCertificateMismatch
+from ezla.keys import check_key
 from ezla.xades.algorithms import XADES
-from ezla.xades.certificates import check_key_strength
 from ezla.xades.parsing import parse_xml
 
 C14N = CanonicalizationMethod.CANONICAL_XML_1_0
@@ -72,7 +72,7 @@ def sign_enveloped(
     xadesjs without an explicit key: it tries every KeyInfo certificate with the signature
     algorithm and throws on one of another key type (an RSA seal under our EC issuing CA).
     """
-    check_key_strength(key)
+    check_key(key)
     if cert.public_key().public_numbers() != key.public_key().public_numbers():  # type: ignore[union-attr]
         raise KeyCertificateMismatch()
     root = parse_xml(xml) if isinstance(xml, bytes) else xml
