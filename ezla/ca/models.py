@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 
 from sqlalchemy import ForeignKey, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
@@ -31,6 +32,12 @@ class ActivationCode(Base):
     used_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
 
 
+class CertificateStatus(StrEnum):
+    INTENT = "intent"  # recorded before signing (Boulder's order); a crash leaves it so
+    ISSUED = "issued"
+    REVOKED = "revoked"
+
+
 class Certificate(Base):
     """Every certificate the issuing CA signed, from the record of intent on (Boulder's order)."""
 
@@ -39,7 +46,7 @@ class Certificate(Base):
     serial: Mapped[str] = mapped_column(String(40), primary_key=True)  # lower-case hex
     doctor_id: Mapped[int | None] = mapped_column(ForeignKey("ca_doctors.id"), nullable=True, index=True)
     kind: Mapped[str] = mapped_column(String(16))  # doctor | ocsp | service
-    status: Mapped[str] = mapped_column(String(16))  # intent | issued | revoked
+    status: Mapped[str] = mapped_column(String(16))  # CertificateStatus
     der: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
     lint_der: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
     not_before: Mapped[datetime] = mapped_column(UtcDateTime)

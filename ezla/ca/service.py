@@ -29,7 +29,7 @@ from ezla.auth.proof import holder_message, verify_proof
 from ezla.auth.service import consume_challenge
 from ezla.ca import audit, crl, ocsp, profile, serials
 from ezla.ca.keystore import OnlineKeys
-from ezla.ca.models import ActivationCode, Certificate, Crl, Doctor
+from ezla.ca.models import ActivationCode, Certificate, CertificateStatus, Crl, Doctor
 from ezla.ca.profile import Profile, Urls
 from ezla.ca.serials import Serial
 from ezla.ca.signer import issue
@@ -255,7 +255,7 @@ def _issue_for(
                     serial=hexs,
                     doctor_id=doctor.id,
                     kind="doctor",
-                    status="intent",
+                    status=CertificateStatus.INTENT,
                     lint_der=lint_copy.public_bytes(serialization.Encoding.DER),
                     not_before=lint_copy.not_valid_before_utc,
                     not_after=lint_copy.not_valid_after_utc,
@@ -269,7 +269,7 @@ def _issue_for(
         session.execute(
             update(Certificate)
             .where(Certificate.serial == hexs)
-            .values(status="issued", der=cert.public_bytes(serialization.Encoding.DER))
+            .values(status=CertificateStatus.ISSUED, der=cert.public_bytes(serialization.Encoding.DER))
         )
         audit.append(session, action, hexs, {"npwz": doctor.npwz}, now=now)
     return Issued(hexs, cert, ctx.keys.chain)
@@ -358,7 +358,7 @@ def renew(
     """The holder of a valid certificate gets a new one for a (new) key in its CSR."""
     with transaction(sessions) as session:  # reads only
         row = _load_row(session, serial)
-        if row.status != "issued" or row.not_after <= now:
+        if row.status != CertificateStatus.ISSUED or row.not_after <= now:
             raise Forbidden("only a valid, unrevoked certificate can be renewed")
         found = session.get(Doctor, row.doctor_id) if row.doctor_id is not None else None
         if found is None:
@@ -373,7 +373,7 @@ def renew(
     def claim(session: Session) -> None:
         consume_challenge(session, challenge, now=now)
         current = session.get(Certificate, old_serial)
-        if current is None or current.status != "issued":  # revoked while we linted
+        if current is None or current.status != CertificateStatus.ISSUED:  # revoked while we linted
             raise Forbidden("only a valid, unrevoked certificate can be renewed")
 
     return _issue_for(sessions, ctx, doctor, csr.public_key(), now=now, action="certificate_renewed", claim=claim)
@@ -397,9 +397,9 @@ def revoke(
         if not challenge or not signature:
             raise BadRequest("a holder revocation needs challenge and signature")
         _check_holder(session, row, "revoke", challenge, signature, reason, now)
-    if row.status == "revoked":
+    if row.status == CertificateStatus.REVOKED:
         raise CertificateAlreadyRevoked()
-    row.status, row.revoked_at, row.revocation_reason = "revoked", now, reason
+    row.status, row.revoked_at, row.revocation_reason = CertificateStatus.REVOKED, now, reason
     audit.append(session, "certificate_revoked", row.serial, {"reason": reason, "by": by}, now=now)
     return row
 
@@ -410,7 +410,7 @@ def generate_crl(session: Session, ctx: CaContext, *, now: datetime) -> Crl:
     number = (session.scalar(select(func.max(Crl.number))) or 0) + 1
     revoked = session.execute(
         select(Certificate.serial, Certificate.revoked_at, Certificate.revocation_reason).where(
-            Certificate.status == "revoked", Certificate.not_after > now
+            Certificate.status == CertificateStatus.REVOKED, Certificate.not_after > now
         )
     ).all()
     entries = [crl.RevokedEntry(int(s, 16), at, r) for s, at, r in revoked if at is not None and r is not None]
@@ -439,7 +439,7 @@ def status_of(session: Session, serial: int) -> ocsp.Status:
     if row is None or row.der is None:
         return ocsp.Status("unknown")
     cert = x509.load_der_x509_certificate(row.der)
-    if row.status == "revoked":
+    if row.status == CertificateStatus.REVOKED:
         return ocsp.Status("revoked", cert, row.revoked_at, row.revocation_reason)
     return ocsp.Status("good", cert)
 
@@ -466,7 +466,7 @@ def signer_status(session: Session, cert: x509.Certificate) -> SignerStatus | No
     row = session.get(Certificate, serials.to_hex(cert.serial_number))
     if row is None or row.der != cert.public_bytes(serialization.Encoding.DER):
         return None
-    if row.status == "revoked" and row.revoked_at is not None:
+    if row.status == CertificateStatus.REVOKED and row.revoked_at is not None:
         return SignerStatus(Revocation(row.revoked_at, row.revocation_reason))
     return SignerStatus(None)
 
@@ -481,7 +481,7 @@ def register_pki_certificates(session: Session, ctx: CaContext, *, now: datetime
                     serial=hexs,
                     doctor_id=None,
                     kind=kind,
-                    status="issued",
+                    status=CertificateStatus.ISSUED,
                     der=cert.public_bytes(serialization.Encoding.DER),
                     not_before=cert.not_valid_before_utc,
                     not_after=cert.not_valid_after_utc,

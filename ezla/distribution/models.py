@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 
 from sqlalchemy import BigInteger, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
@@ -10,6 +11,12 @@ from sqlalchemy.orm import Mapped, mapped_column
 from ezla.db import Base, UtcDateTime
 
 BigId = BigInteger().with_variant(Integer(), "sqlite")  # SQLite autoincrements only INTEGER keys
+
+
+class DeliveryStatus(StrEnum):
+    PENDING = "pending"  # due at next_attempt_at; claimed when lease_until is in the future
+    DELIVERED = "delivered"
+    DEAD = "dead"  # dead-lettered after EZLA_DEAD_LETTER_AFTER_SECONDS; an operator may requeue
 
 
 class Delivery(Base):
@@ -24,7 +31,7 @@ class Delivery(Base):
     event: Mapped[str] = mapped_column(String(16))  # issued | cancelled
     recipient: Mapped[str] = mapped_column(String(24))  # registry | employer | employer_webhook | patient
     idempotency_key: Mapped[str] = mapped_column(String(128), unique=True)
-    status: Mapped[str] = mapped_column(String(16))  # pending | delivered | dead
+    status: Mapped[str] = mapped_column(String(16))  # DeliveryStatus
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(UtcDateTime)
     lease_owner: Mapped[str | None] = mapped_column(String(64), nullable=True)

@@ -7,7 +7,8 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ezla.distribution.models import Delivery, Webhook
+from ezla.distribution.models import Delivery, DeliveryStatus, Webhook
+from ezla.events import EzlaStatus
 
 BASE_RECIPIENTS = ("registry", "employer", "patient")
 
@@ -21,7 +22,7 @@ def idempotency_key(ezla_id: str, event: str, recipient: str) -> str:
     return f"ezla:{ezla_id}:{event}:{recipient}"
 
 
-def enqueue(session: Session, ezla_id: str, event: str, *, payer: str, now: datetime) -> list[Delivery]:
+def enqueue(session: Session, ezla_id: str, event: EzlaStatus, *, payer: str, now: datetime) -> list[Delivery]:
     recipients = list(BASE_RECIPIENTS)
     if session.scalar(select(Webhook.payer_key).where(Webhook.payer_key == payer)) is not None:
         recipients.append("employer_webhook")
@@ -31,7 +32,7 @@ def enqueue(session: Session, ezla_id: str, event: str, *, payer: str, now: date
             event=event,
             recipient=r,
             idempotency_key=idempotency_key(ezla_id, event, r),
-            status="pending",
+            status=DeliveryStatus.PENDING,
             attempts=0,
             fence=0,
             next_attempt_at=now,

@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from ezla.distribution.models import Delivery, EmployerInboxItem, PatientInboxItem, Webhook
+from ezla.distribution.models import Delivery, DeliveryStatus, EmployerInboxItem, PatientInboxItem, Webhook
 from ezla.errors import BadRequest, NotFound
 
 MAX_PAGE = 200
@@ -167,12 +167,12 @@ def outbox_metrics(session: Session, *, now: datetime) -> str:
         counts[(status, recipient)] = n
     for recipient, n in session.execute(
         select(Delivery.recipient, func.count())
-        .where(Delivery.status == "pending", Delivery.lease_until > now)
+        .where(Delivery.status == DeliveryStatus.PENDING, Delivery.lease_until > now)
         .group_by(Delivery.recipient)
     ):
         counts[("in_flight", recipient)] = n
         counts[("pending", recipient)] -= n
-    oldest = session.scalar(select(func.min(Delivery.created_at)).where(Delivery.status == "pending"))
+    oldest = session.scalar(select(func.min(Delivery.created_at)).where(Delivery.status == DeliveryStatus.PENDING))
     lag = (now - oldest).total_seconds() if oldest else 0.0
     lines = [
         "# HELP ezla_outbox_deliveries Outbox deliveries by state and recipient.",

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from ezla.db import transaction, utcnow
 from ezla.distribution.backoff import next_delay
 from ezla.distribution.channels import Channels, DeliveryFailed
-from ezla.distribution.models import Delivery
+from ezla.distribution.models import Delivery, DeliveryStatus
 from ezla.log import get_logger
 
 log = get_logger("ezla.distribution")
@@ -48,7 +48,7 @@ def claim(session: Session, owner: str, *, now: datetime, lease: timedelta, limi
     rows = session.scalars(
         select(Delivery)
         .where(
-            Delivery.status == "pending",
+            Delivery.status == DeliveryStatus.PENDING,
             Delivery.next_attempt_at <= now,
             or_(Delivery.lease_until.is_(None), Delivery.lease_until < now),
         )
@@ -78,7 +78,10 @@ def claim(session: Session, owner: str, *, now: datetime, lease: timedelta, limi
 
 def _fenced(c: Claim, now: datetime):  # type: ignore[no-untyped-def]
     return update(Delivery).where(
-        Delivery.id == c.id, Delivery.fence == c.fence, Delivery.status == "pending", Delivery.lease_until > now
+        Delivery.id == c.id,
+        Delivery.fence == c.fence,
+        Delivery.status == DeliveryStatus.PENDING,
+        Delivery.lease_until > now,
     )
 
 
@@ -86,7 +89,7 @@ def complete(session: Session, c: Claim, *, now: datetime) -> bool:
     """Mark delivered; False when the lease was lost (someone else owns the row now)."""
     result = session.execute(
         _fenced(c, now).values(
-            status="delivered", delivered_at=now, lease_owner=None, lease_until=None, last_error=None
+            status=DeliveryStatus.DELIVERED, delivered_at=now, lease_owner=None, lease_until=None, last_error=None
         )
     )
     return result.rowcount == 1  # type: ignore[attr-defined, no-any-return]
@@ -99,7 +102,7 @@ def fail(
     dead = now - c.created_at >= dead_after
     values: dict[str, object] = {"lease_owner": None, "lease_until": None, "last_error": error[:500]}
     if dead:
-        values["status"] = "dead"
+        values["status"] = DeliveryStatus.DEAD
     else:
         values["next_attempt_at"] = now + next_delay(c.attempts, cap=retry_cap)
     result = session.execute(_fenced(c, now).values(**values))
@@ -112,7 +115,7 @@ def release(session: Session, owner: str) -> int:
     """Give back this worker's leases (graceful shutdown) so the twin node picks them up at once."""
     result = session.execute(
         update(Delivery)
-        .where(Delivery.lease_owner == owner, Delivery.status == "pending")
+        .where(Delivery.lease_owner == owner, Delivery.status == DeliveryStatus.PENDING)
         .values(lease_owner=None, lease_until=None)
     )
     return result.rowcount  # type: ignore[attr-defined, no-any-return]
@@ -120,10 +123,12 @@ def release(session: Session, owner: str) -> int:
 
 def retry_dead(session: Session, *, now: datetime, delivery_id: int | None = None) -> int:
     """Operator action: put dead deliveries back in the queue (their age clock restarts)."""
-    stmt = update(Delivery).where(Delivery.status == "dead")
+    stmt = update(Delivery).where(Delivery.status == DeliveryStatus.DEAD)
     if delivery_id is not None:
         stmt = stmt.where(Delivery.id == delivery_id)
-    result = session.execute(stmt.values(status="pending", next_attempt_at=now, created_at=now, attempts=0))
+    result = session.execute(
+        stmt.values(status=DeliveryStatus.PENDING, next_attempt_at=now, created_at=now, attempts=0)
+    )
     return result.rowcount  # type: ignore[attr-defined, no-any-return]
 
 

@@ -43,6 +43,7 @@ from ezla.errors import (
     Unprocessable,
     WrongNamespace,
 )
+from ezla.events import EzlaStatus
 from ezla.issuance import document, numbering, rules
 from ezla.issuance.models import SickLeaveRecord
 from ezla.issuance.receipts import build_receipt
@@ -191,7 +192,7 @@ def submit(sessions: Sessions, keys: OnlineKeys, data: bytes, *, now: datetime, 
         document_id=sick_leave.document_id,
         series=series,
         number=number,
-        status="issued",
+        status=EzlaStatus.ISSUED,
         doctor_npwz=sick_leave.doctor.npwz,
         patient_pesel=sick_leave.patient.pesel,
         payer_nip=sick_leave.payer.nip,
@@ -218,8 +219,8 @@ def submit(sessions: Sessions, keys: OnlineKeys, data: bytes, *, now: datetime, 
                 raise
             return _repeat(existing, digest, sick_leave)
         payer = outbox.payer_key(record.payer_nip, record.payer_pesel)
-        outbox.enqueue(session, record.id, "issued", payer=payer, now=now)
-    return Accepted(record.id, series, number, "issued", created=True)
+        outbox.enqueue(session, record.id, EzlaStatus.ISSUED, payer=payer, now=now)
+    return Accepted(record.id, series, number, EzlaStatus.ISSUED, created=True)
 
 
 def cancel(sessions: Sessions, keys: OnlineKeys, ezla_id: str, data: bytes, *, now: datetime) -> Accepted:
@@ -252,16 +253,18 @@ def _cancel(
     if npwz_of(verified.signer) != cancellation.npwz or cancellation.npwz != record.doctor_npwz:
         raise SignerNotDoctor("only the doctor who issued the e-ZLA may cancel it")
     rules.check_cancellation(cancellation)
-    if record.status == "cancelled":
+    if record.status == EzlaStatus.CANCELLED:
         if record.cancellation_sha256 == digest:  # the same request again: same answer
             return Accepted(record.id, record.series, record.number, record.status, created=False)
         raise AlreadyCancelled()
-    record.status = "cancelled"
+    record.status = EzlaStatus.CANCELLED
     record.cancelled_at = now.replace(microsecond=0)
     record.cancellation_xml = data
     record.cancellation_sha256 = digest
     record.cancellation_reason = cancellation.reason
-    outbox.enqueue(session, ezla_id, "cancelled", payer=outbox.payer_key(record.payer_nip, record.payer_pesel), now=now)
+    outbox.enqueue(
+        session, ezla_id, EzlaStatus.CANCELLED, payer=outbox.payer_key(record.payer_nip, record.payer_pesel), now=now
+    )
     return Accepted(record.id, record.series, record.number, record.status, created=True)
 
 

@@ -15,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ezla.errors import BadRequest, NotFound
+from ezla.events import EzlaStatus
 from ezla.registry.models import IngestLog, RegistryRecord
 
 
@@ -56,7 +57,7 @@ def ingest(session: Session, ezla_id: str, body: dict[str, Any], *, now: datetim
         "doctor_npwz",
         "accepted_at",
     )
-    if body["event"] not in ("issued", "cancelled") or body["status"] not in ("issued", "cancelled"):
+    if body["event"] not in set(EzlaStatus) or body["status"] not in set(EzlaStatus):
         raise BadRequest("event and status must be issued or cancelled")
     key = str(body["idempotency_key"])
     duplicate = session.scalar(select(IngestLog.id).where(IngestLog.idempotency_key == key).limit(1)) is not None
@@ -64,7 +65,7 @@ def ingest(session: Session, ezla_id: str, body: dict[str, Any], *, now: datetim
         IngestLog(idempotency_key=key, ezla_id=ezla_id, event=body["event"], duplicate=duplicate, received_at=now)
     )
     record = session.get(RegistryRecord, ezla_id, with_for_update=True)
-    cancelled = body["status"] == "cancelled"
+    cancelled = body["status"] == EzlaStatus.CANCELLED
     created = record is None
     if record is None:
         record = RegistryRecord(
@@ -91,8 +92,8 @@ def ingest(session: Session, ezla_id: str, body: dict[str, Any], *, now: datetim
             created = False
             if record is None:
                 raise
-    if cancelled and record.status != "cancelled":
-        record.status = "cancelled"
+    if cancelled and record.status != EzlaStatus.CANCELLED:
+        record.status = EzlaStatus.CANCELLED
         record.cancellation_xml = _b64(body.get("cancellation_xml"), "cancellation_xml")
         record.cancelled_at = datetime.fromisoformat(body["cancelled_at"]) if body.get("cancelled_at") else now
         record.updated_at = now
