@@ -305,7 +305,7 @@ class Verifier:
     verify: Verify
 
 
-def ezla_verify(pki: Pki, at: datetime) -> tuple[Callable[[bytes], object], list[str]]:
+def ezla_verify(pki: Pki, at: datetime) -> Callable[[bytes], object]:
     """``verify_enveloped`` bound to our trust anchors and a time (what the cost attacks call too),
     with revocation looked up per call in an in-memory map (the service reads its database row)."""
     revoked: dict[int, Revocation] = {}
@@ -320,7 +320,7 @@ def ezla_verify(pki: Pki, at: datetime) -> tuple[Callable[[bytes], object], list
             revocation_of=lambda cert: revoked.get(cert.serial_number),
         )
 
-    return verify, []
+    return verify
 
 
 def ezla_path(verify: Callable[[bytes], object]) -> Verifier:
@@ -746,8 +746,7 @@ def run(settings: Settings, out: Callable[[str], object] = print) -> dict[str, A
         pki = make_pki(directory)
         corpus = make_corpus(pki, settings.n, directory, out)
         # Received now, after every document was signed (their SigningTime is never in the future).
-        ezla, notes = ezla_verify(pki, datetime.now(UTC))
-        corpus.notes.extend(notes)
+        ezla = ezla_verify(pki, datetime.now(UTC))
         paths = [ezla_path(ezla), signxml_path(pki), xmlsec_path(pki)]
         for path in paths:
             accept_all(path, corpus)

@@ -18,6 +18,7 @@ Two passes, both linear:
 
 from __future__ import annotations
 
+import functools
 import re
 import threading
 from dataclasses import dataclass
@@ -82,13 +83,6 @@ class ParsedXml:
     ids: dict[str, list[lxml.etree._Element]]  # every Id/ID/id attribute (any namespace) -> elements
 
 
-@dataclass(frozen=True)
-class _Scan:
-    """What the byte-level pass learnt, so the tree pass looks only where it must."""
-
-    namespace_declarations: int
-
-
 _DECLARATION = re.compile(rb"\A(?:\xef\xbb\xbf)?<\?xml[^>]*?encoding\s*=\s*[\"']([^\"']*)[\"']")
 _UTF8_NAMES = frozenset((b"utf-8", b"utf8", b"us-ascii", b"ascii"))
 
@@ -102,7 +96,8 @@ def _check_declared_encoding(data: bytes) -> None:
         raise XmlMalformed(f"only UTF-8 is accepted, not {found.group(1).decode('ascii', 'replace')[:20]}")
 
 
-def _prescan(data: bytes, limits: Limits) -> _Scan:
+def _prescan(data: bytes, limits: Limits) -> int:
+    """The byte-level limits; returns how many namespace declarations the document has."""
     if len(data) > limits.max_bytes:
         raise PayloadTooLarge(f"XML larger than {limits.max_bytes} bytes")
     if b"\x00" in data:
@@ -124,7 +119,7 @@ def _prescan(data: bytes, limits: Limits) -> _Scan:
     # Text, CDATA and attribute values never contain a raw '<': a longer run is a longer value.
     if len(data) > limits.max_text and max(map(len, data.split(b"<"))) > limits.max_text:
         raise XmlTextTooLong(f"a text node or attribute value is longer than {limits.max_text} bytes")
-    return _Scan(declarations)
+    return declarations
 
 
 def _refuse_flood(data: bytes, limits: Limits) -> None:
@@ -156,17 +151,15 @@ def _refuse_flood(data: bytes, limits: Limits) -> None:
     raise XmlTooManyElements(f"more than {limits.max_elements} elements")
 
 
-def _walk(root: lxml.etree._Element, limits: Limits, scan: _Scan) -> dict[str, list[lxml.etree._Element]]:
+def _walk(root: lxml.etree._Element, limits: Limits, declarations: int) -> dict[str, list[lxml.etree._Element]]:
     """The exact per-element limits, in one pass that also indexes Id attributes for the verifier."""
-    if _too_deep(limits)(root):
+    if _too_deep(limits.max_depth)(root):
         raise XmlTooDeep(f"XML nested deeper than {limits.max_depth}")
     # Cheap in C, so not left to the byte scan alone: defence in depth against any encoding trick.
     outside = (*root.itersiblings(preceding=True), *root.itersiblings())
     if outside or any(True for _ in root.iter(etree.Comment, etree.PI, etree.Entity)):
         raise XmlForbiddenConstruct("comments and processing instructions are refused: no signature covers them")
-    if scan.namespace_declarations > limits.max_namespaces and any(
-        len(el.nsmap) > limits.max_namespaces for el in root.iter()
-    ):
+    if declarations > limits.max_namespaces and any(len(el.nsmap) > limits.max_namespaces for el in root.iter()):
         raise XmlTooManyNamespaces(f"more than {limits.max_namespaces} namespaces in scope")
     ids: dict[str, list[lxml.etree._Element]] = {}
     most = limits.max_attributes
@@ -181,20 +174,15 @@ def _walk(root: lxml.etree._Element, limits: Limits, scan: _Scan) -> dict[str, l
     return ids
 
 
-_DEPTH_XPATHS: dict[int, etree.XPath] = {}
-
-
-def _too_deep(limits: Limits) -> etree.XPath:
+@functools.cache
+def _too_deep(max_depth: int) -> etree.XPath:
     """An element at depth max_depth + 1 exists: libxml2 walks the levels in C."""
-    xpath = _DEPTH_XPATHS.get(limits.max_depth)
-    if xpath is None:
-        xpath = _DEPTH_XPATHS[limits.max_depth] = etree.XPath("boolean(/*" + "/*" * limits.max_depth + ")")
-    return xpath
+    return etree.XPath("boolean(/*" + "/*" * max_depth + ")")
 
 
 def parse_document(data: bytes, *, limits: Limits = LIMITS) -> ParsedXml:
     """Parse untrusted XML: no DTD, entities, PIs or comments; bounded size, depth, width and text."""
-    scan = _prescan(data, limits)
+    declarations = _prescan(data, limits)
     try:
         root = etree.fromstring(data, _parser())
     except etree.XMLSyntaxError as exc:
@@ -204,7 +192,7 @@ def parse_document(data: bytes, *, limits: Limits = LIMITS) -> ParsedXml:
     docinfo = root.getroottree().docinfo
     if docinfo.internalDTD is not None or docinfo.externalDTD is not None or docinfo.doctype:
         raise XmlForbiddenConstruct("DOCTYPE declarations are refused")
-    return ParsedXml(root, _walk(root, limits, scan))
+    return ParsedXml(root, _walk(root, limits, declarations))
 
 
 def parse_xml(data: bytes, *, limits: Limits = LIMITS) -> lxml.etree._Element:
