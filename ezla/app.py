@@ -2,26 +2,36 @@
 
 from __future__ import annotations
 
+import fcntl
 import functools
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 from litestar import Litestar
 from litestar.datastructures import State
 from litestar.openapi import OpenAPIConfig
-from litestar.plugins.sqlalchemy import SQLAlchemyPlugin, SQLAlchemySyncConfig, SyncSessionConfig
 from sqlalchemy.exc import IntegrityError
 
 from ezla import __version__
+from ezla.auth.routes import AuthController
+from ezla.ca.routes import CaController, DoctorLoginController
 from ezla.ca.scheduler import CrlRefresher
-from ezla.db import make_engine, make_sessionmaker, transaction, utcnow
+from ezla.ca.service import CaContext, register_pki_certificates
+from ezla.db import is_sqlite, make_engine, make_sessionmaker, transaction, utcnow
+from ezla.distribution.channels import Channels
+from ezla.distribution.routes import EmployerController, OpsController, PatientController, metrics
+from ezla.distribution.worker import Worker
 from ezla.errors import EzlaError
+from ezla.health import HealthController
 from ezla.idempotency import idempotency_middleware
+from ezla.issuance.routes import EzlaController
 from ezla.log import configure_logging, get_logger, request_context
 from ezla.problems import EXCEPTION_HANDLERS
 from ezla.settings import Settings, get_settings
+from ezla.web.pages import ROUTES as WEB_ROUTES
 
 log = get_logger("ezla.app")
 MAX_BODY = 2_000_000
@@ -33,8 +43,6 @@ def _ca_loader(settings: Settings) -> Callable[[], Any]:
 
     @functools.cache
     def load() -> Any:
-        from ezla.ca.service import CaContext
-
         return CaContext.from_settings(settings)
 
     return load
@@ -43,13 +51,8 @@ def _ca_loader(settings: Settings) -> Callable[[], Any]:
 def claim_sqlite_node(url: str) -> Any:
     """SQLite is single-node: a second node on the same file would split the outbox and the
     numbering lock across processes that can't see each other's leases. Refuse it."""
-    from ezla.db import is_sqlite
-
     if not is_sqlite(url) or ":memory:" in url:
         return None
-    import fcntl
-    from pathlib import Path
-
     path = Path(url.split("///", 1)[1] + ".node-lock")
     path.parent.mkdir(parents=True, exist_ok=True)
     handle = path.open("w")
@@ -64,10 +67,7 @@ def claim_sqlite_node(url: str) -> Any:
     return handle
 
 
-def make_worker(settings: Settings, sessionmaker: Any) -> Any:
-    from ezla.distribution.channels import Channels
-    from ezla.distribution.worker import Worker
-
+def make_worker(settings: Settings, sessionmaker: Any) -> Worker:
     channels = Channels(
         registry_url=settings.registry_url, registry_token=settings.registry_token, factory=sessionmaker
     )
@@ -83,17 +83,14 @@ def make_worker(settings: Settings, sessionmaker: Any) -> Any:
 
 
 def create_app(settings: Settings | None = None) -> Litestar:
+    """Handlers open their own short transactions (``ezla.db.transaction``) or hand the
+    sessionmaker to a service that does. Deliberately not Litestar's SQLAlchemy plugin: its
+    request-long session would hold a transaction (on SQLite, the write lock) across the CPU work
+    of verification and signing, and its autocommit hook waits on the same thread pool."""
     settings = settings or get_settings()
     configure_logging(settings.log_level, json=settings.log_json, node_id=settings.node_id)
     engine = make_engine(settings.database_url)
     sessionmaker = make_sessionmaker(engine)
-
-    from ezla.auth.routes import AuthController
-    from ezla.ca.routes import CaController
-    from ezla.distribution.routes import EmployerController, OpsController, PatientController, metrics
-    from ezla.health import HealthController
-    from ezla.issuance.routes import EzlaController
-    from ezla.web.pages import ROUTES as WEB_ROUTES
 
     state = State(
         {
@@ -110,8 +107,6 @@ def create_app(settings: Settings | None = None) -> Litestar:
         node_lock = claim_sqlite_node(settings.database_url)
         try:
             ctx = app.state.ca_context()
-            from ezla.ca.service import register_pki_certificates
-
             with transaction(sessionmaker) as session:
                 register_pki_certificates(session, ctx, now=utcnow())
         except EzlaError as exc:
@@ -140,17 +135,12 @@ def create_app(settings: Settings | None = None) -> Litestar:
             if node_lock is not None:
                 node_lock.close()
 
-    db_config = SQLAlchemySyncConfig(
-        engine_instance=engine,
-        session_config=SyncSessionConfig(expire_on_commit=False),
-        before_send_handler="autocommit",
-        set_default_exception_handler=False,
-    )
     return Litestar(
         route_handlers=[
             HealthController,
             CaController,
             AuthController,
+            DoctorLoginController,
             EzlaController,
             EmployerController,
             PatientController,
@@ -158,7 +148,6 @@ def create_app(settings: Settings | None = None) -> Litestar:
             metrics,
             *WEB_ROUTES,
         ],
-        plugins=[SQLAlchemyPlugin(config=db_config)],
         exception_handlers=EXCEPTION_HANDLERS,
         middleware=[request_context, idempotency_middleware],
         state=state,

@@ -24,9 +24,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 
-from ezla.auth.proof import check_challenge, holder_message, login_message, sign_proof
 from ezla.errors import EzlaError
 from ezla.files import write_private
+from ezla.proof import check_challenge, holder_message, login_message, sign_proof
 
 RETRY_STATUSES = frozenset({502, 503, 504})
 

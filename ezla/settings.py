@@ -47,6 +47,12 @@ class Settings:
     activation_code_ttl_hours: int = 72
 
     @property
+    def published_dir(self) -> Path:
+        """The CA's public certificates and CRL (``<role>.pem``, ``root.crl``): what relying parties,
+        the registry among them, read without touching the CA's keys or code."""
+        return self.pki_dir / "issued"
+
+    @property
     def passphrase_file(self) -> Path:
         """Where a development passphrase lives when none is configured (see pki/README.md)."""
         return self.var_dir / "ca-passphrase"

@@ -9,18 +9,11 @@ from litestar.connection import ASGIConnection
 from litestar.handlers.base import BaseRouteHandler
 
 from ezla.auth.service import Principal, Role, authenticate
+from ezla.bearer import bearer_token
 from ezla.db import transaction, utcnow
 from ezla.errors import Forbidden, Unauthenticated
 
 Guard = Callable[[ASGIConnection, BaseRouteHandler], Awaitable[None]]  # type: ignore[type-arg]
-
-
-def bearer_token(connection: ASGIConnection) -> str | None:  # type: ignore[type-arg]
-    header = connection.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        return None
-    return token.strip()
 
 
 def principal_of(connection: ASGIConnection) -> Principal:  # type: ignore[type-arg]

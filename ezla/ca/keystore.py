@@ -25,7 +25,7 @@ def key_path(pki_dir: Path, role: str) -> Path:
 
 
 def cert_path(pki_dir: Path, role: str) -> Path:
-    return pki_dir / "issued" / f"{role}.pem"
+    return pki_dir / "issued" / f"{role}.pem"  # Settings.published_dir
 
 
 def save_key(pki_dir: Path, role: str, key: PrivateKeyTypes, passphrase: str) -> None:

@@ -11,10 +11,10 @@ import anyio
 from cryptography.hazmat.primitives import serialization
 from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import CacheControlHeader, State
-from sqlalchemy.orm import Session
 
-from ezla.auth.guards import bearer_token, principal_of, requires
+from ezla.auth.guards import principal_of, requires
 from ezla.auth.service import Role
+from ezla.bearer import bearer_token
 from ezla.ca import schemas, service
 from ezla.db import transaction, utcnow
 from ezla.errors import BadRequest, OcspRequestMalformed
@@ -46,22 +46,35 @@ def ocsp_answer(state: State, der: bytes) -> bytes:
     return service.ocsp_response(state.sessionmaker, ca(state), der, now=utcnow())
 
 
+class DoctorLoginController(Controller):
+    """``/v1/auth/doctor-token``: the CA vouches for its certificate, auth mints the token."""
+
+    path = "/v1/auth"
+    tags = ["auth"]
+
+    @post("/doctor-token", status_code=200, sync_to_thread=True, cache_control=NO_STORE)
+    def doctor_token(self, data: schemas.DoctorTokenIn, state: State) -> schemas.TokenOut:
+        with transaction(state.sessionmaker) as session:
+            token = service.log_in_doctor(session, data.certificate_pem, data.challenge, data.signature, now=utcnow())
+        return schemas.TokenOut(token.token, token.expires_at)
+
+
 class CaController(Controller):
     path = "/v1/ca"
     tags = ["certificate authority"]
 
     @post("/doctors", guards=[requires(Role.OPERATOR)], status_code=201, sync_to_thread=True, cache_control=NO_STORE)
-    def register_doctor(self, data: schemas.DoctorIn, state: State, db_session: Session) -> schemas.RegistrationOut:
-        reg = service.register_doctor(
-            db_session,
-            npwz=data.npwz,
-            pesel=data.pesel,
-            given_name=data.given_name,
-            family_name=data.family_name,
-            ttl=timedelta(hours=state.settings.activation_code_ttl_hours),
-            now=utcnow(),
-        )
-        db_session.commit()
+    def register_doctor(self, data: schemas.DoctorIn, state: State) -> schemas.RegistrationOut:
+        with transaction(state.sessionmaker) as session:
+            reg = service.register_doctor(
+                session,
+                npwz=data.npwz,
+                pesel=data.pesel,
+                given_name=data.given_name,
+                family_name=data.family_name,
+                ttl=timedelta(hours=state.settings.activation_code_ttl_hours),
+                now=utcnow(),
+            )
         return schemas.RegistrationOut(reg.npwz, reg.activation_code, reg.expires_at)
 
     @post(
@@ -71,11 +84,11 @@ class CaController(Controller):
         sync_to_thread=True,
         cache_control=NO_STORE,
     )
-    def new_activation_code(self, npwz: str, state: State, db_session: Session) -> schemas.RegistrationOut:
-        reg = service.new_activation_code(
-            db_session, npwz, ttl=timedelta(hours=state.settings.activation_code_ttl_hours), now=utcnow()
-        )
-        db_session.commit()
+    def new_activation_code(self, npwz: str, state: State) -> schemas.RegistrationOut:
+        with transaction(state.sessionmaker) as session:
+            reg = service.new_activation_code(
+                session, npwz, ttl=timedelta(hours=state.settings.activation_code_ttl_hours), now=utcnow()
+            )
         return schemas.RegistrationOut(reg.npwz, reg.activation_code, reg.expires_at)
 
     @post("/enrollments", status_code=201, sync_to_thread=True)
@@ -128,8 +141,10 @@ class CaController(Controller):
         return (state.settings.pki_dir / "issued" / "root.crl").read_bytes()  # type: ignore[no-any-return]
 
     @get("/certificates/{serial:str}", media_type="application/pem-certificate-chain", sync_to_thread=True)
-    def certificate(self, serial: str, db_session: Session) -> str:
-        return service.get_certificate(db_session, serial).public_bytes(serialization.Encoding.PEM).decode()
+    def certificate(self, serial: str, state: State) -> str:
+        with transaction(state.sessionmaker) as session:
+            cert = service.get_certificate(session, serial)
+        return cert.public_bytes(serialization.Encoding.PEM).decode()
 
     @post("/certificates/{serial:str}/revocation", status_code=200, sync_to_thread=True)
     def revoke(
@@ -138,7 +153,6 @@ class CaController(Controller):
         data: schemas.RevocationIn,
         request: Request[object, object, State],
         state: State,
-        db_session: Session,
     ) -> schemas.RevocationOut:
         if bearer_token(request) is not None:
             principal = principal_of(request)
@@ -147,19 +161,18 @@ class CaController(Controller):
             by = "operator"
         else:
             by = "holder"
-        row = service.revoke(
-            db_session,
-            serial,
-            reason=data.reason,
-            now=utcnow(),
-            by=by,
-            challenge=data.challenge,
-            signature=data.signature,
-        )
-        db_session.commit()
+        with transaction(state.sessionmaker) as session:
+            revoked = service.revoke(
+                session,
+                serial,
+                reason=data.reason,
+                now=utcnow(),
+                by=by,
+                challenge=data.challenge,
+                signature=data.signature,
+            )
         refresh_crl_if_stale(state)
-        assert row.revoked_at is not None and row.revocation_reason is not None
-        return schemas.RevocationOut(row.serial, row.status, row.revocation_reason, row.revoked_at)
+        return schemas.RevocationOut(revoked.serial, revoked.status, revoked.reason, revoked.revoked_at)
 
     @post("/certificates/{serial:str}/renewal", status_code=201, sync_to_thread=True)
     def renew(self, serial: str, data: schemas.RenewalIn, state: State) -> schemas.IssuedOut:

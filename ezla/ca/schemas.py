@@ -48,3 +48,14 @@ class RenewalIn(msgspec.Struct, forbid_unknown_fields=True):
     csr_pem: str
     challenge: str
     signature: str
+
+
+class DoctorTokenIn(msgspec.Struct, forbid_unknown_fields=True):
+    certificate_pem: str
+    challenge: str
+    signature: str
+
+
+class TokenOut(msgspec.Struct):
+    token: str
+    expires_at: datetime

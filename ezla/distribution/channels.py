@@ -3,12 +3,11 @@
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
 import json
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import httpx
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -17,9 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from ezla.db import transaction, utcnow
 from ezla.distribution.models import EmployerInboxItem, PatientInboxItem, Webhook
-
-if TYPE_CHECKING:
-    from ezla.distribution.worker import Claim
+from ezla.distribution.outbox import Claim
 
 LOCAL = frozenset({"employer", "patient"})
 SIGNATURE_HEADER = "X-Ezla-Signature"
@@ -35,6 +32,12 @@ def webhook_signature(secret: str, timestamp: str, body: bytes) -> str:
     request cannot be made fresh; receivers refuse timestamps older than a few minutes."""
     mac = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
     return f"sha256={mac}"
+
+
+def _body_of(c: Claim) -> str:
+    if c.payload is None:  # only rows written before migration 0005 lack one
+        raise DeliveryFailed("delivery has no payload snapshot")
+    return c.payload
 
 
 def _insert_ignore(session: Session, model: type[Any], values: dict[str, Any]) -> None:
@@ -60,85 +63,64 @@ class Channels:
     def is_local(self, recipient: str) -> bool:
         return recipient in LOCAL
 
-    def _view(self, session: Session, ezla_id: str):  # type: ignore[no-untyped-def]
-        from ezla.issuance import service as issuance
-
-        return issuance.get(session, ezla_id)
-
     def deliver_local(self, session: Session, c: Claim) -> None:
-        view = self._view(session, c.ezla_id)
-        now = utcnow()
+        body, now = _body_of(c), utcnow()
         if c.recipient == "employer":
-            _insert_ignore(
-                session,
-                EmployerInboxItem,
-                {
-                    "payer_key": view.payer_key,
-                    "ezla_id": c.ezla_id,
-                    "event": c.event,
-                    "idempotency_key": c.idempotency_key,
-                    "payload": json.dumps(view.for_employer(), ensure_ascii=False),
-                    "created_at": now,
-                },
-            )
+            model: type[EmployerInboxItem | PatientInboxItem] = EmployerInboxItem
+            address_column = "payer_key"
         elif c.recipient == "patient":
-            _insert_ignore(
-                session,
-                PatientInboxItem,
-                {
-                    "pesel": view.patient_pesel,
-                    "ezla_id": c.ezla_id,
-                    "event": c.event,
-                    "idempotency_key": c.idempotency_key,
-                    "payload": json.dumps(view.full(), ensure_ascii=False),
-                    "created_at": now,
-                },
-            )
+            model, address_column = PatientInboxItem, "pesel"
         else:
             raise DeliveryFailed(f"unknown local recipient {c.recipient}")
+        _insert_ignore(
+            session,
+            model,
+            {
+                address_column: c.address,
+                "ezla_id": c.ezla_id,
+                "event": c.event,
+                "idempotency_key": c.idempotency_key,
+                "payload": body,
+                "created_at": now,
+            },
+        )
 
     def deliver_remote(self, c: Claim) -> None:
-        assert self.factory is not None
-        with transaction(self.factory) as session:
-            view = self._view(session, c.ezla_id)
-            webhook = session.get(Webhook, view.payer_key) if c.recipient == "employer_webhook" else None
+        body = _body_of(c)
         if c.recipient == "registry":
-            self._to_registry(c, view)
+            self._to_registry(c, body)
         elif c.recipient == "employer_webhook":
-            if webhook is None:
+            assert self.factory is not None
+            with transaction(self.factory) as session:
+                webhook = session.get(Webhook, c.address)
+                target = (webhook.url, webhook.secret) if webhook is not None else None
+            if target is None:
                 return  # the payer removed its webhook: nothing to push, the inbox still has it
-            self._to_webhook(c, view, webhook.url, webhook.secret)
+            self._to_webhook(c, body, *target)
         else:
             raise DeliveryFailed(f"unknown recipient {c.recipient}")
 
-    def _to_registry(self, c: Claim, view: Any) -> None:
-        body = {
-            "event": c.event,
-            "idempotency_key": c.idempotency_key,
-            **view.full(),
-            "doctor_npwz": view.doctor_npwz,
-            "patient_pesel": view.patient_pesel,
-            "payer_key": view.payer_key,
-            "signed_xml": base64.b64encode(view.signed_xml).decode(),
-            "cancellation_xml": base64.b64encode(view.cancellation_xml).decode() if view.cancellation_xml else None,
-        }
+    def _to_registry(self, c: Claim, body: str) -> None:
+        envelope = json.dumps({"event": c.event, "idempotency_key": c.idempotency_key, **json.loads(body)})
         try:
             r = self.http.put(
                 f"{self.registry_url}/v1/registry/ezla/{c.ezla_id}",
-                json=body,
-                headers={"Authorization": f"Bearer {self.registry_token}", "Idempotency-Key": c.idempotency_key},
+                content=envelope,
+                headers={
+                    "Content-Type": "application/json",
+                    "Authorization": f"Bearer {self.registry_token}",
+                    "Idempotency-Key": c.idempotency_key,
+                },
             )
         except httpx.HTTPError as exc:
             raise DeliveryFailed(f"registry unreachable: {type(exc).__name__}") from exc
         if r.status_code >= 300:
             raise DeliveryFailed(f"registry answered {r.status_code}")
 
-    def _to_webhook(self, c: Claim, view: Any, url: str, secret: str) -> None:
-        body = json.dumps(
-            {"event": c.event, "idempotency_key": c.idempotency_key, "ezla": view.for_employer()},
-            ensure_ascii=False,
-            separators=(",", ":"),
-        ).encode()
+    def _to_webhook(self, c: Claim, ezla: str, url: str, secret: str) -> None:
+        # The stored body is spliced in as is: what the employer's inbox holds, byte for byte.
+        head = json.dumps({"event": c.event, "idempotency_key": c.idempotency_key}, separators=(",", ":"))
+        body = f'{head[:-1]},"ezla":{ezla}}}'.encode()
         ts = str(int(time.time()))
         headers = {
             "Content-Type": "application/json",

@@ -40,7 +40,7 @@ def list_(status: str | None, limit: int, as_json: bool) -> None:
 def retry(delivery_id: int | None, as_json: bool) -> None:
     """Put dead-lettered deliveries back in the queue."""
     from ezla.db import utcnow
-    from ezla.distribution.worker import retry_dead
+    from ezla.distribution.outbox import retry_dead
 
     with db_session() as session:
         n = retry_dead(session, now=utcnow(), delivery_id=delivery_id)

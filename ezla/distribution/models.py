@@ -39,6 +39,9 @@ class Delivery(Base):
     fence: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(String(500), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    # The recipient's address (payer key or PESEL) and JSON body as of the event (outbox.Announcement).
+    address: Mapped[str | None] = mapped_column(String(24), nullable=True)
+    payload: Mapped[str | None] = mapped_column(Text, nullable=True)
     delivered_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
 
 

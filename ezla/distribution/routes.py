@@ -11,7 +11,7 @@ from litestar.datastructures import State
 from ezla.auth.guards import principal_of, requires
 from ezla.auth.service import Principal, Role
 from ezla.db import transaction, utcnow
-from ezla.distribution import service, worker
+from ezla.distribution import outbox, service
 from ezla.distribution.outbox import payer_key
 from ezla.errors import BadRequest
 
@@ -91,7 +91,7 @@ class OpsController(Controller):
         if delivery_id is not None and not 0 < delivery_id < 2**62:
             raise BadRequest("delivery_id out of range", field="delivery_id")
         with transaction(state.sessionmaker) as session:
-            return {"requeued": worker.retry_dead(session, now=utcnow(), delivery_id=delivery_id)}
+            return {"requeued": outbox.retry_dead(session, now=utcnow(), delivery_id=delivery_id)}
 
 
 @get("/metrics", media_type="text/plain; version=0.0.4", sync_to_thread=True, tags=["operations"])

@@ -1,135 +1,26 @@
-"""Delivery workers: claim with leases, deliver, finish under a fencing token.
-
-Claiming: PostgreSQL ``FOR UPDATE SKIP LOCKED`` lets workers on both nodes take disjoint batches;
-on SQLite the transaction begins IMMEDIATE (ezla.db), which serializes claimers just as well.
-Every claim bumps ``fence``; finishing requires the same fence and an unexpired lease, so a worker
-that stalled past its lease (GC pause, SIGSTOP, network partition) cannot mark a row done after
-another worker re-claimed it. Receivers deduplicate on the delivery's idempotency key, which makes
-the at-least-once sends exactly-once in effect.
-"""
+"""The delivery loop: one background thread per node claims due rows and hands each to its
+channel; every state change of a row is ``outbox``'s."""
 
 from __future__ import annotations
 
 import os
 import threading
 import uuid
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 
-from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from ezla.db import transaction, utcnow
-from ezla.distribution.backoff import next_delay
 from ezla.distribution.channels import Channels, DeliveryFailed
-from ezla.distribution.models import Delivery, DeliveryStatus
+from ezla.distribution.outbox import Claim, claim, complete, fail, release
 from ezla.log import get_logger
+from ezla.problems import where
 
 log = get_logger("ezla.distribution")
 
 
 class _LeaseLost(Exception):
     """Raised inside a transaction to roll back an inbox write whose lease another worker took."""
-
-
-@dataclass(frozen=True)
-class Claim:
-    id: int
-    ezla_id: str
-    event: str
-    recipient: str
-    idempotency_key: str
-    fence: int
-    attempts: int
-    created_at: datetime
-
-
-def claim(session: Session, owner: str, *, now: datetime, lease: timedelta, limit: int = 20) -> list[Claim]:
-    rows = session.scalars(
-        select(Delivery)
-        .where(
-            Delivery.status == DeliveryStatus.PENDING,
-            Delivery.next_attempt_at <= now,
-            or_(Delivery.lease_until.is_(None), Delivery.lease_until < now),
-        )
-        .order_by(Delivery.next_attempt_at, Delivery.id)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-    ).all()
-    claims = []
-    for row in rows:
-        row.lease_owner, row.lease_until = owner, now + lease
-        row.fence += 1
-        row.attempts += 1
-        claims.append(
-            Claim(
-                row.id,
-                row.ezla_id,
-                row.event,
-                row.recipient,
-                row.idempotency_key,
-                row.fence,
-                row.attempts,
-                row.created_at,
-            )
-        )
-    return claims
-
-
-def _fenced(c: Claim, now: datetime):  # type: ignore[no-untyped-def]
-    return update(Delivery).where(
-        Delivery.id == c.id,
-        Delivery.fence == c.fence,
-        Delivery.status == DeliveryStatus.PENDING,
-        Delivery.lease_until > now,
-    )
-
-
-def complete(session: Session, c: Claim, *, now: datetime) -> bool:
-    """Mark delivered; False when the lease was lost (someone else owns the row now)."""
-    result = session.execute(
-        _fenced(c, now).values(
-            status=DeliveryStatus.DELIVERED, delivered_at=now, lease_owner=None, lease_until=None, last_error=None
-        )
-    )
-    return result.rowcount == 1  # type: ignore[attr-defined, no-any-return]
-
-
-def fail(
-    session: Session, c: Claim, error: str, *, now: datetime, dead_after: timedelta, retry_cap: float = 300.0
-) -> str:
-    """Schedule a retry, or dead-letter once the delivery is older than ``dead_after``."""
-    dead = now - c.created_at >= dead_after
-    values: dict[str, object] = {"lease_owner": None, "lease_until": None, "last_error": error[:500]}
-    if dead:
-        values["status"] = DeliveryStatus.DEAD
-    else:
-        values["next_attempt_at"] = now + next_delay(c.attempts, cap=retry_cap)
-    result = session.execute(_fenced(c, now).values(**values))
-    if result.rowcount != 1:  # type: ignore[attr-defined]
-        return "fenced"
-    return "dead" if dead else "retry"
-
-
-def release(session: Session, owner: str) -> int:
-    """Give back this worker's leases (graceful shutdown) so the twin node picks them up at once."""
-    result = session.execute(
-        update(Delivery)
-        .where(Delivery.lease_owner == owner, Delivery.status == DeliveryStatus.PENDING)
-        .values(lease_owner=None, lease_until=None)
-    )
-    return result.rowcount  # type: ignore[attr-defined, no-any-return]
-
-
-def retry_dead(session: Session, *, now: datetime, delivery_id: int | None = None) -> int:
-    """Operator action: put dead deliveries back in the queue (their age clock restarts)."""
-    stmt = update(Delivery).where(Delivery.status == DeliveryStatus.DEAD)
-    if delivery_id is not None:
-        stmt = stmt.where(Delivery.id == delivery_id)
-    result = session.execute(
-        stmt.values(status=DeliveryStatus.PENDING, next_attempt_at=now, created_at=now, attempts=0)
-    )
-    return result.rowcount  # type: ignore[attr-defined, no-any-return]
 
 
 class Worker:
@@ -193,8 +84,6 @@ class Worker:
         except DeliveryFailed as exc:
             self._failed(c, str(exc))
         except Exception as exc:  # a bug in a channel must not kill the worker; the row retries
-            from ezla.problems import where
-
             log.error("delivery_error", delivery_id=c.id, error=type(exc).__name__, where=where(exc))
             self._failed(c, type(exc).__name__)
 

@@ -13,6 +13,7 @@ loses a race to its twin is a gap, never a duplicate (numbering.py).
 
 from __future__ import annotations
 
+import base64
 import json
 import unicodedata
 import uuid
@@ -218,8 +219,7 @@ def submit(sessions: Sessions, keys: OnlineKeys, data: bytes, *, now: datetime, 
             if existing is None:
                 raise
             return _repeat(existing, digest, sick_leave)
-        payer = outbox.payer_key(record.payer_nip, record.payer_pesel)
-        outbox.enqueue(session, record.id, EzlaStatus.ISSUED, payer=payer, now=now)
+        outbox.enqueue(session, record.id, EzlaStatus.ISSUED, _announcement(_view(record, sick_leave)), now=now)
     return Accepted(record.id, series, number, EzlaStatus.ISSUED, created=True)
 
 
@@ -262,9 +262,7 @@ def _cancel(
     record.cancellation_xml = data
     record.cancellation_sha256 = digest
     record.cancellation_reason = cancellation.reason
-    outbox.enqueue(
-        session, ezla_id, EzlaStatus.CANCELLED, payer=outbox.payer_key(record.payer_nip, record.payer_pesel), now=now
-    )
+    outbox.enqueue(session, ezla_id, EzlaStatus.CANCELLED, _announcement(_view(record)), now=now)
     return Accepted(record.id, record.series, record.number, record.status, created=True)
 
 
@@ -308,7 +306,21 @@ class EzlaView:
         return {**head, "document": document.employer_view(self.sick_leave)}
 
 
-def _view(record: SickLeaveRecord) -> EzlaView:
+def _announcement(view: EzlaView) -> outbox.Announcement:
+    """The e-ZLA as it stands now, for each recipient; the registry also gets the signed originals."""
+    full = view.full()
+    registry = {
+        **full,
+        "doctor_npwz": view.doctor_npwz,
+        "patient_pesel": view.patient_pesel,
+        "payer_key": view.payer_key,
+        "signed_xml": base64.b64encode(view.signed_xml).decode(),
+        "cancellation_xml": base64.b64encode(view.cancellation_xml).decode() if view.cancellation_xml else None,
+    }
+    return outbox.Announcement(view.payer_key, view.patient_pesel, view.for_employer(), full, registry)
+
+
+def _view(record: SickLeaveRecord, sick_leave: document.SickLeave | None = None) -> EzlaView:
     return EzlaView(
         record.id,
         record.series,
@@ -320,7 +332,7 @@ def _view(record: SickLeaveRecord) -> EzlaView:
         record.accepted_at,
         record.cancelled_at,
         record.cancellation_reason,
-        document.sick_leave_from_dict(json.loads(record.data_json)),
+        sick_leave or document.sick_leave_from_dict(json.loads(record.data_json)),
         record.signed_xml,
         record.receipt_xml,
         record.cancellation_xml,

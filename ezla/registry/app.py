@@ -13,13 +13,15 @@ from litestar.datastructures import State
 from litestar.handlers.base import BaseRouteHandler
 from sqlalchemy import text
 
-from ezla.auth.guards import bearer_token
+from ezla.bearer import bearer_token
 from ezla.db import make_engine, make_sessionmaker, transaction, utcnow
-from ezla.errors import Forbidden, Unauthenticated
+from ezla.errors import Forbidden, PkiNotInitialised, Unauthenticated
+from ezla.files import read_certificate
 from ezla.log import configure_logging, get_logger, request_context
 from ezla.problems import EXCEPTION_HANDLERS
 from ezla.registry import service
 from ezla.settings import Settings, get_settings
+from ezla.xades import SigningTimePolicy, verify_enveloped
 
 log = get_logger("ezla.registry")
 
@@ -71,18 +73,19 @@ class RegistryController(Controller):
 
     @get("/ezla/{ezla_id:str}/verification", sync_to_thread=True, summary="Re-verify the stored signed original")
     def verify(self, ezla_id: str, state: State) -> dict[str, Any]:
-        from ezla.ca.keystore import load_cert
-        from ezla.xades import SigningTimePolicy, verify_enveloped
-
         with transaction(state.sessionmaker) as session:
             record = service.get(session, ezla_id)
             signed, at = record.signed_xml, record.accepted_at
-        pki = state.settings.pki_dir
+        published = state.settings.published_dir
+        try:
+            root, issuing = read_certificate(published / "root.pem"), read_certificate(published / "issuing.pem")
+        except FileNotFoundError as exc:
+            raise PkiNotInitialised() from exc
         # Judged as at acceptance; the submission delay was enforced then, so it is not re-applied.
         result = verify_enveloped(
             signed,
-            trust_roots=[load_cert(pki, "root")],
-            intermediates=[load_cert(pki, "issuing")],
+            trust_roots=[root],
+            intermediates=[issuing],
             at=at,
             policy=SigningTimePolicy(max_delay_days=None),
         )

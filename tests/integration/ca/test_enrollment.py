@@ -203,7 +203,7 @@ def test_unknown_serial_is_404(client):
 
 
 def test_renewal_signed_by_the_current_key(client, operator_token):
-    from ezla.auth.proof import holder_message, sign_proof
+    from ezla.proof import holder_message, sign_proof
 
     doc = enroll(client, operator_token)
     new_key = ec.generate_private_key(ec.SECP256R1())

@@ -17,7 +17,7 @@ from sqlalchemy import select
 from ezla.auth.service import Role, create_account
 from ezla.db import transaction
 from ezla.distribution.models import Delivery, EmployerInboxItem, PatientInboxItem
-from ezla.distribution.worker import claim, complete
+from ezla.distribution.outbox import claim, complete
 from tests.conftest import REGISTRY_TOKEN
 from tests.e2e.procs import free_port
 from tests.factories import XML, enroll, signed_cancellation, signed_sick_leave

@@ -95,7 +95,7 @@ def _pem(cert: x509.Certificate) -> str:
 
 
 def _login(client: Any, doctor: EnrolledDoctor) -> dict[str, str]:
-    from ezla.auth.proof import login_message, sign_proof
+    from ezla.proof import login_message, sign_proof
 
     challenge = client.get("/v1/auth/challenge").json()["challenge"]
     r = client.post(

@@ -26,7 +26,7 @@ def _login(client, doctor) -> dict[str, str]:  # type: ignore[no-untyped-def]
 
     from cryptography.hazmat.primitives import serialization
 
-    from ezla.auth.proof import login_message, sign_proof
+    from ezla.proof import login_message, sign_proof
 
     challenge = client.get("/v1/auth/challenge").json()["challenge"]
     r = client.post(

@@ -11,7 +11,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509 import ocsp
 from lxml import etree
 
-from ezla.auth.proof import check_challenge, sign_proof
+from ezla.proof import check_challenge, sign_proof
 from ezla.auth.service import Role, create_account
 from ezla.db import transaction
 from ezla.distribution.service import check_webhook_url
