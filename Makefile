@@ -51,24 +51,24 @@ test-deps:
 	fi
 
 test: test-deps $(VENV)/.test-installed
-	$(BIN)/ruff check ezla tests bench
-	$(BIN)/mypy ezla
+	$(BIN)/ruff check ezla tests bench tools
+	$(BIN)/mypy ezla tools
 	$(BIN)/lint-imports
 	$(BIN)/pytest -q -p no:cacheprovider
 
 lint: $(VENV)/.test-installed
-	$(BIN)/ruff check ezla tests bench
+	$(BIN)/ruff check ezla tests bench tools
 	$(BIN)/lint-imports
-	$(BIN)/ruff format --check ezla tests bench
+	$(BIN)/ruff format --check ezla tests bench tools
 
 type: $(VENV)/.test-installed
-	$(BIN)/mypy ezla
+	$(BIN)/mypy ezla tools
 
 bench: $(VENV)/.test-installed
 	$(BIN)/python bench/verify_bench.py
 
 cluster: $(BIN)/ezla
-	$(BIN)/python -m ezla.cluster
+	$(BIN)/python -m tools.cluster
 
 demo: $(BIN)/ezla
 	$(BIN)/ezla demo

@@ -36,6 +36,7 @@ import hashlib
 import json
 import os
 import platform
+import shutil
 import signal
 import subprocess
 import sys
@@ -63,10 +64,14 @@ from signxml.xades.xades import XAdESSignatureConfiguration, XAdESSigner, XAdESV
 from ezla.ca import profile, serials
 from ezla.ca.ceremony import init_pki
 from ezla.ca.keystore import OnlineKeys
+from ezla.ca.models import Certificate
 from ezla.ca.signer import issue
+from ezla.db import make_engine, make_sessionmaker, transaction
+from ezla.issuance import service
 from ezla.issuance.document import build_sick_leave_xml
+from ezla.issuance.rules import local_date
 from ezla.issuance.samples import sample_sick_leave
-from ezla.issuance.service import local_date
+from ezla.migrate import upgrade
 from ezla.xades import Revocation, sign_enveloped, verify_enveloped
 
 HERE = Path(__file__).resolve().parent
@@ -76,6 +81,8 @@ for _path in (HERE, ROOT):  # cost_attacks next door; tests.e2e.tools for xadesj
         sys.path.append(str(_path))
 
 from cost_attacks import CORPUS  # noqa: E402
+
+from tests.e2e.tools import install_xadesjs, xadesjs_sign  # noqa: E402
 
 PASSPHRASE = "bench-passphrase-not-secret"
 PUBLIC_URL = "http://ezla.bench.example.org"
@@ -212,8 +219,6 @@ def _xadesjs_c14n(signer: str) -> str:
 
 
 def sign_with_xadesjs(node: str, workdir: Path, xml: bytes, doctor: Doctor, c14n: str) -> bytes:
-    from tests.e2e.tools import xadesjs_sign
-
     with tempfile.NamedTemporaryFile("wb", suffix=".xml", dir=workdir, delete=False) as src:
         src.write(xml)
     return xadesjs_sign(node, Path(src.name), doctor.key_pem, doctor.cert_pem, doctor.kind, c14n)
@@ -221,11 +226,8 @@ def sign_with_xadesjs(node: str, workdir: Path, xml: bytes, doctor: Doctor, c14n
 
 def install_node() -> str:
     """node with the committed xadesjs helpers installed (tests/e2e/tools.py)."""
-    import shutil
-
     if shutil.which("node") is None or shutil.which("npm") is None:
         raise BenchFailure("node and npm are required: the bench signs part of its documents with xadesjs")
-    from tests.e2e.tools import install_xadesjs
 
     return install_xadesjs()
 
@@ -478,10 +480,6 @@ def time_paths(paths: Sequence[Verifier], corpus: Corpus, rounds: int) -> dict[s
 def submit_path(pki: Pki, directory: Path) -> tuple[Callable[[bytes], object] | None, str]:
     """``ezla.issuance.service.submit`` into a fresh SQLite database: verification, schema, rules,
     numbering, the receipt signed with the RSA-3072 seal, the record and its outbox rows."""
-    from ezla.ca.models import Certificate
-    from ezla.db import make_engine, make_sessionmaker, transaction
-    from ezla.issuance import service
-    from ezla.migrate import upgrade
 
     url = f"sqlite:///{directory}/bench.sqlite3"
     upgrade(url)

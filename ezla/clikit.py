@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 import click
 from sqlalchemy.orm import Session
 
+from ezla.db import make_engine, make_sessionmaker, transaction
 from ezla.errors import EzlaError
 from ezla.settings import Settings
 
@@ -54,8 +55,6 @@ def settings() -> Settings:
 
 @contextmanager
 def db_session(s: Settings | None = None) -> Iterator[Session]:
-    from ezla.db import make_engine, make_sessionmaker, transaction
-
     s = s or settings()
     engine = make_engine(s.database_url, pool_size=2)
     try:

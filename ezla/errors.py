@@ -231,3 +231,120 @@ class SignerNotDoctor(Forbidden):
 
 class DoctorNameMismatch(SignerNotDoctor):
     code, title = "doctor-name-mismatch", "The doctor's names in the document differ from the signer certificate's"
+
+
+# --- e-ZLA business rules (issuance/rules.py): 422, one class per rule ----------------------
+class RuleViolation(Unprocessable):
+    """Base of every business-rule error (422), so callers can catch them together."""
+
+    code, title = "rule-violation", "The document breaks a business rule"
+
+
+class NpwzInvalid(RuleViolation):
+    code, title = "npwz-invalid", "The doctor's NPWZ has a wrong check digit"
+
+
+class RegonInvalid(RuleViolation):
+    code, title = "regon-invalid", "The clinic's REGON has a wrong check digit"
+
+
+class PeselInvalid(RuleViolation):
+    code, title = "pesel-invalid", "The patient's PESEL has a wrong check digit or date of birth"
+
+
+class NipInvalid(RuleViolation):
+    code, title = "nip-invalid", "The payer's NIP has a wrong check digit"
+
+
+class PayerPeselInvalid(RuleViolation):
+    code, title = "payer-pesel-invalid", "The payer's PESEL has a wrong check digit or date of birth"
+
+
+class FamilyMemberPeselInvalid(RuleViolation):
+    code, title = (
+        "family-member-pesel-invalid",
+        "The family member's PESEL has a wrong check digit or date of birth",
+    )
+
+
+class FamilyMemberBirthDateInvalid(RuleViolation):
+    code, title = (
+        "family-member-birth-date-invalid",
+        "The family member's date of birth is after the date of issue",
+    )
+
+
+class IssueDateInFuture(RuleViolation):
+    code, title = "issue-date-in-future", "The date of issue is in the future"
+
+
+class SubmissionTooLate(RuleViolation):
+    code, title = "submission-too-late", "The e-ZLA must reach ezla at most 3 days after its date of issue"
+
+
+class CodeInvalid(RuleViolation):
+    code, title = "code-invalid", "Letter codes must be distinct letters A to E"
+
+
+class IncapacityPeriodReversed(RuleViolation):
+    code, title = "incapacity-period-reversed", "The incapacity ends before it starts"
+
+
+class IncapacityTooLong(RuleViolation):
+    code, title = "incapacity-too-long", "One e-ZLA covers at most 182 days (270 with code B or D)"
+
+
+class IncapacityBackdated(RuleViolation):
+    code, title = (
+        "incapacity-backdated",
+        "The incapacity may start at most 3 days before the date of issue (unless psychiatric)",
+    )
+
+
+class HospitalPeriodReversed(RuleViolation):
+    code, title = "hospital-period-reversed", "The hospital stay ends before it starts"
+
+
+class HospitalOutsidePeriod(RuleViolation):
+    code, title = "hospital-outside-period", "The hospital stay must lie inside the period of incapacity"
+
+
+class FamilyCareHouseholdMissing(RuleViolation):
+    code, title = (
+        "family-care-household-missing",
+        "Care of a spouse, parent or other household member requires a shared household",
+    )
+
+
+class CancellationReasonMissing(RuleViolation):
+    code, title = "cancellation-reason-missing", "A cancellation must give a reason"
+
+
+# --- e-ZLA records (issuance/service.py) -------------------------------------------------------
+class DocumentIdConflict(Unprocessable):
+    code, title = "document-id-conflict", "This DocumentId was already used for different content"
+
+
+class AlreadyCancelled(Conflict):
+    code, title = "already-cancelled", "This e-ZLA is already cancelled"
+
+
+class CancellationMismatch(Unprocessable):
+    code, title = "cancellation-mismatch", "The cancellation names another e-ZLA (DocumentId, series or number)"
+
+
+class EzlaNotFound(NotFound):
+    code, title = "ezla-not-found", "No such e-ZLA"
+
+
+# --- Idempotency-Key (idempotency.py) ---------------------------------------------------------
+class IdempotencyKeyInvalid(BadRequest):
+    code, title = "idempotency-key-invalid", "Idempotency-Key must be 1-255 characters"
+
+
+class IdempotencyInFlight(Conflict):
+    code, title = "idempotency-in-flight", "A request with this key is in progress"
+
+
+class IdempotencyKeyReused(Unprocessable):
+    code, title = "idempotency-key-reused", "This Idempotency-Key was used for another request"

@@ -21,6 +21,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
 from ezla.db import Base, UtcDateTime, transaction, utcnow
+from ezla.errors import IdempotencyInFlight, IdempotencyKeyInvalid, IdempotencyKeyReused, PayloadTooLarge
+from ezla.problems import problem_bytes
 
 TTL = timedelta(hours=24)
 # A node died mid-request: after this the retry takes over. Requests take well under HAProxy's
@@ -44,13 +46,8 @@ class IdempotencyRecord(Base):
     expires_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
 
 
-def _problem(status: int, code: str, title: str) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
-    body = json.dumps({"type": f"urn:ezla:problem:{code}", "title": title, "status": status, "code": code}).encode()
-    return status, [(b"content-type", b"application/problem+json")], body
-
-
 def _in_flight() -> tuple[int, list[tuple[bytes, bytes]], bytes]:
-    status, headers, body = _problem(409, "idempotency-in-flight", "A request with this key is in progress")
+    status, headers, body = problem_bytes(IdempotencyInFlight())
     return status, [*headers, (b"retry-after", b"1")], body
 
 
@@ -76,9 +73,7 @@ def _begin(factory: sessionmaker[Session], scope_hash: str, request_hash: str) -
                 return "answer", _in_flight()
             return "run", None
         if row.request_hash != request_hash:
-            return "answer", _problem(
-                422, "idempotency-key-reused", "This Idempotency-Key was used for another request"
-            )
+            return "answer", problem_bytes(IdempotencyKeyReused())
         if row.state == "in_flight":
             if now - row.created_at > STALE_IN_FLIGHT:
                 row.created_at = now
@@ -124,12 +119,12 @@ def idempotency_middleware(app: ASGIApp) -> ASGIApp:
             return
         factory = scope["app"].state.sessionmaker
         if not key or len(key) > MAX_KEY:
-            status, headers, body = _problem(400, "idempotency-key-invalid", "Idempotency-Key must be 1-255 characters")
+            status, headers, body = problem_bytes(IdempotencyKeyInvalid())
             await _reply(send, status, headers, body)
             return
         declared = raw_headers.get(b"content-length", b"0")
         if not declared.isdigit() or int(declared) > MAX_BODY:
-            await _reply(send, *_problem(413, "payload-too-large", "Request body too large"))
+            await _reply(send, *problem_bytes(PayloadTooLarge()))
             return
         chunks: list[bytes] = []
         size, more = 0, True
@@ -138,7 +133,7 @@ def idempotency_middleware(app: ASGIApp) -> ASGIApp:
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > MAX_BODY:  # chunked bodies carry no Content-Length: count as we go
-                await _reply(send, *_problem(413, "payload-too-large", "Request body too large"))
+                await _reply(send, *problem_bytes(PayloadTooLarge()))
                 return
             chunks.append(chunk)
             more = message.get("more_body", False)

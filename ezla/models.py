@@ -1,11 +1,16 @@
-"""Import every domain's models so that ``Base.metadata`` is complete (alembic, tests)."""
+"""Every table of the main database, so that ``Base.metadata`` is complete (alembic, tests).
+
+Importing this module is what registers the tables; ``import_all`` makes that explicit at call sites.
+"""
 
 from __future__ import annotations
 
+import ezla.auth.models
+import ezla.ca.models
+import ezla.distribution.models
+import ezla.idempotency
+import ezla.issuance.models  # noqa: F401
+
 
 def import_all() -> None:
-    import ezla.auth.models
-    import ezla.ca.models
-    import ezla.distribution.models
-    import ezla.idempotency
-    import ezla.issuance.models  # noqa: F401
+    """Nothing left to do: the imports above ran when this module was loaded."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import structlog
@@ -29,12 +30,23 @@ _HTTP_CODES = {
 log = structlog.get_logger("ezla.problems")
 
 
-def problem(status: int, code: str, title: str, detail: str | None = None, **extra: Any) -> Response[dict[str, Any]]:
+def problem_document(status: int, code: str, title: str, detail: str | None = None, **extra: Any) -> dict[str, Any]:
     body: dict[str, Any] = {"type": f"urn:ezla:problem:{code}", "title": title, "status": status, "code": code}
     if detail and detail != title:
         body["detail"] = detail
     body.update({k: v for k, v in extra.items() if v is not None})
-    return Response(body, status_code=status, media_type=PROBLEM_JSON)
+    return body
+
+
+def problem(status: int, code: str, title: str, detail: str | None = None, **extra: Any) -> Response[dict[str, Any]]:
+    return Response(problem_document(status, code, title, detail, **extra), status_code=status, media_type=PROBLEM_JSON)
+
+
+def problem_bytes(exc: EzlaError) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+    """The same document for raw ASGI replies (the idempotency middleware runs outside Litestar's
+    exception handlers)."""
+    body = json.dumps(problem_document(exc.status, exc.code, exc.title, exc.detail, **exc.extra)).encode()
+    return exc.status, [(b"content-type", PROBLEM_JSON.encode())], body
 
 
 def handle_ezla_error(_: Request[Any, Any, Any], exc: EzlaError) -> Response[dict[str, Any]]:

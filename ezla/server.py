@@ -12,8 +12,11 @@ import os
 import threading
 from types import FrameType
 
+import click
 import uvicorn
 
+from ezla.app import create_app
+from ezla.clikit import json_option
 from ezla.log import get_logger
 from ezla.settings import Settings
 
@@ -43,8 +46,6 @@ class DrainingServer(uvicorn.Server):
 
 
 def run_node(*, host: str, port: int, node_id: str | None, workers: bool) -> None:
-    from ezla.app import create_app
-
     settings = Settings.from_env()
     if node_id:
         settings = settings.with_(node_id=node_id)
@@ -56,3 +57,14 @@ def run_node(*, host: str, port: int, node_id: str | None, workers: bool) -> Non
     server = DrainingServer(config, float(os.environ.get("EZLA_DRAIN_SECONDS", "3")))
     log.info("node_listening", url=f"http://{host}:{port}", node=settings.node_id)
     server.run()
+
+
+@click.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--node-id", default=None, help="Overrides EZLA_NODE_ID.")
+@click.option("--workers/--no-workers", default=True, help="Run delivery workers in this node.")
+@json_option
+def serve(host: str, port: int, node_id: str | None, workers: bool, as_json: bool) -> None:
+    """Run one node (logs are JSON lines; --json is accepted for symmetry with every verb)."""
+    run_node(host=host, port=port, node_id=node_id, workers=workers)

@@ -73,8 +73,8 @@ def signed_sick_leave(
 
     from ezla.ca.profile import names_of
     from ezla.issuance.document import build_sick_leave_xml
+    from ezla.issuance.rules import local_date
     from ezla.issuance.samples import sample_sick_leave
-    from ezla.issuance.service import local_date
     from ezla.xades import sign_enveloped
 
     today = today or local_date(datetime.now(UTC))

@@ -7,7 +7,14 @@ from datetime import timedelta
 from pathlib import Path
 
 import click
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 
+from ezla.ca.audit import verify
+from ezla.ca.ceremony import ensure_passphrase, init_pki
+from ezla.ca.service import CaContext, generate_crl, new_activation_code, register_doctor
+from ezla.ca.service import revoke as revoke_certificate
+from ezla.client import EzlaClient, enroll_with_new_key, make_csr, new_key, save_key
 from ezla.clikit import db_session, emit, fail, json_option, settings
 from ezla.db import utcnow
 from ezla.errors import BadRequest, EzlaError
@@ -22,7 +29,6 @@ def pki() -> None:
 @json_option
 def pki_init(as_json: bool) -> None:
     """Create root, issuing CA, OCSP responder and receipt seal (once; idempotent)."""
-    from ezla.ca.ceremony import ensure_passphrase, init_pki
 
     s = settings()
     passphrase = ensure_passphrase(s.ca_key_passphrase, s.passphrase_file)
@@ -53,7 +59,6 @@ def doctor() -> None:
 @json_option
 def doctor_add(npwz: str, pesel: str, given_name: str, family_name: str, as_json: bool) -> None:
     """Register a doctor; prints a one-time activation code."""
-    from ezla.ca.service import register_doctor
 
     s = settings()
     try:
@@ -85,7 +90,6 @@ def audit() -> None:
 @json_option
 def audit_verify(as_json: bool) -> None:
     """Check every link of the audit chain; exit 1 if a row was changed or deleted."""
-    from ezla.ca.audit import verify
 
     with db_session() as session:
         report = verify(session)
@@ -119,7 +123,6 @@ def enroll(
     as_json: bool,
 ) -> None:
     """Client side of enrollment: key + CSR here (preferred), or a server-made PKCS#12."""
-    from ezla.client import EzlaClient, enroll_with_new_key
 
     client = EzlaClient([url])
     try:
@@ -158,8 +161,6 @@ def enroll(
 @json_option
 def revoke(serial: str, reason: str, as_json: bool) -> None:
     """Revoke a certificate (operator, local database) and publish a fresh CRL."""
-    from ezla.ca.service import CaContext, generate_crl
-    from ezla.ca.service import revoke as revoke_certificate
 
     s = settings()
     try:
@@ -184,7 +185,6 @@ def revoke(serial: str, reason: str, as_json: bool) -> None:
 @json_option
 def doctor_code(npwz: str, as_json: bool) -> None:
     """A fresh one-time activation code for a registered doctor (lost code, new enrollment)."""
-    from ezla.ca.service import new_activation_code
 
     s = settings()
     try:
@@ -211,10 +211,6 @@ def renew(
     url: str, key_path: Path, cert_path: Path, out_dir: Path, key_type: str, key_passphrase: str | None, as_json: bool
 ) -> None:
     """Renew a certificate: a new key and CSR, the request signed with the current key."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import serialization
-
-    from ezla.client import EzlaClient, make_csr, new_key, save_key
 
     try:
         current_key = serialization.load_pem_private_key(

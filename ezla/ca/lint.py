@@ -10,6 +10,10 @@ from datetime import timedelta
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
+from pkilint import etsi, finding_filter, loader
+from pkilint.etsi import etsi_constants
+from pkilint.pkix import certificate, extension, name
+from pkilint.validation import ValidationFindingSeverity
 
 from ezla.ca.profile import DOCUMENT_SIGNING_EKU, npwz_of
 from ezla.errors import LintFailed
@@ -77,10 +81,6 @@ LEAF_CHECKS: tuple[Check, ...] = (_serial_entropy, _key_strength)
 
 def pkilint_findings(der: bytes, *, etsi_natural_person: bool) -> list[str]:
     """pkilint's PKIX validators (and ETSI NCP natural person for doctors) at WARNING and above."""
-    from pkilint import etsi, finding_filter, loader
-    from pkilint.etsi import etsi_constants
-    from pkilint.pkix import certificate
-    from pkilint.validation import ValidationFindingSeverity
 
     doc = loader.RFC5280CertificateDocumentLoader().load_der_document(der, "tbs")
     if etsi_natural_person:
@@ -91,8 +91,6 @@ def pkilint_findings(der: bytes, *, etsi_natural_person: bool) -> list[str]:
         results = container.validate(doc.root)
         results, _ = finding_filter.filter_results(etsi.create_etsi_finding_filters(ctype), results)
     else:
-        from pkilint.pkix import extension, name
-
         container = certificate.create_pkix_certificate_validator_container(
             certificate.create_decoding_validators(name.ATTRIBUTE_TYPE_MAPPINGS, extension.EXTENSION_MAPPINGS),
             [

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from asn1crypto.keys import PublicKeyInfo  # cryptography exposes no subjectPublicKey BIT STRING
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509 import ocsp
@@ -39,7 +40,6 @@ def _issuer_hashes(issuer: x509.Certificate, algorithm: hashes.HashAlgorithm) ->
     name_hash.update(issuer.subject.public_bytes())
     key_hash = hashes.Hash(algorithm)
     spki = issuer.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
-    from asn1crypto.keys import PublicKeyInfo  # cryptography exposes no subjectPublicKey BIT STRING
 
     key_hash.update(PublicKeyInfo.load(spki)["public_key"].contents[1:])
     return name_hash.finalize(), key_hash.finalize()

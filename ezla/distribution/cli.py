@@ -5,6 +5,9 @@ from __future__ import annotations
 import click
 
 from ezla.clikit import db_session, emit, json_option
+from ezla.db import utcnow
+from ezla.distribution.outbox import retry_dead
+from ezla.distribution.service import deliveries as rows
 
 
 @click.group("deliveries")
@@ -18,7 +21,6 @@ def deliveries() -> None:
 @json_option
 def list_(status: str | None, limit: int, as_json: bool) -> None:
     """Show outbox rows, newest first (``--status dead`` is the dead-letter view)."""
-    from ezla.distribution.service import deliveries as rows
 
     with db_session() as session:
         items = rows(session, status=status, limit=limit)
@@ -39,13 +41,7 @@ def list_(status: str | None, limit: int, as_json: bool) -> None:
 @json_option
 def retry(delivery_id: int | None, as_json: bool) -> None:
     """Put dead-lettered deliveries back in the queue."""
-    from ezla.db import utcnow
-    from ezla.distribution.outbox import retry_dead
 
     with db_session() as session:
         n = retry_dead(session, now=utcnow(), delivery_id=delivery_id)
     emit(as_json, {"requeued": n}, f"requeued {n} deliveries")
-
-
-def register(group: click.Group) -> None:
-    group.add_command(deliveries)

@@ -8,13 +8,20 @@ from pathlib import Path
 from typing import Any
 
 import click
+import httpx
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 from cryptography.hazmat.primitives.serialization import pkcs12
 
+from ezla.ca.crl import REASONS
+from ezla.ca.profile import DOCUMENT_SIGNING_EKU, npwz_of
+from ezla.client import EzlaClient
 from ezla.clikit import emit, fail, json_option
 from ezla.errors import BadRequest, EzlaError
+from ezla.issuance.document import Cancellation, build_cancellation_xml
+from ezla.issuance.rules import SUBMISSION_POLICY
+from ezla.xades import Revocation, sign_enveloped, verify_enveloped
 
 URLS_HELP = "Node URL(s), comma-separated; the client fails over between them."
 
@@ -65,7 +72,6 @@ def sign(
     as_json: bool,
 ) -> None:
     """Enveloped XAdES-BES over any XML document (e-ZLA, e-prescription, ...)."""
-    from ezla.xades import sign_enveloped
 
     try:
         k, c, chain = load_signer(key, cert, p12, password)
@@ -100,12 +106,6 @@ def verify(
     as_json: bool,
 ) -> None:
     """Verify an enveloped XAdES-BES offline against the ezla chain and CRL."""
-    import httpx
-
-    from ezla.ca.crl import REASONS
-    from ezla.ca.profile import DOCUMENT_SIGNING_EKU, npwz_of
-    from ezla.issuance.service import SUBMISSION_POLICY
-    from ezla.xades import Revocation, verify_enveloped
 
     reason_names = {flag: name for name, flag in REASONS.items()}
 
@@ -201,7 +201,6 @@ def submit(
     as_json: bool,
 ) -> None:
     """Submit a signed e-ZLA; idempotent, so safe to repeat."""
-    from ezla.client import EzlaClient
 
     try:
         with EzlaClient(urls.split(",")) as client:
@@ -233,10 +232,6 @@ def cancel(
     as_json: bool,
 ) -> None:
     """Cancel an e-ZLA you issued: fetches it, builds and signs the Cancellation, sends it."""
-    from ezla.ca.profile import npwz_of
-    from ezla.client import EzlaClient
-    from ezla.issuance.document import Cancellation, build_cancellation_xml
-    from ezla.xades import sign_enveloped
 
     try:
         k, c, chain = load_signer(key, cert, p12, password)
@@ -257,10 +252,3 @@ def cancel(
     except EzlaError as exc:
         fail(as_json, exc)
     emit(as_json, result, f"cancelled: {result['series']} {result['number']}")
-
-
-def register(group: click.Group) -> None:
-    from ezla.issuance.demo import demo
-
-    for cmd in (sign, verify, submit, cancel, demo):
-        group.add_command(cmd)

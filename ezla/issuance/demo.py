@@ -7,17 +7,26 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import click
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 
+from ezla.auth.service import Role, create_account
+from ezla.ca.service import register_doctor
+from ezla.client import EzlaClient, enroll_with_new_key
 from ezla.clikit import db_session, emit, fail, json_option, settings
+from ezla.db import utcnow
 from ezla.errors import EzlaError
+from ezla.identifiers import make_npwz
+from ezla.issuance.document import Cancellation, Incapacity, build_cancellation_xml, build_sick_leave_xml
+from ezla.issuance.rules import local_date
+from ezla.issuance.samples import sample_sick_leave
+from ezla.xades import sign_enveloped
 
 EMPLOYER_NIP = "5260250274"
 PATIENT_PESEL = "44051401359"
 
 
 def _fresh_npwz() -> str:
-    from ezla.identifiers import make_npwz
-
     while True:
         npwz = make_npwz(f"{secrets.randbelow(900000) + 100000:06d}")
         if npwz is not None:
@@ -31,14 +40,6 @@ def _fresh_npwz() -> str:
 def demo(url: str, out: Path, as_json: bool) -> None:
     """Register and enroll a doctor, create employer and patient accounts, issue three e-ZLA,
     fetch a receipt and cancel one. Needs local database access (operator) and a running node."""
-    from ezla.auth.service import Role, create_account
-    from ezla.ca.service import register_doctor
-    from ezla.client import EzlaClient, enroll_with_new_key
-    from ezla.db import utcnow
-    from ezla.issuance.document import Cancellation, Incapacity, build_cancellation_xml, build_sick_leave_xml
-    from ezla.issuance.samples import sample_sick_leave
-    from ezla.issuance.service import local_date
-    from ezla.xades import sign_enveloped
 
     s = settings()
     npwz = _fresh_npwz()
@@ -57,8 +58,6 @@ def demo(url: str, out: Path, as_json: bool) -> None:
             _, patient_token = create_account(session, Role.PATIENT, now=utcnow(), pesel=PATIENT_PESEL, label="demo")
         with EzlaClient([url]) as client:
             files = enroll_with_new_key(client, reg.activation_code, out)
-            from cryptography import x509
-            from cryptography.hazmat.primitives import serialization
 
             cert = x509.load_pem_x509_certificate(Path(files["certificate"]).read_bytes())
             key = serialization.load_pem_private_key(Path(files["key"]).read_bytes(), None)

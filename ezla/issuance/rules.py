@@ -7,105 +7,34 @@ Signature, signer and idempotency rules need the certificate and the database an
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Final
+from zoneinfo import ZoneInfo
 
-from ezla.errors import Unprocessable
+from ezla.errors import (
+    CancellationReasonMissing,
+    CodeInvalid,
+    FamilyCareHouseholdMissing,
+    FamilyMemberBirthDateInvalid,
+    FamilyMemberPeselInvalid,
+    HospitalOutsidePeriod,
+    HospitalPeriodReversed,
+    IncapacityBackdated,
+    IncapacityPeriodReversed,
+    IncapacityTooLong,
+    IssueDateInFuture,
+    NipInvalid,
+    NpwzInvalid,
+    PayerPeselInvalid,
+    PeselInvalid,
+    RegonInvalid,
+    SubmissionTooLate,
+)
 from ezla.identifiers import nip_valid, npwz_valid, pesel_birth_date, pesel_valid, regon_valid
+from ezla.xades import SigningTimePolicy
 
 if TYPE_CHECKING:
     from ezla.issuance.document import Cancellation, SickLeave
-
-# --------------------------------------------------------------------------------------------
-# Errors
-# --------------------------------------------------------------------------------------------
-
-
-class RuleViolation(Unprocessable):
-    """Base of every business-rule error (422), so callers can catch them together."""
-
-    code, title = "rule-violation", "The document breaks a business rule"
-
-
-class NpwzInvalid(RuleViolation):
-    code, title = "npwz-invalid", "The doctor's NPWZ has a wrong check digit"
-
-
-class RegonInvalid(RuleViolation):
-    code, title = "regon-invalid", "The clinic's REGON has a wrong check digit"
-
-
-class PeselInvalid(RuleViolation):
-    code, title = "pesel-invalid", "The patient's PESEL has a wrong check digit or date of birth"
-
-
-class NipInvalid(RuleViolation):
-    code, title = "nip-invalid", "The payer's NIP has a wrong check digit"
-
-
-class PayerPeselInvalid(RuleViolation):
-    code, title = "payer-pesel-invalid", "The payer's PESEL has a wrong check digit or date of birth"
-
-
-class FamilyMemberPeselInvalid(RuleViolation):
-    code, title = (
-        "family-member-pesel-invalid",
-        "The family member's PESEL has a wrong check digit or date of birth",
-    )
-
-
-class FamilyMemberBirthDateInvalid(RuleViolation):
-    code, title = (
-        "family-member-birth-date-invalid",
-        "The family member's date of birth is after the date of issue",
-    )
-
-
-class IssueDateInFuture(RuleViolation):
-    code, title = "issue-date-in-future", "The date of issue is in the future"
-
-
-class SubmissionTooLate(RuleViolation):
-    code, title = "submission-too-late", "The e-ZLA must reach ezla at most 3 days after its date of issue"
-
-
-class CodeInvalid(RuleViolation):
-    code, title = "code-invalid", "Letter codes must be distinct letters A to E"
-
-
-class IncapacityPeriodReversed(RuleViolation):
-    code, title = "incapacity-period-reversed", "The incapacity ends before it starts"
-
-
-class IncapacityTooLong(RuleViolation):
-    code, title = "incapacity-too-long", "One e-ZLA covers at most 182 days (270 with code B or D)"
-
-
-class IncapacityBackdated(RuleViolation):
-    code, title = (
-        "incapacity-backdated",
-        "The incapacity may start at most 3 days before the date of issue (unless psychiatric)",
-    )
-
-
-class HospitalPeriodReversed(RuleViolation):
-    code, title = "hospital-period-reversed", "The hospital stay ends before it starts"
-
-
-class HospitalOutsidePeriod(RuleViolation):
-    code, title = "hospital-outside-period", "The hospital stay must lie inside the period of incapacity"
-
-
-class FamilyCareHouseholdMissing(RuleViolation):
-    code, title = (
-        "family-care-household-missing",
-        "Care of a spouse, parent or other household member requires a shared household",
-    )
-
-
-class CancellationReasonMissing(RuleViolation):
-    code, title = "cancellation-reason-missing", "A cancellation must give a reason"
-
 
 # --------------------------------------------------------------------------------------------
 # Document rules
@@ -113,6 +42,16 @@ class CancellationReasonMissing(RuleViolation):
 
 BACKDATING_DAYS: Final = 3
 SUBMISSION_DELAY_DAYS: Final = 3
+WARSAW: Final = ZoneInfo("Europe/Warsaw")
+# SigningTime may be at most 5 minutes ahead of receipt and no older than the submission delay.
+SUBMISSION_POLICY: Final = SigningTimePolicy(max_delay_days=SUBMISSION_DELAY_DAYS, zone=WARSAW)
+
+
+def local_date(now: datetime) -> date:
+    """Business dates are Polish calendar dates."""
+    return now.astimezone(WARSAW).date()
+
+
 MAX_DAYS: Final = 182
 MAX_DAYS_LONG: Final = 270  # with code B (pregnancy) or D (tuberculosis)
 CODES: Final = frozenset("ABCDE")

@@ -18,9 +18,8 @@ import json
 import unicodedata
 import uuid
 from dataclasses import dataclass, replace
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from lxml import etree
 from sqlalchemy import select
@@ -34,14 +33,15 @@ from ezla.ca.serials import to_hex
 from ezla.db import transaction
 from ezla.distribution import outbox
 from ezla.errors import (
+    AlreadyCancelled,
+    CancellationMismatch,
     CertificateUntrusted,
-    Conflict,
     DoctorNameMismatch,
+    DocumentIdConflict,
+    EzlaNotFound,
     Forbidden,
-    NotFound,
     SchemaInvalid,
     SignerNotDoctor,
-    Unprocessable,
     WrongNamespace,
 )
 from ezla.events import EzlaStatus
@@ -50,7 +50,6 @@ from ezla.issuance.models import SickLeaveRecord
 from ezla.issuance.receipts import build_receipt
 from ezla.xades import (
     Check,
-    SigningTimePolicy,
     VerifiedSignature,
     check_revocation,
     refuse_with_report,
@@ -59,26 +58,7 @@ from ezla.xades import (
 )
 from ezla.xades.report import CheckResult, Outcome
 
-WARSAW = ZoneInfo("Europe/Warsaw")
-# SigningTime may be at most 5 minutes ahead of receipt and no older than the submission delay.
-SUBMISSION_POLICY = SigningTimePolicy(max_delay_days=rules.SUBMISSION_DELAY_DAYS, zone=WARSAW)
 Sessions = sessionmaker[Session]
-
-
-class DocumentIdConflict(Unprocessable):
-    code, title = "document-id-conflict", "This DocumentId was already used for different content"
-
-
-class AlreadyCancelled(Conflict):
-    code, title = "already-cancelled", "This e-ZLA is already cancelled"
-
-
-class CancellationMismatch(Unprocessable):
-    code, title = "cancellation-mismatch", "The cancellation names another e-ZLA (DocumentId, series or number)"
-
-
-class EzlaNotFound(NotFound):
-    code, title = "ezla-not-found", "No such e-ZLA"
 
 
 @dataclass(frozen=True)
@@ -93,11 +73,6 @@ class Accepted:
         return {"id": self.id, "series": self.series, "number": f"{self.number:07d}", "status": self.status}
 
 
-def local_date(now: datetime) -> date:
-    """Business dates are Polish calendar dates."""
-    return now.astimezone(WARSAW).date()
-
-
 def verify_signed(keys: OnlineKeys, data: bytes, *, now: datetime) -> VerifiedSignature:
     """The XAdES check shared by submissions and cancellations: our CA only, SigningTime believable.
     Pure CPU, no database: the CA's record of the signer is judged by ``judge_signer``."""
@@ -107,7 +82,7 @@ def verify_signed(keys: OnlineKeys, data: bytes, *, now: datetime) -> VerifiedSi
         intermediates=[keys.issuing],
         at=now,
         require_eku=DOCUMENT_SIGNING_EKU,
-        policy=SUBMISSION_POLICY,
+        policy=rules.SUBMISSION_POLICY,
     )
 
 
@@ -117,7 +92,7 @@ def judge_signer(session: Session, verified: VerifiedSignature, *, now: datetime
     status = ca_service.signer_status(session, verified.signer)
     if status is None:
         raise refuse_with_report(verified, Check.CHAIN, CertificateUntrusted("not a certificate this CA issued"))
-    return check_revocation(verified, status.revocation, received_at=now, policy=SUBMISSION_POLICY)
+    return check_revocation(verified, status.revocation, received_at=now, policy=rules.SUBMISSION_POLICY)
 
 
 def _same_name(a: str, b: str) -> bool:
@@ -175,7 +150,7 @@ def submit(sessions: Sessions, keys: OnlineKeys, data: bytes, *, now: datetime, 
         existing = _existing(session, sick_leave.document_id)
         if existing is not None:  # checked before the rules: a repeat days later must still answer 200
             return _repeat(existing, digest, sick_leave)
-    rules.check_sick_leave(sick_leave, today=local_date(now), received_at=local_date(now))
+    rules.check_sick_leave(sick_leave, today=rules.local_date(now), received_at=rules.local_date(now))
     with transaction(sessions) as session:
         series, number = numbering.next_number(session)
     accepted_at = now.replace(microsecond=0)

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import click
+import uvicorn
 
 from ezla.clikit import emit, json_option, settings
+from ezla.log import get_logger
+from ezla.migrate import upgrade_registry
+from ezla.registry.app import create_registry_app
 
 
 @click.group("registry")
@@ -16,7 +20,6 @@ def registry() -> None:
 @json_option
 def db_upgrade(as_json: bool) -> None:
     """Apply the registry's migrations."""
-    from ezla.migrate import upgrade_registry
 
     upgrade_registry(settings().registry_database_url)
     emit(as_json, {"upgraded": True}, "registry database at head")
@@ -28,14 +31,6 @@ def db_upgrade(as_json: bool) -> None:
 @json_option
 def serve(host: str, port: int, as_json: bool) -> None:
     """Run the registry."""
-    import uvicorn
-
-    from ezla.log import get_logger
-    from ezla.registry.app import create_registry_app
 
     get_logger("ezla.registry").info("registry_listening", url=f"http://{host}:{port}")
     uvicorn.run(create_registry_app(settings()), host=host, port=port, log_config=None, access_log=False)
-
-
-def register(group: click.Group) -> None:
-    group.add_command(registry)

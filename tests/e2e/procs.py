@@ -13,7 +13,7 @@ from pathlib import Path
 
 import httpx
 
-from ezla.cluster import Process
+from tools.cluster import Process
 
 EZLA = str(Path(sys.executable).parent / "ezla")
 
@@ -40,7 +40,7 @@ def wait_http(url: str, *, timeout: float = 30.0, status: int = 200) -> None:
 
 
 class Proc(Process):
-    """ezla.cluster's process handle, chainable for tests: ``node(...).start()`` returns it."""
+    """tools.cluster's process handle, chainable for tests: ``node(...).start()`` returns it."""
 
     def start(self, *, wait: bool = True, timeout: float = 60.0) -> Proc:  # type: ignore[override]
         super().start(wait=wait, timeout=timeout)

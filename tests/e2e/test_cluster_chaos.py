@@ -1,6 +1,6 @@
 """Chaos on the twin-node cluster: real processes on loopback, a steady load of signed e-ZLA.
 
-One cluster per module (``ezla.cluster.Cluster``: HAProxy, node A, node B, registry) on a fresh
+One cluster per module (``tools.cluster.Cluster``: HAProxy, node A, node B, registry) on a fresh
 PostgreSQL database; each test disturbs it under load, then checks the invariants of issue 6:
 every acknowledged submission stored once, numbers unique, every e-ZLA delivered once in effect
 to the registry, the employer and the patient, and no error the caller could see while the SDK
@@ -28,10 +28,10 @@ import psycopg
 import pytest
 
 from ezla.client import EzlaClient
-from ezla.cluster import Cluster, ezla_command, find_haproxy
 from tests.conftest import PASSPHRASE, PG_ADMIN, PUBLIC_URL
 from tests.e2e.procs import base_env, free_port
 from tests.factories import EnrolledDoctor, enroll, signed_sick_leave
+from tools.cluster import Cluster, ezla_command, find_haproxy
 
 pytestmark = pytest.mark.slow
 

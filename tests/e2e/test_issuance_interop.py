@@ -26,8 +26,8 @@ from lxml import etree
 from ezla.ca.keystore import load_cert
 from ezla.client import EzlaClient, make_csr, new_key
 from ezla.issuance.document import build_sick_leave_xml
+from ezla.issuance.rules import local_date
 from ezla.issuance.samples import sample_sick_leave
-from ezla.issuance.service import local_date
 from tests.e2e.procs import EZLA, Proc, base_env
 from tests.e2e.tools import run, xadesjs_sign, xadesjs_verify
 from tests.factories import doctor_payload

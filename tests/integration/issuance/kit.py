@@ -19,8 +19,8 @@ from ezla.ca.models import Certificate
 from ezla.ca.signer import issue
 from ezla.db import transaction
 from ezla.issuance.document import build_sick_leave_xml
+from ezla.issuance.rules import local_date
 from ezla.issuance.samples import sample_sick_leave
-from ezla.issuance.service import local_date
 from ezla.xades import sign_enveloped
 from tests.conftest import PASSPHRASE, PUBLIC_URL
 from tests.factories import XML, EnrolledDoctor

@@ -11,11 +11,11 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509 import ocsp
 from lxml import etree
 
-from ezla.proof import check_challenge, sign_proof
 from ezla.auth.service import Role, create_account
 from ezla.db import transaction
 from ezla.distribution.service import check_webhook_url
 from ezla.errors import BadRequest, ProofInvalid
+from ezla.proof import check_challenge, sign_proof
 from ezla.xades import sign_enveloped
 from tests.factories import XML, doctor_payload, enroll, signed_sick_leave
 

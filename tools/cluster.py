@@ -1,6 +1,6 @@
 """Two twin nodes, the registry and HAProxy on one machine, without Docker (``make cluster``).
 
-``python -m ezla.cluster`` prepares once (databases created if missing, ``ezla pki init``,
+``python -m tools.cluster`` prepares once (databases created if missing, ``ezla pki init``,
 ``ezla db upgrade``, ``ezla registry db-upgrade``, a registry token in ``var/``), then starts the
 registry, node A, node B and HAProxy (rendered from ``deploy/haproxy.cfg``), prints the URLs and
 process ids, and stops everything on Ctrl-C or SIGTERM: nodes drain first (readiness 503,
@@ -12,7 +12,6 @@ handles to kill, freeze, thaw and drain-restart a node.
 
 from __future__ import annotations
 
-import argparse
 import csv
 import io
 import ipaddress
@@ -32,6 +31,8 @@ from typing import IO
 
 import click
 import httpx
+
+from ezla.migrate import ensure_database, redact
 
 DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/ezla"
 DEFAULT_REGISTRY_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/ezla_registry"
@@ -93,45 +94,6 @@ def public_url_for(host: str, port: int) -> str:
     except ValueError:
         return f"http://{host}:{port}"
     return f"http://ezla.{ip}.nip.io:{port}" if ip.version == 4 else f"http://[{ip}]:{port}"
-
-
-def ensure_database(url: str) -> bool:
-    """Create the PostgreSQL database named in ``url`` if it is missing; True when created.
-
-    Connects to the ``postgres`` maintenance database of the same server through the same URL
-    handling as the nodes (``ezla.db.normalise_url``), so a multi-host URL with
-    ``target_session_attrs=read-write`` reaches the primary (docs/postgres-ha.md).
-    """
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import DBAPIError
-    from sqlalchemy.pool import NullPool
-
-    from ezla.db import normalise_url
-
-    target = make_url(normalise_url(url))
-    dbname = target.database
-    if not dbname:
-        raise ClusterError(f"no database name in {redact(url)}")
-    admin = create_engine(target.set(database="postgres"), isolation_level="AUTOCOMMIT", poolclass=NullPool)
-    quoted = '"' + dbname.replace('"', '""') + '"'
-    try:
-        with admin.connect() as conn:
-            if conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": dbname}).first():
-                return False
-            conn.execute(text(f"CREATE DATABASE {quoted}"))
-            return True
-    except DBAPIError as exc:
-        if getattr(exc.orig, "sqlstate", None) == "42P04":  # duplicate_database: a concurrent start won
-            return False
-        raise ClusterError(f"cannot create database {dbname} at {redact(url)}: {exc.orig}") from exc
-    finally:
-        admin.dispose()
-
-
-def redact(url: str) -> str:
-    """A URL without its password, for messages."""
-    return re.sub(r"://([^:/@]+):[^@]*@", r"://\1:***@", url)
 
 
 def _is_postgres(url: str) -> bool:
@@ -484,40 +446,39 @@ class Cluster:
         return "\n".join(lines)
 
 
-def _env_int(name: str, default: int) -> int:
-    return int(os.environ.get(name, default))
-
-
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m ezla.cluster", description=__doc__.split("\n\n")[0])
-    p.add_argument("--host", default=os.environ.get("EZLA_CLUSTER_HOST", "127.0.0.1"))
-    p.add_argument("--lb-port", type=int, default=_env_int("EZLA_CLUSTER_LB_PORT", 8080))
-    p.add_argument("--node-a-port", type=int, default=_env_int("EZLA_CLUSTER_NODE_A_PORT", 8001))
-    p.add_argument("--node-b-port", type=int, default=_env_int("EZLA_CLUSTER_NODE_B_PORT", 8002))
-    p.add_argument("--registry-port", type=int, default=_env_int("EZLA_CLUSTER_REGISTRY_PORT", 8100))
-    p.add_argument("--stats-port", type=int, default=_env_int("EZLA_CLUSTER_STATS_PORT", 8404))
-    p.add_argument("--database-url", default=os.environ.get("EZLA_DATABASE_URL") or DEFAULT_DATABASE_URL)
-    p.add_argument(
-        "--registry-database-url",
-        default=os.environ.get("EZLA_REGISTRY_DATABASE_URL") or DEFAULT_REGISTRY_DATABASE_URL,
-    )
-    p.add_argument("--var-dir", type=Path, default=Path(os.environ.get("EZLA_VAR_DIR", "var")))
-    p.add_argument("--haproxy", default=None, help="haproxy binary (default: EZLA_HAPROXY or PATH)")
-    return p.parse_args(argv)
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
+@click.command(help=__doc__.split("\n\n")[0])
+@click.option("--host", envvar="EZLA_CLUSTER_HOST", default="127.0.0.1", show_default=True)
+@click.option("--lb-port", envvar="EZLA_CLUSTER_LB_PORT", type=int, default=8080, show_default=True)
+@click.option("--node-a-port", envvar="EZLA_CLUSTER_NODE_A_PORT", type=int, default=8001, show_default=True)
+@click.option("--node-b-port", envvar="EZLA_CLUSTER_NODE_B_PORT", type=int, default=8002, show_default=True)
+@click.option("--registry-port", envvar="EZLA_CLUSTER_REGISTRY_PORT", type=int, default=8100, show_default=True)
+@click.option("--stats-port", envvar="EZLA_CLUSTER_STATS_PORT", type=int, default=8404, show_default=True)
+@click.option("--database-url", envvar="EZLA_DATABASE_URL", default=DEFAULT_DATABASE_URL)
+@click.option("--registry-database-url", envvar="EZLA_REGISTRY_DATABASE_URL", default=DEFAULT_REGISTRY_DATABASE_URL)
+@click.option("--var-dir", envvar="EZLA_VAR_DIR", type=click.Path(path_type=Path), default=Path("var"))
+@click.option("--haproxy", default=None, help="haproxy binary (default: EZLA_HAPROXY or PATH)")
+def main(
+    host: str,
+    lb_port: int,
+    node_a_port: int,
+    node_b_port: int,
+    registry_port: int,
+    stats_port: int,
+    database_url: str,
+    registry_database_url: str,
+    var_dir: Path,
+    haproxy: str | None,
+) -> None:
     cluster = Cluster(
-        host=args.host,
-        lb_port=args.lb_port,
-        node_ports={"A": args.node_a_port, "B": args.node_b_port},
-        registry_port=args.registry_port,
-        stats_port=args.stats_port,
-        database_url=args.database_url,
-        registry_database_url=args.registry_database_url,
-        var_dir=args.var_dir,
-        haproxy=args.haproxy,
+        host=host,
+        lb_port=lb_port,
+        node_ports={"A": node_a_port, "B": node_b_port},
+        registry_port=registry_port,
+        stats_port=stats_port,
+        database_url=database_url,
+        registry_database_url=registry_database_url,
+        var_dir=var_dir,
+        haproxy=haproxy,
     )
     stopping = threading.Event()
 
@@ -530,8 +491,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         cluster.start()
     except ClusterError as exc:
-        click.echo(f"error: {exc}", err=True)
-        return 1
+        raise click.ClickException(str(exc)) from exc
     click.echo(cluster.describe())
     click.echo("Ctrl-C stops everything (nodes drain first).")
     reported: set[str] = set()
@@ -544,8 +504,7 @@ def main(argv: list[str] | None = None) -> int:
     click.echo("stopping: draining nodes ...")
     cluster.stop()
     click.echo("stopped")
-    return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()
