@@ -19,7 +19,8 @@ from ezla.ca.profile import DOCUMENT_SIGNING_EKU, npwz_of
 from ezla.client import EzlaClient
 from ezla.clikit import emit, fail, json_option
 from ezla.errors import BadRequest, EzlaError
-from ezla.issuance.document import Cancellation, build_cancellation_xml
+from ezla.issuance.codec import build_cancellation_xml
+from ezla.issuance.document import Cancellation
 from ezla.issuance.rules import SUBMISSION_POLICY
 from ezla.xades import Revocation, sign_enveloped, verify_enveloped
 

@@ -17,7 +17,8 @@ from ezla.clikit import db_session, emit, fail, json_option, settings
 from ezla.db import utcnow
 from ezla.errors import EzlaError
 from ezla.identifiers import make_npwz
-from ezla.issuance.document import Cancellation, Incapacity, build_cancellation_xml, build_sick_leave_xml
+from ezla.issuance.codec import build_cancellation_xml, build_sick_leave_xml
+from ezla.issuance.document import Cancellation, Incapacity
 from ezla.issuance.rules import local_date
 from ezla.issuance.samples import sample_sick_leave
 from ezla.xades import sign_enveloped

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import dataclasses
 import uuid
 from datetime import date, timedelta
 from typing import Any
+
+import msgspec
 
 from ezla.issuance.document import Address, Clinic, Doctor, Incapacity, Patient, Payer, SickLeave
 
@@ -30,4 +31,4 @@ def sample_sick_leave(
         icd10="J06.9",
         family_member_care=None,
     )
-    return dataclasses.replace(base, **overrides)
+    return msgspec.structs.replace(base, **overrides)

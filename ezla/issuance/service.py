@@ -45,7 +45,7 @@ from ezla.errors import (
     WrongNamespace,
 )
 from ezla.events import EzlaStatus
-from ezla.issuance import document, numbering, rules
+from ezla.issuance import codec, document, numbering, rules, schema, views
 from ezla.issuance.models import SickLeaveRecord
 from ezla.issuance.receipts import build_receipt
 from ezla.xades import (
@@ -124,7 +124,7 @@ def _repeat(record: SickLeaveRecord, digest: str, sick_leave: document.SickLeave
     re-signed copy (new ECDSA signature or SigningTime over identical data from the same doctor)."""
     same_bytes = record.document_sha256 == digest
     same_content = record.doctor_npwz == sick_leave.doctor.npwz and json.loads(record.data_json) == (
-        document.sick_leave_to_dict(sick_leave)
+        document.as_builtins(sick_leave)
     )
     if not (same_bytes or same_content):
         raise DocumentIdConflict()
@@ -133,8 +133,8 @@ def _repeat(record: SickLeaveRecord, digest: str, sick_leave: document.SickLeave
 
 def _signed_element(verified: VerifiedSignature, local_name: str) -> etree._Element:
     root = verified.signed_root
-    if etree.QName(root).namespace != document.NS:
-        raise WrongNamespace(f"root element must be in namespace {document.NS}")
+    if etree.QName(root).namespace != schema.NS:
+        raise WrongNamespace(f"root element must be in namespace {schema.NS}")
     if etree.QName(root).localname != local_name:
         raise SchemaInvalid(f"root element must be {local_name}")
     return root
@@ -143,7 +143,7 @@ def _signed_element(verified: VerifiedSignature, local_name: str) -> etree._Elem
 def submit(sessions: Sessions, keys: OnlineKeys, data: bytes, *, now: datetime, node_id: str) -> Accepted:
     digest = signed_document_digest(data)
     verified = verify_signed(keys, data, now=now)
-    sick_leave = document.parse_sick_leave(_signed_element(verified, "SickLeave"))
+    sick_leave = codec.parse_sick_leave(_signed_element(verified, "SickLeave"))
     verified = check_doctor(verified, sick_leave.doctor)
     with transaction(sessions) as session:  # reads only
         verified = judge_signer(session, verified, now=now)
@@ -177,7 +177,7 @@ def submit(sessions: Sessions, keys: OnlineKeys, data: bytes, *, now: datetime, 
         signer_serial=to_hex(verified.signer.serial_number),
         document_sha256=digest,
         signed_xml=data,
-        data_json=json.dumps(document.sick_leave_to_dict(sick_leave), ensure_ascii=False),
+        data_json=json.dumps(document.as_builtins(sick_leave), ensure_ascii=False),
         receipt_xml=receipt,
         accepted_at=accepted_at,
         accepted_by_node=node_id,
@@ -200,7 +200,7 @@ def submit(sessions: Sessions, keys: OnlineKeys, data: bytes, *, now: datetime, 
 
 def cancel(sessions: Sessions, keys: OnlineKeys, ezla_id: str, data: bytes, *, now: datetime) -> Accepted:
     verified = verify_signed(keys, data, now=now)
-    cancellation = document.parse_cancellation(_signed_element(verified, "Cancellation"))
+    cancellation = codec.parse_cancellation(_signed_element(verified, "Cancellation"))
     with transaction(sessions) as session:
         return _cancel(session, verified, cancellation, ezla_id, data, now=now)
 
@@ -241,47 +241,7 @@ def _cancel(
     return Accepted(record.id, record.series, record.number, record.status, created=True)
 
 
-# --- reads ---------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class EzlaView:
-    id: str
-    series: str
-    number: int
-    status: str
-    doctor_npwz: str
-    patient_pesel: str
-    payer_key: str
-    accepted_at: datetime
-    cancelled_at: datetime | None
-    cancellation_reason: str | None
-    sick_leave: document.SickLeave
-    signed_xml: bytes
-    receipt_xml: bytes
-    cancellation_xml: bytes | None
-
-    def header(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "series": self.series,
-            "number": f"{self.number:07d}",
-            "status": self.status,
-            "accepted_at": self.accepted_at.isoformat(),
-            "cancelled_at": self.cancelled_at.isoformat() if self.cancelled_at else None,
-            "cancellation_reason": self.cancellation_reason,
-        }
-
-    def full(self) -> dict[str, Any]:
-        """Patient, issuing doctor, operator and registry: everything, diagnosis included."""
-        return {**self.header(), "document": document.full_view(self.sick_leave)}
-
-    def for_employer(self) -> dict[str, Any]:
-        """domain.md "Who sees what": never the ICD-10 code (nor the reason, which may reveal it)."""
-        head = self.header()
-        head.pop("cancellation_reason")
-        return {**head, "document": document.employer_view(self.sick_leave)}
-
-
-def _announcement(view: EzlaView) -> outbox.Announcement:
+def _announcement(view: views.EzlaView) -> outbox.Announcement:
     """The e-ZLA as it stands now, for each recipient; the registry also gets the signed originals."""
     full = view.full()
     registry = {
@@ -295,8 +255,8 @@ def _announcement(view: EzlaView) -> outbox.Announcement:
     return outbox.Announcement(view.payer_key, view.patient_pesel, view.for_employer(), full, registry)
 
 
-def _view(record: SickLeaveRecord, sick_leave: document.SickLeave | None = None) -> EzlaView:
-    return EzlaView(
+def _view(record: SickLeaveRecord, sick_leave: document.SickLeave | None = None) -> views.EzlaView:
+    return views.EzlaView(
         record.id,
         record.series,
         record.number,
@@ -307,21 +267,21 @@ def _view(record: SickLeaveRecord, sick_leave: document.SickLeave | None = None)
         record.accepted_at,
         record.cancelled_at,
         record.cancellation_reason,
-        sick_leave or document.sick_leave_from_dict(json.loads(record.data_json)),
+        sick_leave or document.sick_leave_from_builtins(json.loads(record.data_json)),
         record.signed_xml,
         record.receipt_xml,
         record.cancellation_xml,
     )
 
 
-def get(session: Session, ezla_id: str) -> EzlaView:
+def get(session: Session, ezla_id: str) -> views.EzlaView:
     record = session.get(SickLeaveRecord, ezla_id) if _is_uuid(ezla_id) else None
     if record is None:
         raise EzlaNotFound()
     return _view(record)
 
 
-def get_for_doctor_or_operator(session: Session, ezla_id: str, *, role: str, npwz: str | None) -> EzlaView:
+def get_for_doctor_or_operator(session: Session, ezla_id: str, *, role: str, npwz: str | None) -> views.EzlaView:
     view = get(session, ezla_id)
     if role == "operator" or (role == "doctor" and npwz == view.doctor_npwz):
         return view

@@ -18,7 +18,7 @@ from ezla.ca.keystore import OnlineKeys
 from ezla.ca.models import Certificate
 from ezla.ca.signer import issue
 from ezla.db import transaction
-from ezla.issuance.document import build_sick_leave_xml
+from ezla.issuance.codec import build_sick_leave_xml
 from ezla.issuance.rules import local_date
 from ezla.issuance.samples import sample_sick_leave
 from ezla.xades import sign_enveloped

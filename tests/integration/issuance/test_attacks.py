@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import base64
 import copy
-import dataclasses
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+import msgspec
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -24,17 +24,8 @@ from signxml import CanonicalizationMethod, DigestAlgorithm, SignatureMethod
 from signxml.xades import XAdESSigner
 
 from ezla.ca import profile, serials
-from ezla.issuance.document import (
-    Cancellation,
-    Clinic,
-    FamilyMemberCare,
-    Hospital,
-    Incapacity,
-    Patient,
-    Payer,
-    build_cancellation_xml,
-    build_sick_leave_xml,
-)
+from ezla.issuance.codec import build_cancellation_xml, build_sick_leave_xml
+from ezla.issuance.document import Cancellation, Clinic, FamilyMemberCare, Hospital, Incapacity, Patient, Payer
 from ezla.issuance.samples import sample_sick_leave
 from ezla.xades import MAX_XML_BYTES, sign_enveloped
 from tests.conftest import PUBLIC_URL
@@ -531,11 +522,11 @@ RULES: dict[str, Callable[[], dict[str, Any]]] = {
 
 
 def _patient(**kw: Any) -> Patient:
-    return dataclasses.replace(sample_sick_leave(today=T()).patient, **kw)
+    return msgspec.structs.replace(sample_sick_leave(today=T()).patient, **kw)
 
 
 def _clinic(**kw: Any) -> Clinic:
-    return dataclasses.replace(sample_sick_leave(today=T()).clinic, **kw)
+    return msgspec.structs.replace(sample_sick_leave(today=T()).clinic, **kw)
 
 
 @pytest.mark.parametrize("case", sorted(RULES))

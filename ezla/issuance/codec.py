@@ -1,0 +1,226 @@
+"""The e-ZLA's XML form: read a validated element into the model, write the model as XML.
+
+Works on already-parsed lxml elements: hardened parsing of untrusted bytes and the signature check
+happen before (``ezla.xades``); business rules after (``rules.py``).
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Final
+
+from lxml import etree
+
+from ezla.errors import SchemaInvalid
+from ezla.issuance.document import (
+    Address,
+    Cancellation,
+    Clinic,
+    Doctor,
+    FamilyMemberCare,
+    Hospital,
+    Incapacity,
+    Patient,
+    Payer,
+    SickLeave,
+)
+from ezla.issuance.schema import NS, validate
+
+_N: Final = {"ez": NS}
+
+
+def _text(el: etree._Element, path: str) -> str:
+    node = el.find(path, _N)
+    assert node is not None, path  # guaranteed by the schema, validated first
+    # string() joins all text nodes, so a comment inside a value cannot cut it short.
+    return str(node.xpath("string()"))
+
+
+def _opt(el: etree._Element, path: str) -> str | None:
+    return None if el.find(path, _N) is None else _text(el, path)
+
+
+def _date(el: etree._Element, path: str) -> date:
+    return date.fromisoformat(_text(el, path).strip())  # xs:date collapses white space
+
+
+def _child(el: etree._Element, path: str) -> etree._Element:
+    node = el.find(path, _N)
+    assert node is not None, path
+    return node
+
+
+def _address(el: etree._Element) -> Address:
+    return Address(
+        street=_text(el, "ez:Street"),
+        building=_text(el, "ez:Building"),
+        flat=_opt(el, "ez:Flat"),
+        postal_code=_text(el, "ez:PostalCode"),
+        city=_text(el, "ez:City"),
+    )
+
+
+def _expect_root(root: etree._Element, name: str) -> None:
+    validate(root)
+    if root.tag != f"{{{NS}}}{name}":
+        raise SchemaInvalid(f"Expected a {name} document, got {etree.QName(root).localname}")
+
+
+def parse_sick_leave(root: etree._Element) -> SickLeave:
+    """Validate a ``SickLeave`` element and read it into the model."""
+    _expect_root(root, "SickLeave")
+    patient = _child(root, "ez:Patient")
+    stay = patient.find("ez:StayAddress", _N)
+    payer = _child(root, "ez:Payer")
+    inc = _child(root, "ez:Incapacity")
+    hosp = inc.find("ez:Hospital", _N)
+    fmc = root.find("ez:FamilyMemberCare", _N)
+    return SickLeave(
+        document_id=str(root.get("DocumentId")).lower(),
+        issue_date=_date(root, "ez:IssueDate"),
+        doctor=Doctor(
+            npwz=_text(root, "ez:Doctor/ez:Npwz"),
+            given_name=_text(root, "ez:Doctor/ez:GivenName"),
+            family_name=_text(root, "ez:Doctor/ez:FamilyName"),
+        ),
+        clinic=Clinic(
+            regon=_text(root, "ez:Clinic/ez:Regon"),
+            name=_text(root, "ez:Clinic/ez:Name"),
+            address=_address(_child(root, "ez:Clinic/ez:Address")),
+        ),
+        patient=Patient(
+            pesel=_text(patient, "ez:Pesel"),
+            given_name=_text(patient, "ez:GivenName"),
+            family_name=_text(patient, "ez:FamilyName"),
+            address=_address(_child(patient, "ez:Address")),
+            stay_address=None if stay is None else _address(stay),
+        ),
+        payer=Payer(nip=_opt(payer, "ez:Nip"), pesel=_opt(payer, "ez:Pesel"), name=_text(payer, "ez:Name")),
+        incapacity=Incapacity(
+            start=_date(inc, "ez:From"),
+            end=_date(inc, "ez:To"),
+            hospital=None if hosp is None else Hospital(start=_date(hosp, "ez:From"), end=_date(hosp, "ez:To")),
+            psychiatric=inc.find("ez:Psychiatric", _N) is not None,  # the schema allows only "true"
+        ),
+        indication=int(_text(root, "ez:Indication")),
+        codes=tuple(str(c.xpath("string()")) for c in root.iterfind("ez:Codes/ez:Code", _N)),
+        icd10=_text(root, "ez:Diagnosis/ez:Icd10"),
+        family_member_care=None
+        if fmc is None
+        else FamilyMemberCare(
+            pesel=_opt(fmc, "ez:Pesel"),
+            birth_date=None if fmc.find("ez:BirthDate", _N) is None else _date(fmc, "ez:BirthDate"),
+            relationship=int(_text(fmc, "ez:Relationship")),
+            shares_household=_text(fmc, "ez:SharesHousehold").strip() in ("true", "1"),
+        ),
+    )
+
+
+def parse_cancellation(root: etree._Element) -> Cancellation:
+    """Validate a ``Cancellation`` element and read it into the model."""
+    _expect_root(root, "Cancellation")
+    return Cancellation(
+        document_id=str(root.get("DocumentId")).lower(),
+        series=_text(root, "ez:Series"),
+        number=_text(root, "ez:Number"),
+        reason=_text(root, "ez:Reason"),
+        npwz=_text(root, "ez:Doctor/ez:Npwz"),
+    )
+
+
+def _sub(parent: etree._Element, name: str, text: str | None = None) -> etree._Element:
+    el = etree.SubElement(parent, f"{{{NS}}}{name}")
+    if text is not None:
+        el.text = text
+    return el
+
+
+def _write_address(parent: etree._Element, name: str, a: Address) -> None:
+    el = _sub(parent, name)
+    _sub(el, "Street", a.street)
+    _sub(el, "Building", a.building)
+    if a.flat is not None:
+        _sub(el, "Flat", a.flat)
+    _sub(el, "PostalCode", a.postal_code)
+    _sub(el, "City", a.city)
+
+
+def _serialise(root: etree._Element, check: bool) -> bytes:
+    if check:
+        validate(root)
+    return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
+
+
+def sick_leave_element(s: SickLeave) -> etree._Element:
+    """The unsigned ``SickLeave`` element (not validated; see ``build_sick_leave_xml``)."""
+    root = etree.Element(f"{{{NS}}}SickLeave", nsmap={None: NS})  # type: ignore[dict-item]  # lxml-stubs
+    root.set("DocumentId", s.document_id)
+    _sub(root, "IssueDate", s.issue_date.isoformat())
+    doc = _sub(root, "Doctor")
+    _sub(doc, "Npwz", s.doctor.npwz)
+    _sub(doc, "GivenName", s.doctor.given_name)
+    _sub(doc, "FamilyName", s.doctor.family_name)
+    cl = _sub(root, "Clinic")
+    _sub(cl, "Regon", s.clinic.regon)
+    _sub(cl, "Name", s.clinic.name)
+    _write_address(cl, "Address", s.clinic.address)
+    pa = _sub(root, "Patient")
+    _sub(pa, "Pesel", s.patient.pesel)
+    _sub(pa, "GivenName", s.patient.given_name)
+    _sub(pa, "FamilyName", s.patient.family_name)
+    _write_address(pa, "Address", s.patient.address)
+    if s.patient.stay_address is not None:
+        _write_address(pa, "StayAddress", s.patient.stay_address)
+    py = _sub(root, "Payer")
+    if s.payer.nip is not None:
+        _sub(py, "Nip", s.payer.nip)
+    else:
+        _sub(py, "Pesel", s.payer.pesel)
+    _sub(py, "Name", s.payer.name)
+    inc = _sub(root, "Incapacity")
+    _sub(inc, "From", s.incapacity.start.isoformat())
+    _sub(inc, "To", s.incapacity.end.isoformat())
+    if s.incapacity.hospital is not None:
+        h = _sub(inc, "Hospital")
+        _sub(h, "From", s.incapacity.hospital.start.isoformat())
+        _sub(h, "To", s.incapacity.hospital.end.isoformat())
+    if s.incapacity.psychiatric:
+        _sub(inc, "Psychiatric", "true")
+    _sub(root, "Indication", str(s.indication))
+    if s.codes:
+        codes = _sub(root, "Codes")
+        for c in s.codes:
+            _sub(codes, "Code", c)
+    _sub(_sub(root, "Diagnosis"), "Icd10", s.icd10)
+    f = s.family_member_care
+    if f is not None:
+        fm = _sub(root, "FamilyMemberCare")
+        if f.pesel is not None:
+            _sub(fm, "Pesel", f.pesel)
+        else:
+            assert f.birth_date is not None
+            _sub(fm, "BirthDate", f.birth_date.isoformat())
+        _sub(fm, "Relationship", str(f.relationship))
+        _sub(fm, "SharesHousehold", "true" if f.shares_household else "false")
+    return root
+
+
+def build_sick_leave_xml(s: SickLeave, *, check: bool = True) -> bytes:
+    """The unsigned e-ZLA as UTF-8 XML, ready to be signed.
+
+    With ``check`` (the default) the result is validated, so data that cannot be expressed (a name
+    too long, a malformed postal code) raises SchemaInvalid here rather than at the service;
+    ``check=False`` lets tests produce deliberately invalid documents.
+    """
+    return _serialise(sick_leave_element(s), check)
+
+
+def build_cancellation_xml(c: Cancellation, *, check: bool = True) -> bytes:
+    """The unsigned cancellation as UTF-8 XML, ready to be signed."""
+    root = etree.Element(f"{{{NS}}}Cancellation", nsmap={None: NS})  # type: ignore[dict-item]  # lxml-stubs
+    root.set("DocumentId", c.document_id)
+    _sub(root, "Series", c.series)
+    _sub(root, "Number", c.number)
+    _sub(root, "Reason", c.reason)
+    _sub(_sub(root, "Doctor"), "Npwz", c.npwz)
+    return _serialise(root, check)
