@@ -1,4 +1,5 @@
-"""CRL building (RFC 5280 5): pure, cryptography's builder; the service stores and serves it."""
+"""CRL building (RFC 5280 5): pure, cryptography's builder, linted before signing (signer.py);
+the service stores and serves it."""
 
 from __future__ import annotations
 
@@ -7,10 +8,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPrivateKeyTypes
 
-from ezla.ca.signer import hash_for
+from ezla.ca.signer import sign_crl
 
 REASONS: dict[str, x509.ReasonFlags] = {
     "unspecified": x509.ReasonFlags.unspecified,
@@ -61,4 +61,4 @@ def build_crl(
         if e.reason != "unspecified":
             rc = rc.add_extension(x509.CRLReason(REASONS[e.reason]), critical=False)
         builder = builder.add_revoked_certificate(rc.build())
-    return builder.sign(key, hash_for(key)).public_bytes(serialization.Encoding.DER)
+    return sign_crl(builder, key)

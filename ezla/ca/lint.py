@@ -7,12 +7,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import timedelta
+from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
-from pkilint import etsi, finding_filter, loader
+from pkilint import etsi, finding_filter, loader, pkix
 from pkilint.etsi import etsi_constants
-from pkilint.pkix import certificate, extension, name
+from pkilint.pkix import certificate, crl, extension, name, ocsp
 from pkilint.validation import ValidationFindingSeverity
 
 from ezla.ca.profile import DOCUMENT_SIGNING_EKU, npwz_of
@@ -102,13 +103,66 @@ def pkilint_findings(der: bytes, *, etsi_natural_person: bool) -> list[str]:
             ],
         )
         results = container.validate(doc.root)
+    return _at_least_warning(results)
+
+
+def _at_least_warning(results: list[Any]) -> list[str]:
     threshold = ValidationFindingSeverity.WARNING
-    out: list[str] = []
-    for result in results:
-        for f in result.finding_descriptions:
-            if f.finding.severity <= threshold:
-                out.append(f"{f.finding.severity}: {f.finding.code} {f.message or ''}".strip())
-    return out
+    return [
+        f"{f.finding.severity}: {f.finding.code} {f.message or ''}".strip()
+        for result in results
+        for f in result.finding_descriptions
+        if f.finding.severity <= threshold
+    ]
+
+
+def _crl_checks(crl_: x509.CertificateRevocationList) -> list[str]:
+    """Our own CRL profile (RFC 5280 5.2): a number, the issuer's key id, a bounded validity."""
+    problems = []
+    try:
+        crl_.extensions.get_extension_for_class(x509.CRLNumber)
+        crl_.extensions.get_extension_for_class(x509.AuthorityKeyIdentifier)
+    except x509.ExtensionNotFound:
+        problems.append("a CRL needs cRLNumber and authorityKeyIdentifier (RFC 5280 5.2.1, 5.2.3)")
+    next_update = crl_.next_update_utc
+    if next_update is None or not (timedelta(0) < next_update - crl_.last_update_utc <= timedelta(days=10)):
+        problems.append("nextUpdate must follow thisUpdate by at most 10 days")
+    return problems
+
+
+def lint_crl(crl_: x509.CertificateRevocationList) -> None:
+    """Raise LintFailed on a CRL (signed with a throwaway key) that our profile or pkilint refuses."""
+    container = crl.create_pkix_crl_validator_container(
+        [
+            pkix.create_attribute_decoder(name.ATTRIBUTE_TYPE_MAPPINGS),
+            pkix.create_extension_decoder(extension.EXTENSION_MAPPINGS),
+        ],
+        [
+            crl.create_issuer_validator_container([]),
+            crl.create_validity_validator_container([]),
+            crl.create_extensions_validator_container([]),
+        ],
+    )
+    doc = loader.RFC5280CertificateListDocumentLoader().load_der_document(crl_.public_bytes(Encoding.DER), "crl")
+    problems = _crl_checks(crl_) + _at_least_warning(container.validate(doc.root))
+    if problems:
+        raise LintFailed("; ".join(problems))
+
+
+def lint_ocsp_response(der: bytes) -> None:
+    """Raise LintFailed on an OCSP response (signed with a throwaway key) that pkilint refuses."""
+    container = ocsp.create_pkix_ocsp_response_validator_container(
+        [
+            ocsp.create_response_decoder(),
+            pkix.create_attribute_decoder(name.ATTRIBUTE_TYPE_MAPPINGS),
+            pkix.create_extension_decoder(extension.EXTENSION_MAPPINGS),
+        ],
+        [],
+    )
+    doc = loader.RFC6960OCSPResponseDocumentLoader().load_der_document(der, "ocsp")
+    problems = _at_least_warning(container.validate(doc.root))
+    if problems:
+        raise LintFailed("; ".join(problems))
 
 
 def lint_certificate(cert: x509.Certificate, *, doctor: bool) -> None:

@@ -13,6 +13,7 @@ from cryptography.x509 import ocsp
 
 from ezla.ca.crl import REASONS
 from ezla.ca.keystore import OnlineKeys
+from ezla.ca.signer import sign_ocsp_response
 from ezla.errors import OcspRequestMalformed
 
 RESPONSE_VALIDITY = timedelta(hours=1)
@@ -83,8 +84,7 @@ def respond(req: ocsp.OCSPRequest, keys: OnlineKeys, lookup: Callable[[int], Sta
             if revoked and status.reason and status.reason != "unspecified"
             else None,
         )
-    builder = builder.responder_id(ocsp.OCSPResponderEncoding.HASH, keys.ocsp).certificates([keys.ocsp])
     for ext in req.extensions:
         if isinstance(ext.value, x509.OCSPNonce):
             builder = builder.add_extension(ext.value, critical=False)
-    return builder.sign(keys.ocsp_key, hashes.SHA256()).public_bytes(serialization.Encoding.DER)
+    return sign_ocsp_response(builder, keys.ocsp, keys.ocsp_key)
