@@ -7,13 +7,13 @@ import hashlib
 from base64 import b64encode
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import Encoding
-from cryptography.x509.oid import NameOID
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from lxml import etree
@@ -33,6 +33,7 @@ from ezla.xades import (
     verify_enveloped,
 )
 from ezla.xades.signer import Signer as _Signer
+from tests.pki import certificate, key_usage, name
 
 DOC_SIGNING = x509.ObjectIdentifier("1.3.6.1.5.5.7.3.36")
 NOW = datetime.now(UTC).replace(microsecond=0)
@@ -48,61 +49,12 @@ DOC = b"""<?xml version="1.0" encoding="UTF-8"?>
 """
 
 
-# --- a throwaway PKI shaped like ezla.ca.profile ---------------------------------------------
-def _name(cn: str) -> x509.Name:
-    return x509.Name([x509.NameAttribute(NameOID.COUNTRY_NAME, "PL"), x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+# --- a throwaway PKI (tests/pki.py makes every test certificate) --------------------------------
+_ku = key_usage
 
 
-def _ku(**on: bool) -> x509.KeyUsage:
-    fields = (
-        "digital_signature",
-        "content_commitment",
-        "key_encipherment",
-        "data_encipherment",
-        "key_agreement",
-        "key_cert_sign",
-        "crl_sign",
-        "encipher_only",
-        "decipher_only",
-    )
-    return x509.KeyUsage(**{f: on.get(f, False) for f in fields})
-
-
-def make_cert(key, cn, issuer_key=None, issuer=None, *, ca=False, days=(-1, 365), ku=None, eku=True):
-    issuer_key = issuer_key or key
-    b = (
-        x509.CertificateBuilder()
-        .subject_name(_name(cn))
-        .issuer_name(issuer.subject if issuer else _name(cn))
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(NOW + timedelta(days=days[0]))
-        .not_valid_after(NOW + timedelta(days=days[1]))
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-    )
-    if issuer is not None:
-        aki = x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_key.public_key())
-        b = b.add_extension(aki, critical=False)
-    if ca:
-        b = b.add_extension(x509.BasicConstraints(ca=True, path_length=None if issuer is None else 0), True)
-        b = b.add_extension(_ku(key_cert_sign=True, crl_sign=True), critical=True)
-    else:
-        b = b.add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        b = b.add_extension(ku or _ku(content_commitment=True), critical=True)  # nonRepudiation only
-        if eku:
-            b = b.add_extension(x509.ExtendedKeyUsage([DOC_SIGNING]), critical=False)
-        b = b.add_extension(
-            x509.CertificatePolicies([x509.PolicyInformation(x509.ObjectIdentifier("1.3.6.1.4.1.99999.1"), None)]),
-            critical=False,
-        )
-        b = b.add_extension(
-            x509.CRLDistributionPoints(
-                [x509.DistributionPoint([x509.UniformResourceIdentifier("http://ca.example/crl")], None, None, None)]
-            ),
-            critical=False,
-        )
-    is_ec = isinstance(issuer_key, ec.EllipticCurvePrivateKey)
-    return b.sign(issuer_key, hashes.SHA384() if is_ec else hashes.SHA256())
+def make_cert(*args: Any, **kwargs: Any) -> x509.Certificate:
+    return certificate(*args, now=NOW, **kwargs)
 
 
 @dataclass(frozen=True)
@@ -820,7 +772,7 @@ def test_rsa_key_with_a_huge_public_exponent_is_refused_before_any_maths(pki: Pk
     sink = rsa.RSAPublicNumbers(2**40 + 1, n).public_key()
     b = (
         x509.CertificateBuilder()
-        .subject_name(_name("sink"))
+        .subject_name(name("sink"))
         .issuer_name(pki.inter.subject)
         .public_key(sink)
         .serial_number(x509.random_serial_number())

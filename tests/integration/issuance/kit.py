@@ -3,27 +3,23 @@ real issuing CA signed with a shifted clock, so that each attack isolates the ch
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec
 from sqlalchemy import text
 
-from ezla.ca import profile, serials
-from ezla.ca.keystore import OnlineKeys
+from ezla.ca import serials
 from ezla.ca.models import Certificate
-from ezla.ca.signer import issue
 from ezla.db import transaction
 from ezla.issuance.codec import build_sick_leave_xml
 from ezla.issuance.rules import local_date
 from ezla.issuance.samples import sample_sick_leave
-from ezla.xades import sign_enveloped
-from tests.conftest import PASSPHRASE, PUBLIC_URL
+from tests.conftest import PASSPHRASE
 from tests.factories import XML, EnrolledDoctor
+from tests.pki import Hierarchy, Issued
 
 PROBLEM = "application/problem+json"
 
@@ -64,31 +60,9 @@ def unsigned(doctor: EnrolledDoctor, **overrides: Any) -> bytes:
     return build_sick_leave_xml(sample_sick_leave(today=today(), npwz=doctor.npwz, **overrides), check=False)
 
 
-@dataclass(frozen=True)
-class Issued:
-    key: ec.EllipticCurvePrivateKey
-    cert: x509.Certificate
-    chain: tuple[x509.Certificate, ...] = ()
-
-    def sign(self, xml: bytes, *, signing_time: datetime | None = None) -> bytes:
-        return sign_enveloped(xml, self.key, self.cert, self.chain, signing_time=signing_time)
-
-
 def issue_with_our_ca(pki_dir: Path, npwz: str, *, when: datetime) -> Issued:
     """A doctor certificate signed by the real issuing CA key, as if issued at ``when``."""
-    keys = OnlineKeys.load(pki_dir, PASSPHRASE)
-    key = ec.generate_private_key(ec.SECP256R1())
-    ident = profile.DoctorIdentity(npwz, "Anna", "Nowak")
-    builder = profile.doctor_builder(
-        ident,
-        key.public_key(),
-        keys.issuing,
-        serials.new_serial(1),
-        when,
-        profile.Profile.load(pki_dir),
-        profile.Urls(PUBLIC_URL),
-    )
-    return Issued(key, issue(builder, keys.issuing_key, doctor=True))
+    return Hierarchy.ours(pki_dir, PASSPHRASE).doctor(npwz, when=when)
 
 
 def record(session_factory: Any, cert: x509.Certificate) -> None:

@@ -40,6 +40,7 @@ from tests.integration.issuance.kit import (
     today,
     unsigned,
 )
+from tests.pki import Hierarchy
 
 EZ = "urn:ezla:sick-leave:1"
 DS = "http://www.w3.org/2000/09/xmldsig#"
@@ -334,16 +335,7 @@ def _ident(doctor: EnrolledDoctor) -> profile.DoctorIdentity:
 
 def _foreign_ca(doctor: EnrolledDoctor) -> Issued:
     """A throwaway CA with *our* names and profile, but its own keys, issuing for our doctor."""
-    now, prof, urls = datetime.now(UTC), profile.Profile(), profile.Urls(PUBLIC_URL)
-    root_key = ec.generate_private_key(ec.SECP384R1())
-    root = profile.root_builder(root_key.public_key(), serials.new_serial(1), now, prof).sign(root_key, hashes.SHA384())
-    issuing_key = ec.generate_private_key(ec.SECP384R1())
-    issuing = profile.issuing_builder(issuing_key.public_key(), root, serials.new_serial(1), now, prof, urls).sign(
-        root_key, hashes.SHA384()
-    )
-    key = ec.generate_private_key(ec.SECP256R1())
-    builder = profile.doctor_builder(_ident(doctor), key.public_key(), issuing, serials.new_serial(1), now, prof, urls)
-    return Issued(key, builder.sign(issuing_key, hashes.SHA384()), (issuing, root))
+    return Hierarchy.shaped_like_ours().doctor(doctor.npwz)
 
 
 def _self_signed(doctor: EnrolledDoctor) -> Issued:
