@@ -10,7 +10,7 @@ from datetime import date, datetime
 from typing import Any, TypeVar
 
 import click
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from ezla.db import make_engine, make_sessionmaker, transaction
 from ezla.errors import EzlaError
@@ -51,6 +51,17 @@ def fail(as_json: bool, exc: EzlaError | Exception) -> None:
 
 def settings() -> Settings:
     return Settings.from_env()
+
+
+@contextmanager
+def db_sessions(s: Settings | None = None) -> Iterator[sessionmaker[Session]]:
+    """A sessionmaker for services that run their own short transactions (CRL publication)."""
+    s = s or settings()
+    engine = make_engine(s.database_url, pool_size=2)
+    try:
+        yield make_sessionmaker(engine)
+    finally:
+        engine.dispose()
 
 
 @contextmanager

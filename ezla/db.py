@@ -75,6 +75,9 @@ def normalise_url(url: str) -> str:
     return url
 
 
+_READ_ONLY = "ezla_read_only"
+
+
 def make_engine(url: str, *, pool_size: int = 10) -> Engine:
     url = normalise_url(url)
     if is_sqlite(url):
@@ -97,7 +100,8 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
         def _on_begin(conn: Any) -> None:
             # IMMEDIATE takes the write lock up front: read-then-write transactions (numbering,
             # audit chain, lease claims) cannot interleave, which is what SKIP LOCKED gives on PG.
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            # Reads (``reading``) begin deferred: under WAL they never wait for a writer.
+            conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get(_READ_ONLY) else "BEGIN IMMEDIATE")
 
         return engine
     # hide_parameters: statement parameters (PESELs, names, secrets) never reach an exception text or a log.
@@ -112,4 +116,12 @@ def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
 def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
     """One unit of work: commit on success, roll back on any error."""
     with factory() as session, session.begin():
+        yield session
+
+
+@contextmanager
+def reading(factory: sessionmaker[Session]) -> Iterator[Session]:
+    """A unit of work that only reads: on SQLite it never takes (or waits for) the write lock."""
+    with factory() as session, session.begin():
+        session.connection(execution_options={_READ_ONLY: True})
         yield session

@@ -10,7 +10,7 @@ from litestar.handlers.base import BaseRouteHandler
 
 from ezla.auth.service import Principal, Role, authenticate
 from ezla.bearer import bearer_token
-from ezla.db import transaction, utcnow
+from ezla.db import reading, utcnow
 from ezla.errors import Forbidden, Unauthenticated
 
 Guard = Callable[[ASGIConnection, BaseRouteHandler], Awaitable[None]]  # type: ignore[type-arg]
@@ -23,7 +23,7 @@ def principal_of(connection: ASGIConnection) -> Principal:  # type: ignore[type-
     token = bearer_token(connection)
     if token is None:
         raise Unauthenticated("a bearer token is required")
-    with transaction(connection.app.state.sessionmaker) as session:
+    with reading(connection.app.state.sessionmaker) as session:
         principal = authenticate(session, token, now=utcnow())
     connection.state["principal"] = principal
     return principal

@@ -12,10 +12,10 @@ from cryptography.hazmat.primitives import serialization
 
 from ezla.ca.audit import verify
 from ezla.ca.ceremony import ensure_passphrase, init_pki
-from ezla.ca.service import CaContext, generate_crl, new_activation_code, register_doctor
+from ezla.ca.service import CaContext, new_activation_code, publish_crl, register_doctor
 from ezla.ca.service import revoke as revoke_certificate
 from ezla.client import EzlaClient, enroll_with_new_key, make_csr, new_key, save_key
-from ezla.clikit import db_session, emit, fail, json_option, settings
+from ezla.clikit import db_session, db_sessions, emit, fail, json_option, settings
 from ezla.db import utcnow
 from ezla.errors import BadRequest, EzlaError
 
@@ -165,16 +165,16 @@ def revoke(serial: str, reason: str, as_json: bool) -> None:
     s = settings()
     try:
         with db_session(s) as session:
-            row = revoke_certificate(session, serial, reason=reason, now=utcnow(), by="operator")
+            revoked = revoke_certificate(session, serial, reason=reason, now=utcnow(), by="operator")
             result: dict[str, object] = {
-                "serial": row.serial,
-                "status": row.status,
+                "serial": revoked.serial,
+                "status": revoked.status,
                 "reason": reason,
-                "revoked_at": row.revoked_at,
+                "revoked_at": revoked.revoked_at,
             }
-        with db_session(s) as session:
-            crl = generate_crl(session, CaContext.from_settings(s), now=utcnow())
-            result["crl_number"] = crl.number
+        with db_sessions(s) as sessions:
+            crl = publish_crl(sessions, CaContext.from_settings(s), now=utcnow())
+        result["crl_number"] = crl.number
     except EzlaError as exc:
         fail(as_json, exc)
     emit(as_json, result, f"revoked {result['serial']} ({reason}); CRL {result['crl_number']} published")

@@ -15,7 +15,7 @@ from ezla.ca.context import CaContext
 from ezla.ca.holders import check_holder
 from ezla.ca.models import Certificate, CertificateStatus, Crl
 from ezla.ca.records import load_row
-from ezla.db import transaction
+from ezla.db import reading, transaction
 from ezla.errors import BadRequest, CertificateAlreadyRevoked
 from ezla.xades import Revocation
 
@@ -65,22 +65,37 @@ def revoke(
     return Revoked(row.serial, CertificateStatus.REVOKED, reason, now)
 
 
-def generate_crl(session: Session, ctx: CaContext, *, now: datetime) -> CrlRecord:
-    # Appending to the audit chain first takes the CA-wide lock, so CRL numbers never collide.
-    audit.append(session, "crl_generated", "crl", {}, now=now)
-    number = (session.scalar(select(func.max(Crl.number))) or 0) + 1
-    revoked = session.execute(
-        select(Certificate.serial, Certificate.revoked_at, Certificate.revocation_reason).where(
-            Certificate.status == CertificateStatus.REVOKED, Certificate.not_after > now
+def publish_crl(
+    sessions: sessionmaker[Session], ctx: CaContext, *, now: datetime, refresh: timedelta | None = None
+) -> CrlRecord:
+    """The CRL to serve: the latest one while it is fresh (``refresh`` given and no revocation
+    since), otherwise a new one. Read -> build, lint, sign (CPU, no transaction) -> store under the
+    audit chain's CA-wide lock, which also keeps CRL numbers unique across nodes: a twin that
+    published the same number first makes us build again with the next one."""
+    for _ in range(3):
+        with reading(sessions) as session:
+            latest = latest_crl(session)
+            if refresh is not None and not _stale(session, latest, now=now, refresh=refresh):
+                assert latest is not None
+                return latest
+            number = (latest.number if latest else 0) + 1
+            revoked = session.execute(
+                select(Certificate.serial, Certificate.revoked_at, Certificate.revocation_reason).where(
+                    Certificate.status == CertificateStatus.REVOKED, Certificate.not_after > now
+                )
+            ).all()
+        entries = [crl.RevokedEntry(int(s, 16), at, r) for s, at, r in revoked if at is not None and r is not None]
+        der = crl.build_crl(
+            ctx.keys.issuing, ctx.keys.issuing_key, entries, number=number, now=now, validity=ctx.crl_validity
         )
-    ).all()
-    entries = [crl.RevokedEntry(int(s, 16), at, r) for s, at, r in revoked if at is not None and r is not None]
-    der = crl.build_crl(
-        ctx.keys.issuing, ctx.keys.issuing_key, entries, number=number, now=now, validity=ctx.crl_validity
-    )
-    row = Crl(number=number, this_update=now, next_update=now + ctx.crl_validity, der=der)
-    session.add(row)
-    return CrlRecord.of(row)
+        with transaction(sessions) as session:
+            audit.append(session, "crl_generated", "crl", {"number": number}, now=now)  # takes the CA lock
+            if (session.scalar(select(func.max(Crl.number))) or 0) >= number:
+                continue  # a twin published this number meanwhile
+            row = Crl(number=number, this_update=now, next_update=now + ctx.crl_validity, der=der)
+            session.add(row)
+            return CrlRecord.of(row)
+    raise RuntimeError("CRL number contended three times in a row")
 
 
 def latest_crl(session: Session) -> CrlRecord | None:
@@ -88,8 +103,7 @@ def latest_crl(session: Session) -> CrlRecord | None:
     return CrlRecord.of(row) if row is not None else None
 
 
-def crl_is_stale(session: Session, *, now: datetime, refresh: timedelta) -> bool:
-    latest = latest_crl(session)
+def _stale(session: Session, latest: CrlRecord | None, *, now: datetime, refresh: timedelta) -> bool:
     if latest is None or latest.this_update + refresh <= now:
         return True
     newest_revocation = session.scalar(select(func.max(Certificate.revoked_at)))
@@ -109,7 +123,7 @@ def status_of(session: Session, serial: int) -> ocsp.Status:
 def ocsp_response(sessions: sessionmaker[Session], ctx: CaContext, request_der: bytes, *, now: datetime) -> bytes:
     """Parse, read the status in a short transaction, then sign outside it."""
     req = ocsp.parse_request(request_der)
-    with transaction(sessions) as session:
+    with reading(sessions) as session:
         status = status_of(session, req.serial_number)
     return ocsp.respond(req, ctx.keys, lambda _serial: status, now=now)
 

@@ -16,7 +16,7 @@ from ezla.auth.guards import principal_of, requires
 from ezla.auth.service import Role
 from ezla.bearer import bearer_token
 from ezla.ca import schemas, service
-from ezla.db import transaction, utcnow
+from ezla.db import reading, transaction, utcnow
 from ezla.errors import BadRequest, OcspRequestMalformed
 
 # Responses that carry a credential: never cached, never kept for Idempotency-Key replay.
@@ -32,14 +32,9 @@ def ca(state: State) -> service.CaContext:
 
 
 def refresh_crl_if_stale(state: State) -> bytes:
-    """The CRL after a revocation or when due; regenerated in its own transaction."""
-    now = utcnow()
-    with transaction(state.sessionmaker) as session:
-        if service.crl_is_stale(session, now=now, refresh=timedelta(hours=state.settings.crl_refresh_hours)):
-            return service.generate_crl(session, ca(state), now=now).der
-        latest = service.latest_crl(session)
-        assert latest is not None
-        return latest.der
+    """The CRL, made anew after a revocation or when due."""
+    refresh = timedelta(hours=state.settings.crl_refresh_hours)
+    return service.publish_crl(state.sessionmaker, ca(state), now=utcnow(), refresh=refresh).der
 
 
 def ocsp_answer(state: State, der: bytes) -> bytes:
@@ -142,7 +137,7 @@ class CaController(Controller):
 
     @get("/certificates/{serial:str}", media_type="application/pem-certificate-chain", sync_to_thread=True)
     def certificate(self, serial: str, state: State) -> str:
-        with transaction(state.sessionmaker) as session:
+        with reading(state.sessionmaker) as session:
             cert = service.get_certificate(session, serial)
         return cert.public_bytes(serialization.Encoding.PEM).decode()
 

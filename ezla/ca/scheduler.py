@@ -9,7 +9,7 @@ from datetime import timedelta
 from sqlalchemy.orm import Session, sessionmaker
 
 from ezla.ca import service
-from ezla.db import transaction, utcnow
+from ezla.db import utcnow
 from ezla.log import get_logger
 
 log = get_logger("ezla.ca")
@@ -30,10 +30,9 @@ class CrlRefresher:
 
     def run_once(self) -> bool:
         now = utcnow()
-        with transaction(self.factory) as session:
-            if not service.crl_is_stale(session, now=now, refresh=self.refresh):
-                return False
-            crl = service.generate_crl(session, self.ctx(), now=now)
+        crl = service.publish_crl(self.factory, self.ctx(), now=now, refresh=self.refresh)
+        if crl.this_update != now:
+            return False  # the latest one is still fresh
         log.info("crl_generated", number=crl.number)
         return True
 

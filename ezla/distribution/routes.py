@@ -10,7 +10,7 @@ from litestar.datastructures import State
 
 from ezla.auth.guards import principal_of, requires
 from ezla.auth.service import Principal, Role
-from ezla.db import transaction, utcnow
+from ezla.db import reading, transaction, utcnow
 from ezla.distribution import outbox, service
 from ezla.distribution.outbox import payer_key
 from ezla.errors import BadRequest
@@ -34,7 +34,7 @@ class EmployerController(Controller):
     def inbox(
         self, request: Request[Any, Any, State], state: State, after: str | None = None, limit: int = 50
     ) -> dict[str, Any]:
-        with transaction(state.sessionmaker) as session:
+        with reading(state.sessionmaker) as session:
             page = service.employer_inbox(session, _payer(principal_of(request)), after=after, limit=limit)
         return {"items": page.items, "next_cursor": page.next_cursor}
 
@@ -72,7 +72,7 @@ class PatientController(Controller):
     def mine(self, request: Request[Any, Any, State], state: State) -> dict[str, Any]:
         pesel = principal_of(request).pesel
         assert pesel is not None
-        with transaction(state.sessionmaker) as session:
+        with reading(state.sessionmaker) as session:
             return {"items": service.patient_ezla(session, pesel)}
 
 
@@ -83,7 +83,7 @@ class OpsController(Controller):
 
     @get("/deliveries", sync_to_thread=True, summary="Outbox rows (status=dead for the dead-letter view)")
     def deliveries(self, state: State, status: str | None = None, limit: int = 100) -> dict[str, Any]:
-        with transaction(state.sessionmaker) as session:
+        with reading(state.sessionmaker) as session:
             return {"items": service.deliveries(session, status=status, limit=limit)}
 
     @post("/deliveries/retry", status_code=200, sync_to_thread=True)
@@ -96,6 +96,6 @@ class OpsController(Controller):
 
 @get("/metrics", media_type="text/plain; version=0.0.4", sync_to_thread=True, tags=["operations"])
 def metrics(state: State) -> Response[str]:
-    with transaction(state.sessionmaker) as session:
+    with reading(state.sessionmaker) as session:
         text = service.outbox_metrics(session, now=utcnow())
     return Response(text, media_type="text/plain; version=0.0.4")

@@ -10,7 +10,7 @@ from litestar.datastructures import State
 
 from ezla.auth.guards import principal_of, requires
 from ezla.auth.service import Role
-from ezla.db import transaction, utcnow
+from ezla.db import reading, utcnow
 from ezla.errors import UnsupportedMediaType
 from ezla.issuance import service
 from ezla.log import get_logger
@@ -73,7 +73,7 @@ class EzlaController(Controller):
     )
     def read(self, ezla_id: str, request: Request[Any, Any, State], state: State) -> Response[Any]:
         principal = principal_of(request)
-        with transaction(state.sessionmaker) as session:
+        with reading(state.sessionmaker) as session:
             view = service.get_for_doctor_or_operator(session, ezla_id, role=principal.role.value, npwz=principal.npwz)
         if "xml" in request.headers.get("accept", ""):
             return Response(view.signed_xml, media_type="application/xml")
@@ -87,6 +87,6 @@ class EzlaController(Controller):
     )
     def receipt(self, ezla_id: str, request: Request[Any, Any, State], state: State) -> bytes:
         principal = principal_of(request)
-        with transaction(state.sessionmaker) as session:
+        with reading(state.sessionmaker) as session:
             view = service.get_for_doctor_or_operator(session, ezla_id, role=principal.role.value, npwz=principal.npwz)
         return view.receipt_xml

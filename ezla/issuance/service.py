@@ -30,7 +30,7 @@ from ezla.ca import service as ca_service
 from ezla.ca.keystore import OnlineKeys
 from ezla.ca.profile import DOCUMENT_SIGNING_EKU, names_of, npwz_of
 from ezla.ca.serials import to_hex
-from ezla.db import transaction
+from ezla.db import reading, transaction
 from ezla.distribution import outbox
 from ezla.errors import (
     AlreadyCancelled,
@@ -145,7 +145,7 @@ def submit(sessions: Sessions, keys: OnlineKeys, data: bytes, *, now: datetime, 
     verified = verify_signed(keys, data, now=now)
     sick_leave = codec.parse_sick_leave(_signed_element(verified, "SickLeave"))
     verified = check_doctor(verified, sick_leave.doctor)
-    with transaction(sessions) as session:  # reads only
+    with reading(sessions) as session:
         verified = judge_signer(session, verified, now=now)
         existing = _existing(session, sick_leave.document_id)
         if existing is not None:  # checked before the rules: a repeat days later must still answer 200
