@@ -4,6 +4,10 @@ distribution delivers it, the registry keeps it): its status is the name of its 
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import NewType
+
+EzlaId = NewType("EzlaId", str)  # our UUID for an accepted e-ZLA
+DocumentId = NewType("DocumentId", str)  # the clinic's UUID in the document: the idempotency key
 
 
 class EzlaStatus(StrEnum):

@@ -7,7 +7,13 @@ from __future__ import annotations
 
 import re
 from datetime import date
-from typing import Final
+from typing import Final, NewType
+
+# Kinds of identifier, so that a PESEL cannot be passed where an NPWZ is meant (mypy checks it).
+Pesel = NewType("Pesel", str)
+Nip = NewType("Nip", str)
+Regon = NewType("Regon", str)
+Npwz = NewType("Npwz", str)
 
 # [0-9], not \d: \d also matches non-ASCII digits, which int() would happily read.
 _DIGITS = {n: re.compile(f"[0-9]{{{n}}}") for n in (7, 9, 10, 11, 14)}

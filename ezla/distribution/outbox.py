@@ -22,14 +22,14 @@ from sqlalchemy.orm import Session
 
 from ezla.distribution.backoff import next_delay
 from ezla.distribution.models import Delivery, DeliveryStatus, Webhook
-from ezla.events import EzlaStatus
+from ezla.events import EzlaId, EzlaStatus
 
 
 def payer_key(nip: str | None, pesel: str | None) -> str:
     return f"nip:{nip}" if nip else f"pesel:{pesel}"
 
 
-def idempotency_key(ezla_id: str, event: str, recipient: str) -> str:
+def idempotency_key(ezla_id: EzlaId, event: str, recipient: str) -> str:
     """Stable across retries, workers and nodes: receivers deduplicate on it."""
     return f"ezla:{ezla_id}:{event}:{recipient}"
 
@@ -53,7 +53,7 @@ class Announcement:
 
 
 def enqueue(
-    session: Session, ezla_id: str, event: EzlaStatus, announcement: Announcement, *, now: datetime
+    session: Session, ezla_id: EzlaId, event: EzlaStatus, announcement: Announcement, *, now: datetime
 ) -> list[Delivery]:
     recipients = ["registry", "employer", "patient"]
     if session.scalar(select(Webhook.payer_key).where(Webhook.payer_key == announcement.payer_key)) is not None:
@@ -83,7 +83,7 @@ def enqueue(
 @dataclass(frozen=True)
 class Claim:
     id: int
-    ezla_id: str
+    ezla_id: EzlaId
     event: str
     recipient: str
     idempotency_key: str
@@ -114,7 +114,7 @@ def claim(session: Session, owner: str, *, now: datetime, lease: timedelta, limi
         claims.append(
             Claim(
                 row.id,
-                row.ezla_id,
+                EzlaId(row.ezla_id),
                 row.event,
                 row.recipient,
                 row.idempotency_key,

@@ -14,6 +14,7 @@ from ezla.db import reading, transaction, utcnow
 from ezla.distribution import outbox, service
 from ezla.distribution.outbox import payer_key
 from ezla.errors import BadRequest
+from ezla.events import EzlaId
 
 
 class WebhookIn(msgspec.Struct, forbid_unknown_fields=True):
@@ -41,7 +42,7 @@ class EmployerController(Controller):
     @post("/ezla/{ezla_id:str}/ack", status_code=200, sync_to_thread=True)
     def ack(self, ezla_id: str, request: Request[Any, Any, State], state: State) -> dict[str, Any]:
         with transaction(state.sessionmaker) as session:
-            service.acknowledge(session, _payer(principal_of(request)), ezla_id, now=utcnow())
+            service.acknowledge(session, _payer(principal_of(request)), EzlaId(ezla_id), now=utcnow())
         return {"ezla_id": ezla_id, "acknowledged": True}
 
     @put("/webhook", status_code=200, sync_to_thread=True)

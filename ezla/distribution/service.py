@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from ezla.distribution.models import Delivery, DeliveryStatus, EmployerInboxItem, PatientInboxItem, Webhook
 from ezla.errors import BadRequest, NotFound
+from ezla.events import EzlaId
 
 MAX_PAGE = 200
 
@@ -62,7 +63,7 @@ def employer_inbox(session: Session, payer_key: str, *, after: str | None, limit
     return Page(items, items[-1]["cursor"] if items else after)
 
 
-def acknowledge(session: Session, payer_key: str, ezla_id: str, *, now: datetime) -> int:
+def acknowledge(session: Session, payer_key: str, ezla_id: EzlaId, *, now: datetime) -> int:
     """Idempotent: acknowledging twice keeps the first time."""
     exists = session.scalar(
         select(func.count())

@@ -19,6 +19,8 @@ from ezla.ca.profile import DOCUMENT_SIGNING_EKU, npwz_of
 from ezla.client import EzlaClient
 from ezla.clikit import emit, fail, json_option
 from ezla.errors import BadRequest, EzlaError
+from ezla.events import DocumentId
+from ezla.identifiers import Npwz
 from ezla.issuance.codec import build_cancellation_xml
 from ezla.issuance.document import Cancellation
 from ezla.issuance.rules import SUBMISSION_POLICY
@@ -243,11 +245,11 @@ def cancel(
             client.doctor_login(c, k)
             current = client.get_json(f"/v1/ezla/{ezla_id}")
             doc = Cancellation(
-                document_id=current["document"]["document_id"],
+                document_id=DocumentId(current["document"]["document_id"]),
                 series=current["series"],
                 number=current["number"],
                 reason=reason,
-                npwz=npwz,
+                npwz=Npwz(npwz),
             )
             result = client.cancel(ezla_id, sign_enveloped(build_cancellation_xml(doc), k, c, chain))
     except EzlaError as exc:

@@ -6,12 +6,15 @@ happen before (``ezla.xades``); business rules after (``rules.py``).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
-from typing import Final
+from typing import Final, TypeVar
 
 from lxml import etree
 
 from ezla.errors import SchemaInvalid
+from ezla.events import DocumentId
+from ezla.identifiers import Nip, Npwz, Pesel, Regon
 from ezla.issuance.document import (
     Address,
     Cancellation,
@@ -27,6 +30,7 @@ from ezla.issuance.document import (
 from ezla.issuance.schema import NS, validate
 
 _N: Final = {"ez": NS}
+T = TypeVar("T")
 
 
 def _text(el: etree._Element, path: str) -> str:
@@ -38,6 +42,11 @@ def _text(el: etree._Element, path: str) -> str:
 
 def _opt(el: etree._Element, path: str) -> str | None:
     return None if el.find(path, _N) is None else _text(el, path)
+
+
+def _opt_as(kind: Callable[[str], T], el: etree._Element, path: str) -> T | None:
+    text = _opt(el, path)
+    return None if text is None else kind(text)
 
 
 def _date(el: etree._Element, path: str) -> date:
@@ -76,26 +85,28 @@ def parse_sick_leave(root: etree._Element) -> SickLeave:
     hosp = inc.find("ez:Hospital", _N)
     fmc = root.find("ez:FamilyMemberCare", _N)
     return SickLeave(
-        document_id=str(root.get("DocumentId")).lower(),
+        document_id=DocumentId(str(root.get("DocumentId")).lower()),
         issue_date=_date(root, "ez:IssueDate"),
         doctor=Doctor(
-            npwz=_text(root, "ez:Doctor/ez:Npwz"),
+            npwz=Npwz(_text(root, "ez:Doctor/ez:Npwz")),
             given_name=_text(root, "ez:Doctor/ez:GivenName"),
             family_name=_text(root, "ez:Doctor/ez:FamilyName"),
         ),
         clinic=Clinic(
-            regon=_text(root, "ez:Clinic/ez:Regon"),
+            regon=Regon(_text(root, "ez:Clinic/ez:Regon")),
             name=_text(root, "ez:Clinic/ez:Name"),
             address=_address(_child(root, "ez:Clinic/ez:Address")),
         ),
         patient=Patient(
-            pesel=_text(patient, "ez:Pesel"),
+            pesel=Pesel(_text(patient, "ez:Pesel")),
             given_name=_text(patient, "ez:GivenName"),
             family_name=_text(patient, "ez:FamilyName"),
             address=_address(_child(patient, "ez:Address")),
             stay_address=None if stay is None else _address(stay),
         ),
-        payer=Payer(nip=_opt(payer, "ez:Nip"), pesel=_opt(payer, "ez:Pesel"), name=_text(payer, "ez:Name")),
+        payer=Payer(
+            nip=_opt_as(Nip, payer, "ez:Nip"), pesel=_opt_as(Pesel, payer, "ez:Pesel"), name=_text(payer, "ez:Name")
+        ),
         incapacity=Incapacity(
             start=_date(inc, "ez:From"),
             end=_date(inc, "ez:To"),
@@ -108,7 +119,7 @@ def parse_sick_leave(root: etree._Element) -> SickLeave:
         family_member_care=None
         if fmc is None
         else FamilyMemberCare(
-            pesel=_opt(fmc, "ez:Pesel"),
+            pesel=_opt_as(Pesel, fmc, "ez:Pesel"),
             birth_date=None if fmc.find("ez:BirthDate", _N) is None else _date(fmc, "ez:BirthDate"),
             relationship=int(_text(fmc, "ez:Relationship")),
             shares_household=_text(fmc, "ez:SharesHousehold").strip() in ("true", "1"),
@@ -120,11 +131,11 @@ def parse_cancellation(root: etree._Element) -> Cancellation:
     """Validate a ``Cancellation`` element and read it into the model."""
     _expect_root(root, "Cancellation")
     return Cancellation(
-        document_id=str(root.get("DocumentId")).lower(),
+        document_id=DocumentId(str(root.get("DocumentId")).lower()),
         series=_text(root, "ez:Series"),
         number=_text(root, "ez:Number"),
         reason=_text(root, "ez:Reason"),
-        npwz=_text(root, "ez:Doctor/ez:Npwz"),
+        npwz=Npwz(_text(root, "ez:Doctor/ez:Npwz")),
     )
 
 

@@ -16,7 +16,7 @@ from ezla.client import EzlaClient, enroll_with_new_key
 from ezla.clikit import db_session, emit, fail, json_option, settings
 from ezla.db import utcnow
 from ezla.errors import EzlaError
-from ezla.identifiers import make_npwz
+from ezla.identifiers import Npwz, make_npwz
 from ezla.issuance.codec import build_cancellation_xml, build_sick_leave_xml
 from ezla.issuance.document import Cancellation, Incapacity
 from ezla.issuance.rules import local_date
@@ -84,7 +84,7 @@ def demo(url: str, out: Path, as_json: bool) -> None:
                 series=last["series"],
                 number=last["number"],
                 reason="Pomyłka w okresie niezdolności",
-                npwz=npwz,
+                npwz=Npwz(npwz),
             )
             client.cancel(last["id"], sign_enveloped(build_cancellation_xml(cancellation), key, cert))
             last["status"] = "cancelled"

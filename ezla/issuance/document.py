@@ -12,6 +12,9 @@ from typing import Any
 
 import msgspec
 
+from ezla.events import DocumentId
+from ezla.identifiers import Nip, Npwz, Pesel, Regon
+
 
 class Address(msgspec.Struct, frozen=True, kw_only=True):
     street: str
@@ -22,19 +25,19 @@ class Address(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class Doctor(msgspec.Struct, frozen=True, kw_only=True):
-    npwz: str
+    npwz: Npwz
     given_name: str
     family_name: str
 
 
 class Clinic(msgspec.Struct, frozen=True, kw_only=True):
-    regon: str  # 9 or 14 digits
+    regon: Regon  # 9 or 14 digits
     name: str
     address: Address
 
 
 class Patient(msgspec.Struct, frozen=True, kw_only=True):
-    pesel: str
+    pesel: Pesel
     given_name: str
     family_name: str
     address: Address  # residence
@@ -50,8 +53,8 @@ class Payer(msgspec.Struct, frozen=True, kw_only=True):
     """A payer is identified by NIP, or by PESEL when it is a person; exactly one of the two."""
 
     name: str
-    nip: str | None = None
-    pesel: str | None = None
+    nip: Nip | None = None
+    pesel: Pesel | None = None
 
     def __post_init__(self) -> None:
         if (self.nip is None) == (self.pesel is None):
@@ -83,7 +86,7 @@ class FamilyMemberCare(msgspec.Struct, frozen=True, kw_only=True):
 
     relationship: int  # 1 child, 2 spouse, 3 parent, 4 other household member
     shares_household: bool
-    pesel: str | None = None
+    pesel: Pesel | None = None
     birth_date: date | None = None
 
     def __post_init__(self) -> None:
@@ -92,7 +95,7 @@ class FamilyMemberCare(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class SickLeave(msgspec.Struct, frozen=True, kw_only=True):
-    document_id: str  # the clinic's UUID, lower case; the idempotency key
+    document_id: DocumentId  # the clinic's UUID, lower case; the idempotency key
     issue_date: date
     doctor: Doctor
     clinic: Clinic
@@ -106,11 +109,11 @@ class SickLeave(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class Cancellation(msgspec.Struct, frozen=True, kw_only=True):
-    document_id: str  # DocumentId of the e-ZLA being cancelled
+    document_id: DocumentId  # DocumentId of the e-ZLA being cancelled
     series: str
     number: str
     reason: str
-    npwz: str  # the cancelling doctor
+    npwz: Npwz  # the cancelling doctor
 
 
 def as_builtins(doc: msgspec.Struct) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from ezla.auth.guards import principal_of, requires
 from ezla.auth.service import Role
 from ezla.db import reading, utcnow
 from ezla.errors import UnsupportedMediaType
+from ezla.events import EzlaId
 from ezla.issuance import service
 from ezla.log import get_logger
 
@@ -59,7 +60,7 @@ class EzlaController(Controller):
         data = await _xml_body(request)
 
         def run() -> service.Accepted:
-            return service.cancel(state.sessionmaker, state.ca_context().keys, ezla_id, data, now=utcnow())
+            return service.cancel(state.sessionmaker, state.ca_context().keys, EzlaId(ezla_id), data, now=utcnow())
 
         result = await anyio.to_thread.run_sync(run)
         log.info("ezla_cancelled", ezla_id=result.id)
@@ -74,7 +75,9 @@ class EzlaController(Controller):
     def read(self, ezla_id: str, request: Request[Any, Any, State], state: State) -> Response[Any]:
         principal = principal_of(request)
         with reading(state.sessionmaker) as session:
-            view = service.get_for_doctor_or_operator(session, ezla_id, role=principal.role.value, npwz=principal.npwz)
+            view = service.get_for_doctor_or_operator(
+                session, EzlaId(ezla_id), role=principal.role.value, npwz=principal.npwz
+            )
         if "xml" in request.headers.get("accept", ""):
             return Response(view.signed_xml, media_type="application/xml")
         return Response(view.full())
@@ -88,5 +91,7 @@ class EzlaController(Controller):
     def receipt(self, ezla_id: str, request: Request[Any, Any, State], state: State) -> bytes:
         principal = principal_of(request)
         with reading(state.sessionmaker) as session:
-            view = service.get_for_doctor_or_operator(session, ezla_id, role=principal.role.value, npwz=principal.npwz)
+            view = service.get_for_doctor_or_operator(
+                session, EzlaId(ezla_id), role=principal.role.value, npwz=principal.npwz
+            )
         return view.receipt_xml

@@ -8,6 +8,8 @@ from typing import Any
 
 import msgspec
 
+from ezla.events import DocumentId
+from ezla.identifiers import Nip, Npwz, Pesel, Regon
 from ezla.issuance.document import Address, Clinic, Doctor, Incapacity, Patient, Payer, SickLeave
 
 CLINIC_ADDRESS = Address(street="ul. Długa", building="5", postal_code="00-238", city="Warszawa")
@@ -19,12 +21,14 @@ def sample_sick_leave(
 ) -> SickLeave:
     """A rule-abiding e-ZLA issued ``today`` with a fresh DocumentId; overrides replace fields."""
     base = SickLeave(
-        document_id=str(uuid.uuid4()),
+        document_id=DocumentId(str(uuid.uuid4())),
         issue_date=today,
-        doctor=Doctor(npwz=npwz, given_name=given_name, family_name=family_name),
-        clinic=Clinic(regon="123456785", name="Przychodnia Zdrowie sp. z o.o.", address=CLINIC_ADDRESS),
-        patient=Patient(pesel="44051401359", given_name="Jan", family_name="Kowalski-Łęcki", address=PATIENT_ADDRESS),
-        payer=Payer(nip="5260250274", name="Zakład Przykładowy S.A."),
+        doctor=Doctor(npwz=Npwz(npwz), given_name=given_name, family_name=family_name),
+        clinic=Clinic(regon=Regon("123456785"), name="Przychodnia Zdrowie sp. z o.o.", address=CLINIC_ADDRESS),
+        patient=Patient(
+            pesel=Pesel("44051401359"), given_name="Jan", family_name="Kowalski-Łęcki", address=PATIENT_ADDRESS
+        ),
+        payer=Payer(nip=Nip("5260250274"), name="Zakład Przykładowy S.A."),
         incapacity=Incapacity(start=today, end=today + timedelta(days=6)),
         indication=2,
         codes=(),

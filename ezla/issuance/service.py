@@ -44,7 +44,7 @@ from ezla.errors import (
     SignerNotDoctor,
     WrongNamespace,
 )
-from ezla.events import EzlaStatus
+from ezla.events import EzlaId, EzlaStatus
 from ezla.issuance import codec, document, numbering, rules, schema, views
 from ezla.issuance.models import SickLeaveRecord
 from ezla.issuance.receipts import build_receipt
@@ -194,11 +194,11 @@ def submit(sessions: Sessions, keys: OnlineKeys, data: bytes, *, now: datetime, 
             if existing is None:
                 raise
             return _repeat(existing, digest, sick_leave)
-        outbox.enqueue(session, record.id, EzlaStatus.ISSUED, _announcement(_view(record, sick_leave)), now=now)
+        outbox.enqueue(session, EzlaId(record.id), EzlaStatus.ISSUED, _announcement(_view(record, sick_leave)), now=now)
     return Accepted(record.id, series, number, EzlaStatus.ISSUED, created=True)
 
 
-def cancel(sessions: Sessions, keys: OnlineKeys, ezla_id: str, data: bytes, *, now: datetime) -> Accepted:
+def cancel(sessions: Sessions, keys: OnlineKeys, ezla_id: EzlaId, data: bytes, *, now: datetime) -> Accepted:
     verified = verify_signed(keys, data, now=now)
     cancellation = codec.parse_cancellation(_signed_element(verified, "Cancellation"))
     with transaction(sessions) as session:
@@ -209,7 +209,7 @@ def _cancel(
     session: Session,
     verified: VerifiedSignature,
     cancellation: document.Cancellation,
-    ezla_id: str,
+    ezla_id: EzlaId,
     data: bytes,
     *,
     now: datetime,
@@ -274,14 +274,14 @@ def _view(record: SickLeaveRecord, sick_leave: document.SickLeave | None = None)
     )
 
 
-def get(session: Session, ezla_id: str) -> views.EzlaView:
+def get(session: Session, ezla_id: EzlaId) -> views.EzlaView:
     record = session.get(SickLeaveRecord, ezla_id) if _is_uuid(ezla_id) else None
     if record is None:
         raise EzlaNotFound()
     return _view(record)
 
 
-def get_for_doctor_or_operator(session: Session, ezla_id: str, *, role: str, npwz: str | None) -> views.EzlaView:
+def get_for_doctor_or_operator(session: Session, ezla_id: EzlaId, *, role: str, npwz: str | None) -> views.EzlaView:
     view = get(session, ezla_id)
     if role == "operator" or (role == "doctor" and npwz == view.doctor_npwz):
         return view

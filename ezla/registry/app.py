@@ -16,6 +16,7 @@ from sqlalchemy import text
 from ezla.bearer import bearer_token
 from ezla.db import make_engine, make_sessionmaker, transaction, utcnow
 from ezla.errors import Forbidden, PkiNotInitialised, Unauthenticated
+from ezla.events import EzlaId
 from ezla.files import read_certificate
 from ezla.log import configure_logging, get_logger, request_context
 from ezla.problems import EXCEPTION_HANDLERS
@@ -43,7 +44,7 @@ class RegistryController(Controller):
     @put("/ezla/{ezla_id:str}", sync_to_thread=True, summary="Ingest an e-ZLA or its cancellation (idempotent)")
     def ingest(self, ezla_id: str, data: dict[str, Any], state: State) -> Response[dict[str, Any]]:
         with transaction(state.sessionmaker) as session:
-            result = service.ingest(session, ezla_id, data, now=utcnow())
+            result = service.ingest(session, EzlaId(ezla_id), data, now=utcnow())
         log.info("registry_ingested", ezla_id=ezla_id, duplicate=result.duplicate, status=result.status)
         return Response(
             {"id": result.ezla_id, "status": result.status, "duplicate": result.duplicate},
@@ -66,7 +67,7 @@ class RegistryController(Controller):
     @get("/ezla/{ezla_id:str}", sync_to_thread=True)
     def read(self, ezla_id: str, request: Request[Any, Any, State], state: State) -> Response[Any]:
         with transaction(state.sessionmaker) as session:
-            record = service.get(session, ezla_id)
+            record = service.get(session, EzlaId(ezla_id))
             if "xml" in request.headers.get("accept", ""):
                 return Response(record.signed_xml, media_type="application/xml")
             return Response(service.as_json(record))
@@ -74,7 +75,7 @@ class RegistryController(Controller):
     @get("/ezla/{ezla_id:str}/verification", sync_to_thread=True, summary="Re-verify the stored signed original")
     def verify(self, ezla_id: str, state: State) -> dict[str, Any]:
         with transaction(state.sessionmaker) as session:
-            record = service.get(session, ezla_id)
+            record = service.get(session, EzlaId(ezla_id))
             signed, at = record.signed_xml, record.accepted_at
         published = state.settings.published_dir
         try:

@@ -15,13 +15,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ezla.errors import BadRequest, NotFound
-from ezla.events import EzlaStatus
+from ezla.events import EzlaId, EzlaStatus
 from ezla.registry.models import IngestLog, RegistryRecord
 
 
 @dataclass(frozen=True)
 class Ingested:
-    ezla_id: str
+    ezla_id: EzlaId
     status: str
     created: bool
     duplicate: bool
@@ -42,7 +42,7 @@ def _require(body: dict[str, Any], *names: str) -> None:
         raise BadRequest(f"missing fields: {', '.join(missing)}")
 
 
-def ingest(session: Session, ezla_id: str, body: dict[str, Any], *, now: datetime) -> Ingested:
+def ingest(session: Session, ezla_id: EzlaId, body: dict[str, Any], *, now: datetime) -> Ingested:
     _require(
         body,
         "event",
@@ -113,7 +113,7 @@ def as_json(r: RegistryRecord) -> dict[str, Any]:
     }
 
 
-def get(session: Session, ezla_id: str) -> RegistryRecord:
+def get(session: Session, ezla_id: EzlaId) -> RegistryRecord:
     record = session.get(RegistryRecord, ezla_id)
     if record is None:
         raise NotFound("no such e-ZLA in the registry")
