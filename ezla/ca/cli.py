@@ -12,12 +12,20 @@ from cryptography.hazmat.primitives import serialization
 
 from ezla.ca.audit import verify
 from ezla.ca.ceremony import ensure_passphrase, init_pki
-from ezla.ca.service import CaContext, new_activation_code, publish_crl, register_doctor
+from ezla.ca.service import CaContext, Registration, new_activation_code, publish_crl, register_doctor
 from ezla.ca.service import revoke as revoke_certificate
 from ezla.client import EzlaClient, enroll_with_new_key, make_csr, new_key, save_key
 from ezla.clikit import db_session, db_sessions, emit, fail, json_option, settings
 from ezla.db import utcnow
 from ezla.errors import BadRequest, EzlaError
+
+
+def _emit_registration(as_json: bool, reg: Registration) -> None:
+    emit(
+        as_json,
+        {"npwz": reg.npwz, "activation_code": reg.activation_code, "expires_at": reg.expires_at},
+        f"activation code for NPWZ {reg.npwz}: {reg.activation_code} (expires {reg.expires_at:%Y-%m-%d %H:%M} UTC)",
+    )
 
 
 @click.group("pki")
@@ -74,11 +82,7 @@ def doctor_add(npwz: str, pesel: str, given_name: str, family_name: str, as_json
             )
     except EzlaError as exc:
         fail(as_json, exc)
-    emit(
-        as_json,
-        {"npwz": reg.npwz, "activation_code": reg.activation_code, "expires_at": reg.expires_at},
-        f"activation code for NPWZ {reg.npwz}: {reg.activation_code} (expires {reg.expires_at:%Y-%m-%d %H:%M} UTC)",
-    )
+    _emit_registration(as_json, reg)
 
 
 @click.group("audit")
@@ -192,11 +196,7 @@ def doctor_code(npwz: str, as_json: bool) -> None:
             reg = new_activation_code(session, npwz, ttl=timedelta(hours=s.activation_code_ttl_hours), now=utcnow())
     except EzlaError as exc:
         fail(as_json, exc)
-    emit(
-        as_json,
-        {"npwz": reg.npwz, "activation_code": reg.activation_code, "expires_at": reg.expires_at},
-        f"activation code for NPWZ {reg.npwz}: {reg.activation_code}",
-    )
+    _emit_registration(as_json, reg)
 
 
 @click.command("renew")
