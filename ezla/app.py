@@ -69,7 +69,10 @@ def claim_sqlite_node(url: str) -> Any:
 
 def make_worker(settings: Settings, sessionmaker: Any) -> Worker:
     channels = Channels(
-        registry_url=settings.registry_url, registry_token=settings.registry_token, factory=sessionmaker
+        registry_url=settings.registry_url,
+        registry_token=settings.registry_token,
+        deadline=settings.delivery_deadline_seconds,
+        factory=sessionmaker,
     )
     return Worker(
         sessionmaker,
@@ -79,6 +82,8 @@ def make_worker(settings: Settings, sessionmaker: Any) -> Worker:
         poll=settings.worker_poll_seconds,
         dead_after=timedelta(seconds=settings.dead_letter_after_seconds),
         retry_cap=settings.retry_cap_seconds,
+        concurrency=settings.delivery_concurrency,
+        per_destination=settings.delivery_per_destination,
     )
 
 
@@ -99,6 +104,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             "sessionmaker": sessionmaker,
             "draining": False,
             "ca_context": _ca_loader(settings),
+            # Called after a transaction that wrote outbox rows: this node's worker starts at once.
+            "outbox_committed": lambda: None,
         }
     )
 
@@ -116,6 +123,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         worker = make_worker(settings, sessionmaker) if settings.worker_enabled else None
         if worker is not None:
             worker.start()
+            app.state.outbox_committed = worker.wake
         crl_refresher = CrlRefresher(
             sessionmaker, app.state.ca_context, refresh=timedelta(hours=settings.crl_refresh_hours)
         )

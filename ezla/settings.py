@@ -40,6 +40,10 @@ class Settings:
     lease_seconds: float = 30.0
     dead_letter_after_seconds: float = 24 * 3600.0
     retry_cap_seconds: float = 300.0
+    # One remote attempt (connect .. response headers) ends within this; leases outlast it.
+    delivery_deadline_seconds: float = 10.0
+    delivery_concurrency: int = 32
+    delivery_per_destination: int = 4
     # http:// and loopback/private webhook targets: development and tests only.
     webhook_allow_insecure: bool = False
     crl_validity_hours: int = 24
@@ -92,6 +96,11 @@ class Settings:
             ),
             webhook_allow_insecure=os.environ.get("EZLA_WEBHOOK_ALLOW_INSECURE", "0") == "1",
             retry_cap_seconds=float(os.environ.get("EZLA_RETRY_CAP_SECONDS", cls.retry_cap_seconds)),
+            delivery_deadline_seconds=float(
+                os.environ.get("EZLA_DELIVERY_DEADLINE_SECONDS", cls.delivery_deadline_seconds)
+            ),
+            delivery_concurrency=int(os.environ.get("EZLA_DELIVERY_CONCURRENCY", cls.delivery_concurrency)),
+            delivery_per_destination=int(os.environ.get("EZLA_DELIVERY_PER_DESTINATION", cls.delivery_per_destination)),
         )
 
 

@@ -1,5 +1,12 @@
 """Where deliveries go: the registry (HTTP PUT), the employer (inbox + signed webhook), the patient
-(inbox). Local inboxes are written in the worker's transaction; remote ones are idempotent by key."""
+(inbox). Each row carries its recipient's body as of the event (``outbox.Announcement``).
+
+Local inboxes are written in the worker's transaction, many rows per statement; remote recipients
+are idempotent by key. A remote attempt is bounded whatever the receiver does: one total deadline
+over connect, send and response headers (anyio cancels even a receiver that drips its headers a
+byte at a time), and the response body is never read, so neither its size nor its
+Content-Encoding can cost us memory (``Accept-Encoding: identity`` asks for no compression anyway).
+"""
 
 from __future__ import annotations
 
@@ -7,20 +14,23 @@ import hashlib
 import hmac
 import json
 import time
+from collections.abc import Sequence
 from typing import Any
 
+import anyio
 import httpx
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, sessionmaker
 
-from ezla.db import transaction, utcnow
+from ezla.db import reading, utcnow
 from ezla.distribution.models import EmployerInboxItem, PatientInboxItem, Webhook
 from ezla.distribution.outbox import Claim
 
 LOCAL = frozenset({"employer", "patient"})
 SIGNATURE_HEADER = "X-Ezla-Signature"
 TIMESTAMP_HEADER = "X-Ezla-Timestamp"
+DEFAULT_DEADLINE = 10.0  # seconds for one remote attempt, connect to response headers
 
 
 class DeliveryFailed(Exception):
@@ -34,16 +44,25 @@ def webhook_signature(secret: str, timestamp: str, body: bytes) -> str:
     return f"sha256={mac}"
 
 
+def destination(c: Claim) -> str:
+    """What one slow receiver can hold up: its own destination, never another's."""
+    if c.recipient == "employer_webhook":
+        return f"webhook:{c.address}"
+    return "local" if c.recipient in LOCAL else c.recipient
+
+
 def _body_of(c: Claim) -> str:
     if c.payload is None:  # only rows written before migration 0005 lack one
         raise DeliveryFailed("delivery has no payload snapshot")
     return c.payload
 
 
-def _insert_ignore(session: Session, model: type[Any], values: dict[str, Any]) -> None:
+def _insert_ignore(session: Session, model: type[Any], rows: list[dict[str, Any]]) -> None:
+    if not rows:
+        return
     dialect = session.get_bind().dialect.name
     ins = pg_insert(model) if dialect == "postgresql" else sqlite_insert(model)
-    session.execute(ins.values(**values).on_conflict_do_nothing(index_elements=["idempotency_key"]))
+    session.execute(ins.values(rows).on_conflict_do_nothing(index_elements=["idempotency_key"]))
 
 
 class Channels:
@@ -52,85 +71,81 @@ class Channels:
         *,
         registry_url: str,
         registry_token: str | None,
-        timeout: float = 5.0,
+        deadline: float = DEFAULT_DEADLINE,
         factory: sessionmaker[Session] | None = None,
     ) -> None:
         self.registry_url = registry_url.rstrip("/")
         self.registry_token = registry_token
+        self.deadline = deadline
         self.factory = factory
-        self.http = httpx.Client(timeout=timeout)
 
     def is_local(self, recipient: str) -> bool:
         return recipient in LOCAL
 
-    def deliver_local(self, session: Session, c: Claim) -> None:
-        body, now = _body_of(c), utcnow()
-        if c.recipient == "employer":
-            model: type[EmployerInboxItem | PatientInboxItem] = EmployerInboxItem
-            address_column = "payer_key"
-        elif c.recipient == "patient":
-            model, address_column = PatientInboxItem, "pesel"
-        else:
-            raise DeliveryFailed(f"unknown local recipient {c.recipient}")
-        _insert_ignore(
-            session,
-            model,
-            {
-                address_column: c.address,
-                "ezla_id": c.ezla_id,
-                "event": c.event,
-                "idempotency_key": c.idempotency_key,
-                "payload": body,
-                "created_at": now,
-            },
-        )
+    def deliver_local(self, session: Session, claims: Sequence[Claim]) -> None:
+        """Every inbox row of ``claims`` in two statements (one per inbox); a row already there
+        (same idempotency key) is left alone."""
+        now = utcnow()
+        rows: dict[str, list[dict[str, Any]]] = {"employer": [], "patient": []}
+        for c in claims:
+            if c.recipient not in rows:
+                raise DeliveryFailed(f"unknown local recipient {c.recipient}")
+            address_column = "payer_key" if c.recipient == "employer" else "pesel"
+            rows[c.recipient].append(
+                {
+                    address_column: c.address,
+                    "ezla_id": c.ezla_id,
+                    "event": c.event,
+                    "idempotency_key": c.idempotency_key,
+                    "payload": _body_of(c),
+                    "created_at": now,
+                }
+            )
+        _insert_ignore(session, EmployerInboxItem, rows["employer"])
+        _insert_ignore(session, PatientInboxItem, rows["patient"])
 
-    def deliver_remote(self, c: Claim) -> None:
+    def webhook_target(self, c: Claim) -> tuple[str, str] | None:
+        """The payer's webhook as it is now (None once removed: the inbox still has the event)."""
+        assert self.factory is not None
+        with reading(self.factory) as session:
+            webhook = session.get(Webhook, c.address)
+            return (webhook.url, webhook.secret) if webhook is not None else None
+
+    async def deliver_remote(self, c: Claim, client: httpx.AsyncClient, webhook: tuple[str, str] | None) -> None:
         body = _body_of(c)
         if c.recipient == "registry":
-            self._to_registry(c, body)
+            envelope = json.dumps({"event": c.event, "idempotency_key": c.idempotency_key, **json.loads(body)})
+            headers = {"Content-Type": "application/json", "Authorization": f"Bearer {self.registry_token}"}
+            await self._send(c, client, "PUT", f"{self.registry_url}/v1/registry/ezla/{c.ezla_id}", envelope, headers)
         elif c.recipient == "employer_webhook":
-            assert self.factory is not None
-            with transaction(self.factory) as session:
-                webhook = session.get(Webhook, c.address)
-                target = (webhook.url, webhook.secret) if webhook is not None else None
-            if target is None:
-                return  # the payer removed its webhook: nothing to push, the inbox still has it
-            self._to_webhook(c, body, *target)
+            if webhook is None:
+                return
+            url, secret = webhook
+            # The stored body is spliced in as is: what the employer's inbox holds, byte for byte.
+            head = json.dumps({"event": c.event, "idempotency_key": c.idempotency_key}, separators=(",", ":"))
+            raw = f'{head[:-1]},"ezla":{body}}}'.encode()
+            ts = str(int(time.time()))
+            headers = {
+                "Content-Type": "application/json",
+                TIMESTAMP_HEADER: ts,
+                SIGNATURE_HEADER: webhook_signature(secret, ts, raw),
+            }
+            await self._send(c, client, "POST", url, raw, headers)
         else:
             raise DeliveryFailed(f"unknown recipient {c.recipient}")
 
-    def _to_registry(self, c: Claim, body: str) -> None:
-        envelope = json.dumps({"event": c.event, "idempotency_key": c.idempotency_key, **json.loads(body)})
+    async def _send(
+        self, c: Claim, client: httpx.AsyncClient, method: str, url: str, content: str | bytes, headers: dict[str, str]
+    ) -> None:
+        headers = {**headers, "Idempotency-Key": c.idempotency_key, "Accept-Encoding": "identity"}
+        name = "registry" if c.recipient == "registry" else "webhook"
         try:
-            r = self.http.put(
-                f"{self.registry_url}/v1/registry/ezla/{c.ezla_id}",
-                content=envelope,
-                headers={
-                    "Content-Type": "application/json",
-                    "Authorization": f"Bearer {self.registry_token}",
-                    "Idempotency-Key": c.idempotency_key,
-                },
-            )
+            with anyio.fail_after(self.deadline):
+                async with client.stream(method, url, content=content, headers=headers) as response:
+                    status = response.status_code  # the body is never read: see the module docstring
+        except TimeoutError as exc:
+            raise DeliveryFailed(f"{name} took longer than {self.deadline:.0f} s") from exc
         except httpx.HTTPError as exc:
-            raise DeliveryFailed(f"registry unreachable: {type(exc).__name__}") from exc
-        if r.status_code >= 300:
-            raise DeliveryFailed(f"registry answered {r.status_code}")
-
-    def _to_webhook(self, c: Claim, ezla: str, url: str, secret: str) -> None:
-        # The stored body is spliced in as is: what the employer's inbox holds, byte for byte.
-        head = json.dumps({"event": c.event, "idempotency_key": c.idempotency_key}, separators=(",", ":"))
-        body = f'{head[:-1]},"ezla":{ezla}}}'.encode()
-        ts = str(int(time.time()))
-        headers = {
-            "Content-Type": "application/json",
-            "Idempotency-Key": c.idempotency_key,
-            TIMESTAMP_HEADER: ts,
-            SIGNATURE_HEADER: webhook_signature(secret, ts, body),
-        }
-        try:
-            r = self.http.post(url, content=body, headers=headers)
-        except httpx.HTTPError as exc:
-            raise DeliveryFailed(f"webhook unreachable: {type(exc).__name__}") from exc
-        if r.status_code >= 300:
-            raise DeliveryFailed(f"webhook answered {r.status_code}")
+            raise DeliveryFailed(f"{name} unreachable: {type(exc).__name__}") from exc
+        if status >= 300:
+            raise DeliveryFailed(f"{name} answered {status}")

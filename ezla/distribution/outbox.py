@@ -13,16 +13,19 @@ sends exactly-once in effect.
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import ColumnElement, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from ezla.distribution.backoff import next_delay
 from ezla.distribution.models import Delivery, DeliveryStatus, Webhook
 from ezla.events import EzlaId, EzlaStatus
+
+NOTIFY_CHANNEL = "ezla_outbox"
 
 
 def payer_key(nip: str | None, pesel: str | None) -> str:
@@ -77,6 +80,9 @@ def enqueue(
             )
         )
     session.add_all(rows)
+    if session.get_bind().dialect.name == "postgresql":
+        # Delivered at commit to every listening worker (both nodes): deliveries start at once.
+        session.execute(text("SELECT pg_notify(:channel, '')"), {"channel": NOTIFY_CHANNEL})
     return rows
 
 
@@ -94,13 +100,47 @@ class Claim:
     payload: str | None  # the recipient's JSON body, rendered when the event happened
 
 
-def claim(session: Session, owner: str, *, now: datetime, lease: timedelta, limit: int = 20) -> list[Claim]:
+def _not_busy(busy: Collection[str]) -> list[ColumnElement[bool]]:
+    """Rows of destinations already at their concurrency limit stay for another worker or later."""
+    conditions: list[ColumnElement[bool]] = []
+    webhooks = [d.removeprefix("webhook:") for d in busy if d.startswith("webhook:")]
+    if webhooks:
+        conditions.append(or_(Delivery.recipient != "employer_webhook", Delivery.address.not_in(webhooks)))
+    plain = [d for d in busy if not d.startswith("webhook:")]
+    if "registry" in plain:
+        conditions.append(Delivery.recipient != "registry")
+    if "local" in plain:
+        conditions.append(Delivery.recipient.not_in(["employer", "patient"]))
+    return conditions
+
+
+def expire(session: Session, *, now: datetime, dead_after: timedelta) -> int:
+    """Dead-letter pending rows older than ``dead_after`` that were tried and that nobody holds,
+    whatever kept them from finishing (a receiver that always times out, a worker fenced again and
+    again). A row never tried (every worker was down) gets its first attempt regardless."""
+    result = session.execute(
+        update(Delivery)
+        .where(
+            Delivery.status == DeliveryStatus.PENDING,
+            Delivery.created_at < now - dead_after,
+            Delivery.attempts > 0,
+            or_(Delivery.lease_until.is_(None), Delivery.lease_until < now),
+        )
+        .values(status=DeliveryStatus.DEAD, lease_owner=None, lease_until=None)
+    )
+    return result.rowcount  # type: ignore[attr-defined, no-any-return]
+
+
+def claim(
+    session: Session, owner: str, *, now: datetime, lease: timedelta, limit: int = 20, busy: Collection[str] = ()
+) -> list[Claim]:
     rows = session.scalars(
         select(Delivery)
         .where(
             Delivery.status == DeliveryStatus.PENDING,
             Delivery.next_attempt_at <= now,
             or_(Delivery.lease_until.is_(None), Delivery.lease_until < now),
+            *_not_busy(busy),
         )
         .order_by(Delivery.next_attempt_at, Delivery.id)
         .limit(limit)

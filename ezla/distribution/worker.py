@@ -1,18 +1,33 @@
-"""The delivery loop: one background thread per node claims due rows and hands each to its
-channel; every state change of a row is ``outbox``'s."""
+"""The delivery loop: one background thread per node running an event loop that keeps up to
+``concurrency`` deliveries in flight, at most ``per_destination`` of them to any one destination
+(the registry, one payer's webhook, the local inboxes). A slow or hostile receiver therefore holds
+only its own slots; every other row is claimed past it. Each remote attempt ends within the
+channel's deadline, and leases are sized to outlast it, so a working worker is never fenced.
+
+Deliveries start when a row is committed: ``wake()`` from the accepting request on this node, and
+PostgreSQL ``LISTEN``/``NOTIFY`` from either node; polling is only the fallback. Every state change
+of a row is ``outbox``'s.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import uuid
+from collections import Counter
+from collections.abc import Sequence
 from datetime import timedelta
+from typing import Any
 
+import anyio
+import anyio.abc
+import httpx
 from sqlalchemy.orm import Session, sessionmaker
 
 from ezla.db import transaction, utcnow
-from ezla.distribution.channels import Channels, DeliveryFailed
-from ezla.distribution.outbox import Claim, claim, complete, fail, release
+from ezla.distribution.channels import Channels, DeliveryFailed, destination
+from ezla.distribution.outbox import NOTIFY_CHANNEL, Claim, claim, complete, expire, fail, release
 from ezla.log import get_logger
 from ezla.problems import where
 
@@ -24,7 +39,7 @@ class _LeaseLost(Exception):
 
 
 class Worker:
-    """One background thread per node; ``run_once`` is what the tests drive directly."""
+    """``start``/``stop`` run it in the background; ``run_once`` is what the tests drive directly."""
 
     def __init__(
         self,
@@ -32,60 +47,124 @@ class Worker:
         channels: Channels,
         *,
         node_id: str,
-        lease: timedelta = timedelta(seconds=30),
+        lease: timedelta | None = None,
         poll: float = 0.2,
         dead_after: timedelta = timedelta(hours=24),
         retry_cap: float = 300.0,
+        concurrency: int = 32,
+        per_destination: int = 4,
     ) -> None:
         self.factory = factory
         self.channels = channels
         self.owner = f"{node_id}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-        self.lease = lease
+        self.lease = lease or timedelta(seconds=2 * channels.deadline + 5)
         self.poll = poll
         self.dead_after = dead_after
         self.retry_cap = retry_cap
+        self.concurrency = concurrency
+        self.per_destination = per_destination
         self._stop = threading.Event()
+        self._wake = threading.Event()
         self._thread: threading.Thread | None = None
+        self._listener: threading.Thread | None = None
+        self._in_flight: Counter[str] = Counter()
         # Fault injection for the crash tests: die right after a send, before marking it done.
         self._crash_after = os.environ.get("EZLA_FAULT_CRASH_AFTER_SEND")
 
+    def wake(self) -> None:
+        """A row was committed: look now rather than at the next poll (thread-safe)."""
+        self._wake.set()
+
+    # --- one round, for tests and for the loop -------------------------------------------------
     def run_once(self) -> int:
-        with transaction(self.factory) as session:
-            claims = claim(session, self.owner, now=utcnow(), lease=self.lease)
-        for c in claims:
-            if self._stop.is_set():
-                break
-            self._deliver(c)
+        """Claim what is due (up to ``concurrency``), deliver it all, return how many were claimed."""
+        return anyio.run(self._run_once)
+
+    async def _run_once(self) -> int:
+        async with self._client() as client, anyio.create_task_group() as tg:
+            claims = await anyio.to_thread.run_sync(self._claim, self.concurrency, frozenset())
+            self._dispatch(tg, client, claims)
         return len(claims)
 
-    def _deliver(self, c: Claim) -> None:
+    def _client(self) -> httpx.AsyncClient:
+        # Redirects are not followed (a webhook may not bounce us elsewhere); limits cover the pool.
+        limits = httpx.Limits(max_connections=self.concurrency, max_keepalive_connections=self.concurrency)
+        return httpx.AsyncClient(timeout=httpx.Timeout(self.channels.deadline), limits=limits)
+
+    def _claim(self, limit: int, busy: frozenset[str]) -> list[Claim]:
+        now = utcnow()
+        with transaction(self.factory) as session:
+            expired = expire(session, now=now, dead_after=self.dead_after)
+            claims = claim(session, self.owner, now=now, lease=self.lease, limit=limit, busy=busy)
+        if expired:
+            log.warning("deliveries_expired", count=expired)
+        return claims
+
+    def _dispatch(self, tg: anyio.abc.TaskGroup, client: httpx.AsyncClient, claims: Sequence[Claim]) -> None:
+        local = [c for c in claims if self.channels.is_local(c.recipient)]
+        if local:
+            self._in_flight["local"] += len(local)
+            tg.start_soon(self._local, local)
+        for c in claims:
+            if not self.channels.is_local(c.recipient):
+                self._in_flight[destination(c)] += 1
+                tg.start_soon(self._remote, c, client)
+
+    # --- delivering ----------------------------------------------------------------------------
+    async def _local(self, claims: list[Claim]) -> None:
         try:
-            if self.channels.is_local(c.recipient):
-                # Inbox channels write in the same transaction that marks the row done: exactly once.
-                try:
-                    with transaction(self.factory) as session:
-                        self.channels.deliver_local(session, c)
-                        if not complete(session, c, now=utcnow()):
-                            raise _LeaseLost
-                except _LeaseLost:
-                    log.warning("delivery_fenced", delivery_id=c.id, ezla_id=c.ezla_id)
-                    return
-                log.info("delivered", delivery_id=c.id, ezla_id=c.ezla_id, recipient=c.recipient)
+            await anyio.to_thread.run_sync(self._local_batch, claims)
+        finally:
+            self._in_flight["local"] -= len(claims)
+
+    def _local_batch(self, claims: list[Claim]) -> None:
+        """Inbox rows are written in the transaction that marks them done: exactly once. If any
+        lease was lost, the batch rolls back and each row is tried alone."""
+        try:
+            with transaction(self.factory) as session:
+                self.channels.deliver_local(session, claims)
+                now = utcnow()
+                if not all(complete(session, c, now=now) for c in claims):
+                    raise _LeaseLost
+        except _LeaseLost:
+            if len(claims) > 1:
+                for c in claims:
+                    self._local_batch([c])
                 return
-            self.channels.deliver_remote(c)
+            log.warning("delivery_fenced", delivery_id=claims[0].id, ezla_id=claims[0].ezla_id)
+            return
+        except Exception as exc:  # a bug or a bad row: each row retries on its own
+            log.error("delivery_error", error=type(exc).__name__, where=where(exc))
+            for c in claims:
+                self._failed(c, str(exc) if isinstance(exc, DeliveryFailed) else type(exc).__name__)
+            return
+        for c in claims:
+            log.info("delivered", delivery_id=c.id, ezla_id=c.ezla_id, recipient=c.recipient)
+
+    async def _remote(self, c: Claim, client: httpx.AsyncClient) -> None:
+        try:
+            webhook = None
+            if c.recipient == "employer_webhook":
+                webhook = await anyio.to_thread.run_sync(self.channels.webhook_target, c)
+            await self.channels.deliver_remote(c, client, webhook)
             if self._crash_after and self._crash_after in (c.recipient, "any"):
                 log.warning("fault_injected_crash", delivery_id=c.id)
                 os._exit(137)
-            with transaction(self.factory) as session:
-                done = complete(session, c, now=utcnow())
+            done = await anyio.to_thread.run_sync(self._complete, c)
             log.info(
                 "delivered" if done else "delivery_fenced", delivery_id=c.id, ezla_id=c.ezla_id, recipient=c.recipient
             )
         except DeliveryFailed as exc:
-            self._failed(c, str(exc))
+            await anyio.to_thread.run_sync(self._failed, c, str(exc))
         except Exception as exc:  # a bug in a channel must not kill the worker; the row retries
             log.error("delivery_error", delivery_id=c.id, error=type(exc).__name__, where=where(exc))
-            self._failed(c, type(exc).__name__)
+            await anyio.to_thread.run_sync(self._failed, c, type(exc).__name__)
+        finally:
+            self._in_flight[destination(c)] -= 1
+
+    def _complete(self, c: Claim) -> bool:
+        with transaction(self.factory) as session:
+            return complete(session, c, now=utcnow())
 
     def _failed(self, c: Claim, error: str) -> None:
         with transaction(self.factory) as session:
@@ -99,24 +178,71 @@ class Worker:
             attempts=c.attempts,
         )
 
-    def _loop(self) -> None:
+    # --- the background loop -------------------------------------------------------------------
+    async def _loop(self) -> None:
+        async with self._client() as client, anyio.create_task_group() as tg:
+            while not self._stop.is_set():
+                claims: list[Claim] = []
+                free = self.concurrency - sum(self._in_flight.values())
+                if free > 0:
+                    busy = frozenset(d for d, n in self._in_flight.items() if n >= self.per_destination)
+                    self._wake.clear()
+                    try:
+                        claims = await anyio.to_thread.run_sync(self._claim, free, busy)
+                    except Exception as exc:  # database away (PostgreSQL restart): wait and try again
+                        log.warning("worker_cycle_failed", error=type(exc).__name__)
+                    self._dispatch(tg, client, claims)
+                if len(claims) < max(free, 1):
+                    await self._idle()
+            # Draining: let what is in flight finish within the deadline, then give up the rest.
+            with anyio.move_on_after(self.channels.deadline):
+                while sum(self._in_flight.values()) > 0:
+                    await anyio.sleep(0.05)
+            tg.cancel_scope.cancel()
+
+    async def _idle(self) -> None:
+        """Until a wake-up, a finished delivery frees a slot, the poll interval, or stop."""
+        in_flight = sum(self._in_flight.values())
+        deadline = anyio.current_time() + self.poll
+        while anyio.current_time() < deadline and not self._stop.is_set() and not self._wake.is_set():
+            await anyio.sleep(0.01)
+            if sum(self._in_flight.values()) < in_flight:
+                return
+
+    def _listen(self) -> None:
+        """PostgreSQL only: a dedicated connection LISTENs for outbox commits on either node."""
+        engine = self.factory.kw["bind"]
         while not self._stop.is_set():
+            proxy: Any = None
             try:
-                busy = self.run_once()
-            except Exception as exc:  # database away (PostgreSQL restart): wait and try again
-                log.warning("worker_cycle_failed", error=type(exc).__name__)
-                busy = 0
-            if not busy:
-                self._stop.wait(self.poll)
+                proxy = engine.raw_connection()
+                conn = proxy.driver_connection
+                conn.autocommit = True
+                conn.execute(f"LISTEN {NOTIFY_CHANNEL}")
+                while not self._stop.is_set():
+                    for _ in conn.notifies(timeout=1.0, stop_after=1):
+                        self._wake.set()
+            except Exception as exc:  # the database went away: reconnect after a pause
+                log.warning("outbox_listen_failed", error=type(exc).__name__)
+                self._stop.wait(1.0)
+            finally:
+                if proxy is not None:
+                    with contextlib.suppress(Exception):
+                        proxy.invalidate()  # a LISTENing connection never goes back to the pool
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._loop, name="ezla-delivery", daemon=True)
+        self._thread = threading.Thread(target=anyio.run, args=(self._loop,), name="ezla-delivery", daemon=True)
         self._thread.start()
+        if self.factory.kw["bind"].dialect.name == "postgresql":
+            self._listener = threading.Thread(target=self._listen, name="ezla-outbox-listen", daemon=True)
+            self._listener.start()
 
     def stop(self, timeout: float = 10.0) -> None:
         self._stop.set()
         if self._thread:
             self._thread.join(timeout)
+        if self._listener:
+            self._listener.join(2.0)
         try:
             with transaction(self.factory) as session:
                 released = release(session, self.owner)

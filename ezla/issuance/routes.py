@@ -47,6 +47,8 @@ class EzlaController(Controller):
             )
 
         result = await anyio.to_thread.run_sync(run)
+        if result.created:
+            state.outbox_committed()
         log.info(
             "ezla_accepted" if result.created else "ezla_repeat",
             ezla_id=result.id,
@@ -63,6 +65,8 @@ class EzlaController(Controller):
             return service.cancel(state.sessionmaker, state.ca_context().keys, EzlaId(ezla_id), data, now=utcnow())
 
         result = await anyio.to_thread.run_sync(run)
+        if result.created:
+            state.outbox_committed()
         log.info("ezla_cancelled", ezla_id=result.id)
         return Response(result.as_json(), status_code=200, headers={"Location": f"/v1/ezla/{result.id}"})
 
