@@ -193,20 +193,27 @@ class Worker:
                         log.warning("worker_cycle_failed", error=type(exc).__name__)
                     self._dispatch(tg, client, claims)
                 if len(claims) < max(free, 1):
-                    await self._idle()
+                    await self._idle(woken_by_rows=free > 0)
             # Draining: let what is in flight finish within the deadline, then give up the rest.
             with anyio.move_on_after(self.channels.deadline):
                 while sum(self._in_flight.values()) > 0:
                     await anyio.sleep(0.05)
             tg.cancel_scope.cancel()
 
-    async def _idle(self) -> None:
-        """Until a wake-up, a finished delivery frees a slot, the poll interval, or stop."""
+    async def _idle(self, *, woken_by_rows: bool) -> None:
+        """Until a finished delivery frees a slot, the poll interval passes, stop, or (when there
+        are free slots to fill) a wake-up. Always yields at least once: a loop that does not would
+        starve every delivery in flight."""
         in_flight = sum(self._in_flight.values())
         deadline = anyio.current_time() + self.poll
-        while anyio.current_time() < deadline and not self._stop.is_set() and not self._wake.is_set():
+        while True:
             await anyio.sleep(0.01)
-            if sum(self._in_flight.values()) < in_flight:
+            if (
+                anyio.current_time() >= deadline
+                or self._stop.is_set()
+                or (woken_by_rows and self._wake.is_set())
+                or sum(self._in_flight.values()) < in_flight
+            ):
                 return
 
     def _listen(self) -> None:
