@@ -67,8 +67,8 @@ from ezla.ca.keystore import OnlineKeys
 from ezla.ca.models import Certificate
 from ezla.ca.signer import issue
 from ezla.db import make_engine, make_sessionmaker, transaction
+from ezla.document.codec import build_sick_leave_xml
 from ezla.issuance import service
-from ezla.issuance.codec import build_sick_leave_xml
 from ezla.issuance.rules import local_date
 from ezla.issuance.samples import sample_sick_leave
 from ezla.migrate import upgrade

@@ -72,7 +72,7 @@ def signed_sick_leave(
     from datetime import UTC, datetime
 
     from ezla.ca.profile import names_of
-    from ezla.issuance.codec import build_sick_leave_xml
+    from ezla.document.codec import build_sick_leave_xml
     from ezla.issuance.rules import local_date
     from ezla.issuance.samples import sample_sick_leave
     from ezla.xades import sign_enveloped
@@ -94,8 +94,8 @@ def signed_cancellation(
     reason: str = "Pomyłka",
     npwz: str | None = None,
 ) -> bytes:
-    from ezla.issuance.codec import build_cancellation_xml
-    from ezla.issuance.document import Cancellation
+    from ezla.document.codec import build_cancellation_xml
+    from ezla.document.model import Cancellation
     from ezla.xades import sign_enveloped
 
     c = Cancellation(document_id=document_id, series=series, number=number, reason=reason, npwz=npwz or doctor.npwz)

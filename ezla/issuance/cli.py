@@ -18,11 +18,11 @@ from ezla.ca.crl import REASONS
 from ezla.ca.profile import DOCUMENT_SIGNING_EKU, npwz_of
 from ezla.client import EzlaClient
 from ezla.clikit import emit, fail, json_option
+from ezla.document.codec import build_cancellation_xml
+from ezla.document.model import Cancellation
 from ezla.errors import BadRequest, EzlaError
 from ezla.events import DocumentId
 from ezla.identifiers import Npwz
-from ezla.issuance.codec import build_cancellation_xml
-from ezla.issuance.document import Cancellation
 from ezla.issuance.rules import SUBMISSION_POLICY
 from ezla.xades import Revocation, sign_enveloped, verify_enveloped
 

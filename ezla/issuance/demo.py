@@ -15,10 +15,10 @@ from ezla.ca.service import register_doctor
 from ezla.client import EzlaClient, enroll_with_new_key
 from ezla.clikit import db_session, emit, fail, json_option, settings
 from ezla.db import utcnow
+from ezla.document.codec import build_cancellation_xml, build_sick_leave_xml
+from ezla.document.model import Cancellation, Incapacity
 from ezla.errors import EzlaError
 from ezla.identifiers import Npwz, make_npwz
-from ezla.issuance.codec import build_cancellation_xml, build_sick_leave_xml
-from ezla.issuance.document import Cancellation, Incapacity
 from ezla.issuance.rules import local_date
 from ezla.issuance.samples import sample_sick_leave
 from ezla.xades import sign_enveloped

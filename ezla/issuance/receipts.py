@@ -8,7 +8,7 @@ from datetime import datetime
 from lxml import etree
 
 from ezla.ca.keystore import OnlineKeys
-from ezla.issuance.schema import NS, validate
+from ezla.document.schema import NS, validate
 from ezla.xades import sign_enveloped
 
 

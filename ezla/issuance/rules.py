@@ -34,7 +34,7 @@ from ezla.identifiers import nip_valid, npwz_valid, pesel_birth_date, pesel_vali
 from ezla.xades import SigningTimePolicy
 
 if TYPE_CHECKING:
-    from ezla.issuance.document import Cancellation, SickLeave
+    from ezla.document.model import Cancellation, SickLeave
 
 # --------------------------------------------------------------------------------------------
 # Document rules

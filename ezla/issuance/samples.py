@@ -8,9 +8,9 @@ from typing import Any
 
 import msgspec
 
+from ezla.document.model import Address, Clinic, Doctor, Incapacity, Patient, Payer, SickLeave
 from ezla.events import DocumentId
 from ezla.identifiers import Nip, Npwz, Pesel, Regon
-from ezla.issuance.document import Address, Clinic, Doctor, Incapacity, Patient, Payer, SickLeave
 
 CLINIC_ADDRESS = Address(street="ul. Długa", building="5", postal_code="00-238", city="Warszawa")
 PATIENT_ADDRESS = Address(street="ul. Źródlana", building="12A", flat="3", postal_code="30-001", city="Kraków")

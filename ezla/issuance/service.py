@@ -32,6 +32,8 @@ from ezla.ca.profile import DOCUMENT_SIGNING_EKU, names_of, npwz_of
 from ezla.ca.serials import to_hex
 from ezla.db import reading, transaction
 from ezla.distribution import outbox
+from ezla.document import codec, schema
+from ezla.document import model as document
 from ezla.errors import (
     AlreadyCancelled,
     CancellationMismatch,
@@ -45,7 +47,7 @@ from ezla.errors import (
     WrongNamespace,
 )
 from ezla.events import EzlaId, EzlaStatus
-from ezla.issuance import codec, document, numbering, rules, schema, views
+from ezla.issuance import numbering, rules, views
 from ezla.issuance.models import SickLeaveRecord
 from ezla.issuance.receipts import build_receipt
 from ezla.xades import (

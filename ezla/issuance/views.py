@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from ezla.document.model import SickLeave, as_builtins
 from ezla.identifiers import pesel_birth_date
-from ezla.issuance.document import SickLeave, as_builtins
 
 
 def full_view(s: SickLeave) -> dict[str, Any]:

@@ -25,7 +25,7 @@ from lxml import etree
 
 from ezla.ca.keystore import load_cert
 from ezla.client import EzlaClient, make_csr, new_key
-from ezla.issuance.codec import build_sick_leave_xml
+from ezla.document.codec import build_sick_leave_xml
 from ezla.issuance.rules import local_date
 from ezla.issuance.samples import sample_sick_leave
 from tests.e2e.procs import EZLA, Proc, base_env

@@ -20,7 +20,7 @@ from lxml import etree
 from signxml.algorithms import CanonicalizationMethod, DigestAlgorithm, SignatureMethod
 from signxml.xades.xades import XAdESSigner
 
-from ezla.issuance.codec import build_sick_leave_xml
+from ezla.document.codec import build_sick_leave_xml
 from ezla.issuance.samples import sample_sick_leave
 from ezla.xades import sign_enveloped
 from tests.e2e.tools import install_xadesjs, xadesjs_sign

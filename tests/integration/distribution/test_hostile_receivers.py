@@ -25,8 +25,8 @@ from ezla.db import reading, transaction
 from ezla.distribution.channels import Channels
 from ezla.distribution.models import Delivery
 from ezla.distribution.worker import Worker
+from ezla.document.model import Payer
 from ezla.identifiers import Nip
-from ezla.issuance.document import Payer
 from tests.conftest import REGISTRY_TOKEN
 from tests.factories import XML, enroll, signed_sick_leave
 from tests.identifiers import make_nip

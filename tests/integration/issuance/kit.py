@@ -14,7 +14,7 @@ from sqlalchemy import text
 from ezla.ca import serials
 from ezla.ca.models import Certificate
 from ezla.db import transaction
-from ezla.issuance.codec import build_sick_leave_xml
+from ezla.document.codec import build_sick_leave_xml
 from ezla.issuance.rules import local_date
 from ezla.issuance.samples import sample_sick_leave
 from tests.conftest import PASSPHRASE

@@ -24,8 +24,8 @@ from signxml import CanonicalizationMethod, DigestAlgorithm, SignatureMethod
 from signxml.xades import XAdESSigner
 
 from ezla.ca import profile, serials
-from ezla.issuance.codec import build_cancellation_xml, build_sick_leave_xml
-from ezla.issuance.document import Cancellation, Clinic, FamilyMemberCare, Hospital, Incapacity, Patient, Payer
+from ezla.document.codec import build_cancellation_xml, build_sick_leave_xml
+from ezla.document.model import Cancellation, Clinic, FamilyMemberCare, Hospital, Incapacity, Patient, Payer
 from ezla.issuance.samples import sample_sick_leave
 from ezla.xades import MAX_XML_BYTES, sign_enveloped
 from tests.conftest import PUBLIC_URL

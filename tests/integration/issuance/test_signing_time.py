@@ -11,7 +11,7 @@ from typing import Any
 from lxml import etree
 from signxml import DigestAlgorithm, SignatureMethod
 
-from ezla.issuance.schema import NS as EZ
+from ezla.document.schema import NS as EZ
 from ezla.xades.signer import C14N, Signer
 from tests.factories import XML, EnrolledDoctor, signed_sick_leave
 from tests.integration.issuance.kit import issue_with_our_ca, record, refused, unsigned

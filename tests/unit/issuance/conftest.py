@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from ezla.issuance.document import SickLeave
+from ezla.document.model import SickLeave
 from ezla.issuance.samples import sample_sick_leave
 
 TODAY = date(2025, 3, 10)

@@ -13,9 +13,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 from lxml import etree
 
+from ezla.document import codec, schema
+from ezla.document import model as document
+from ezla.document.model import Address, Cancellation, FamilyMemberCare, Hospital, Incapacity, Payer, SickLeave
 from ezla.errors import SchemaInvalid
-from ezla.issuance import codec, document, schema, views
-from ezla.issuance.document import Address, Cancellation, FamilyMemberCare, Hospital, Incapacity, Payer, SickLeave
+from ezla.issuance import views
 from tests.identifiers import make_pesel
 
 Make = Callable[..., SickLeave]

@@ -12,10 +12,7 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from ezla import errors
-from ezla.errors import Unprocessable
-from ezla.identifiers import nip_valid, npwz_valid, pesel_birth_date, pesel_is_female, pesel_valid, regon_valid
-from ezla.issuance import rules
-from ezla.issuance.document import (
+from ezla.document.model import (
     Cancellation,
     Clinic,
     Doctor,
@@ -25,6 +22,9 @@ from ezla.issuance.document import (
     Payer,
     SickLeave,
 )
+from ezla.errors import Unprocessable
+from ezla.identifiers import nip_valid, npwz_valid, pesel_birth_date, pesel_is_female, pesel_valid, regon_valid
+from ezla.issuance import rules
 from tests.identifiers import make_nip, make_npwz, make_pesel, make_regon9, make_regon14
 
 Make = Callable[..., SickLeave]

@@ -19,7 +19,7 @@ DSIG_NS: Final = "http://www.w3.org/2000/09/xmldsig#"
 
 @lru_cache(maxsize=1)
 def _schema_source() -> bytes:
-    return resources.files("ezla.issuance").joinpath("xsd/sickleave.xsd").read_bytes()
+    return resources.files("ezla.document").joinpath("xsd/sickleave.xsd").read_bytes()
 
 
 # lxml keeps the error log on the XMLSchema object and validates without the GIL, so one shared

@@ -12,10 +12,7 @@ from typing import Final, TypeVar
 
 from lxml import etree
 
-from ezla.errors import SchemaInvalid
-from ezla.events import DocumentId
-from ezla.identifiers import Nip, Npwz, Pesel, Regon
-from ezla.issuance.document import (
+from ezla.document.model import (
     Address,
     Cancellation,
     Clinic,
@@ -27,7 +24,10 @@ from ezla.issuance.document import (
     Payer,
     SickLeave,
 )
-from ezla.issuance.schema import NS, validate
+from ezla.document.schema import NS, validate
+from ezla.errors import SchemaInvalid
+from ezla.events import DocumentId
+from ezla.identifiers import Nip, Npwz, Pesel, Regon
 
 _N: Final = {"ez": NS}
 T = TypeVar("T")
