@@ -7,6 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 REGISTRY_PORT ?= 8100
 export EZLA_REGISTRY_TOKEN_FILE ?= var/registry-token
+export EZLA_REGISTRY_READ_TOKEN_FILE ?= var/registry-read-token
 
 .PHONY: run test test-deps lint type bench cluster demo install install-test clean
 
@@ -23,10 +24,10 @@ $(VENV)/.test-installed: $(BIN)/ezla
 install: $(BIN)/ezla
 install-test: $(VENV)/.test-installed
 
-var/registry-token:
+var/registry-token var/registry-read-token:
 	@mkdir -p var && umask 077 && $(BIN)/python -c "import secrets;print(secrets.token_urlsafe(32))" > $@
 
-run: $(BIN)/ezla var/registry-token
+run: $(BIN)/ezla var/registry-token var/registry-read-token
 	$(BIN)/ezla pki init
 	$(BIN)/ezla db upgrade
 	$(BIN)/ezla registry db-upgrade

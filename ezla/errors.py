@@ -348,3 +348,8 @@ class IdempotencyInFlight(Conflict):
 
 class IdempotencyKeyReused(Unprocessable):
     code, title = "idempotency-key-reused", "This Idempotency-Key was used for another request"
+
+
+# --- the registry (registry/evidence.py) --------------------------------------------------------
+class EvidenceMismatch(Unprocessable):
+    code, title = "evidence-mismatch", "The signed parts of this ingest do not belong together"

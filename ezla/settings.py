@@ -25,7 +25,8 @@ class Settings:
     database_url: str = ""
     registry_database_url: str = ""
     registry_url: str = "http://127.0.0.1:8100"
-    registry_token: str | None = None
+    registry_token: str | None = field(default=None, repr=False)  # the nodes write with it
+    registry_read_token: str | None = field(default=None, repr=False)  # ZUS staff and tests read with it
     node_id: str = "A"
     pki_dir: Path = Path("pki")
     ca_key_passphrase: str | None = field(default=None, repr=False)
@@ -82,6 +83,7 @@ class Settings:
             registry_database_url=_secret("EZLA_REGISTRY_DATABASE_URL") or f"sqlite:///{var_dir}/registry.sqlite3",
             registry_url=os.environ.get("EZLA_REGISTRY_URL", "http://127.0.0.1:8100"),
             registry_token=_secret("EZLA_REGISTRY_TOKEN"),
+            registry_read_token=_secret("EZLA_REGISTRY_READ_TOKEN"),
             node_id=os.environ.get("EZLA_NODE_ID", "A"),
             pki_dir=Path(os.environ.get("EZLA_PKI_DIR", "pki")),
             ca_key_passphrase=passphrase,

@@ -126,7 +126,8 @@ def openssl(*args: str, input_bytes: bytes | None = None, check: bool = True) ->
     return subprocess.run(["openssl", *args], input=input_bytes, capture_output=True, check=check, timeout=30)
 
 
-REGISTRY_TOKEN = "registry-test-token"
+REGISTRY_TOKEN = "registry-test-token"  # the nodes write with it
+REGISTRY_READ_TOKEN = "registry-test-read-token"  # tests read with it
 
 
 @pytest.fixture(scope="module")
@@ -138,6 +139,7 @@ def registry(tmp_path_factory: pytest.TempPathFactory, pki_dir: Path) -> Iterato
     env = base_env(
         EZLA_REGISTRY_DATABASE_URL=f"sqlite:///{tmp}/registry.sqlite3",
         EZLA_REGISTRY_TOKEN=REGISTRY_TOKEN,
+        EZLA_REGISTRY_READ_TOKEN=REGISTRY_READ_TOKEN,
         EZLA_PKI_DIR=str(pki_dir),
         EZLA_VAR_DIR=str(tmp),
     )

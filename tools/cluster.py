@@ -308,13 +308,17 @@ class Cluster:
             self.public_url or env.get("EZLA_PUBLIC_URL") or public_url_for(self.host, self.lb_port)
         )
         env.setdefault("EZLA_LOG_LEVEL", "INFO")
-        if not env.get("EZLA_REGISTRY_TOKEN"):
-            token_file = Path(env.get("EZLA_REGISTRY_TOKEN_FILE") or self.var_dir / "registry-token")
-            if not token_file.exists():
-                token_file.parent.mkdir(parents=True, exist_ok=True)
-                token_file.touch(mode=0o600)
-                token_file.write_text(secrets.token_urlsafe(32) + "\n", encoding="utf-8")
-            env["EZLA_REGISTRY_TOKEN_FILE"] = str(token_file)
+        for name, default in (
+            ("EZLA_REGISTRY_TOKEN", "registry-token"),
+            ("EZLA_REGISTRY_READ_TOKEN", "registry-read-token"),
+        ):
+            if not env.get(name):  # the nodes write with one, people read with the other
+                token_file = Path(env.get(f"{name}_FILE") or self.var_dir / default)
+                if not token_file.exists():
+                    token_file.parent.mkdir(parents=True, exist_ok=True)
+                    token_file.touch(mode=0o600)
+                    token_file.write_text(secrets.token_urlsafe(32) + "\n", encoding="utf-8")
+                env[f"{name}_FILE"] = str(token_file)
         return env
 
     def prepare(self, env: Mapping[str, str]) -> None:

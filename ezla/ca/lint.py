@@ -16,9 +16,10 @@ from pkilint.etsi import etsi_constants
 from pkilint.pkix import certificate, crl, extension, name, ocsp
 from pkilint.validation import ValidationFindingSeverity
 
-from ezla.ca.profile import DOCUMENT_SIGNING_EKU, npwz_of
+from ezla.ca.profile import npwz_of
 from ezla.errors import LintFailed
 from ezla.keys import key_problem
+from ezla.xades import DOCUMENT_SIGNING_EKU
 
 Check = Callable[[x509.Certificate], str | None]
 

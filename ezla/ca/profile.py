@@ -16,9 +16,10 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPublicKeyTypes
 from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID, NameOID, ObjectIdentifier
 
+from ezla.xades import DOCUMENT_SIGNING_EKU
+
 # ETSI EN 319 411-1 Normalized Certificate Policy.
 ETSI_NCP_OID = ObjectIdentifier("0.4.0.2042.1.1")
-DOCUMENT_SIGNING_EKU = ObjectIdentifier("1.3.6.1.5.5.7.3.36")
 # ETSI EN 319 412-1 5.1.3: a two-letter national scheme plus ':' ("NP" = numer prawa wykonywania
 # zawodu, the NPWZ). pkilint reports national schemes as a NOTICE only.
 NPWZ_SCHEME_PREFIX = "NP:PL-"

@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 from cryptography.hazmat.primitives.serialization import pkcs12
 
 from ezla.ca.crl import REASONS
-from ezla.ca.profile import DOCUMENT_SIGNING_EKU, npwz_of
+from ezla.ca.profile import npwz_of
 from ezla.client import EzlaClient
 from ezla.clikit import emit, fail, json_option
 from ezla.document.codec import build_cancellation_xml
@@ -24,7 +24,7 @@ from ezla.errors import BadRequest, EzlaError
 from ezla.events import DocumentId
 from ezla.identifiers import Npwz
 from ezla.issuance.rules import SUBMISSION_POLICY
-from ezla.xades import Revocation, sign_enveloped, verify_enveloped
+from ezla.xades import DOCUMENT_SIGNING_EKU, Revocation, sign_enveloped, verify_enveloped
 
 URLS_HELP = "Node URL(s), comma-separated; the client fails over between them."
 

@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from ezla.ca import service as ca_service
 from ezla.ca.keystore import OnlineKeys
-from ezla.ca.profile import DOCUMENT_SIGNING_EKU, names_of, npwz_of
+from ezla.ca.profile import names_of, npwz_of
 from ezla.ca.serials import to_hex
 from ezla.db import reading, transaction
 from ezla.distribution import outbox
@@ -51,6 +51,7 @@ from ezla.issuance import numbering, rules, views
 from ezla.issuance.models import SickLeaveRecord
 from ezla.issuance.receipts import build_receipt
 from ezla.xades import (
+    DOCUMENT_SIGNING_EKU,
     Check,
     VerifiedSignature,
     check_revocation,
@@ -252,6 +253,7 @@ def _announcement(view: views.EzlaView) -> outbox.Announcement:
         "patient_pesel": view.patient_pesel,
         "payer_key": view.payer_key,
         "signed_xml": base64.b64encode(view.signed_xml).decode(),
+        "receipt_xml": base64.b64encode(view.receipt_xml).decode(),
         "cancellation_xml": base64.b64encode(view.cancellation_xml).decode() if view.cancellation_xml else None,
     }
     return outbox.Announcement(view.payer_key, view.patient_pesel, view.for_employer(), full, registry)

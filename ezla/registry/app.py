@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hmac
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -15,43 +16,59 @@ from sqlalchemy import text
 
 from ezla.bearer import bearer_token
 from ezla.db import make_engine, make_sessionmaker, transaction, utcnow
-from ezla.errors import Forbidden, PkiNotInitialised, Unauthenticated
+from ezla.errors import Forbidden, Unauthenticated
 from ezla.events import EzlaId
-from ezla.files import read_certificate
 from ezla.log import configure_logging, get_logger, request_context
 from ezla.problems import EXCEPTION_HANDLERS
-from ezla.registry import service
+from ezla.registry import evidence, service
 from ezla.settings import Settings, get_settings
 from ezla.xades import SigningTimePolicy, verify_enveloped
 
 log = get_logger("ezla.registry")
 
 
-def registry_token_guard(connection: ASGIConnection, _: BaseRouteHandler) -> None:  # type: ignore[type-arg]
-    expected = connection.app.state.settings.registry_token
-    given = bearer_token(connection)
-    if given is None:
-        raise Unauthenticated("the registry token is required")
-    if not expected or not hmac.compare_digest(given.encode(), expected.encode()):
-        raise Forbidden("wrong registry token")
+def _token_guard(setting: str) -> Any:
+    """Writing (the nodes) and reading (ZUS staff, tests) are separate credentials."""
+
+    def guard(connection: ASGIConnection, _: BaseRouteHandler) -> None:  # type: ignore[type-arg]
+        expected = getattr(connection.app.state.settings, setting)
+        given = bearer_token(connection)
+        if given is None:
+            raise Unauthenticated("a registry token is required")
+        if not expected or not hmac.compare_digest(given.encode(), expected.encode()):
+            raise Forbidden("this token may not do that here")
+
+    return guard
+
+
+may_write = _token_guard("registry_token")
+may_read = _token_guard("registry_read_token")
 
 
 class RegistryController(Controller):
     path = "/v1/registry"
     tags = ["registry"]
-    guards = [registry_token_guard]
 
-    @put("/ezla/{ezla_id:str}", sync_to_thread=True, summary="Ingest an e-ZLA or its cancellation (idempotent)")
+    @put(
+        "/ezla/{ezla_id:str}",
+        guards=[may_write],
+        sync_to_thread=True,
+        summary="Ingest an e-ZLA or its cancellation (idempotent); only the signed parts are believed",
+    )
     def ingest(self, ezla_id: str, data: dict[str, Any], state: State) -> Response[dict[str, Any]]:
+        now = utcnow()
+        proof = evidence.read(data, state.trust(), now=now)  # CPU: outside the transaction
         with transaction(state.sessionmaker) as session:
-            result = service.ingest(session, EzlaId(ezla_id), data, now=utcnow())
+            result = service.ingest(
+                session, EzlaId(ezla_id), str(data.get("event")), str(data.get("idempotency_key") or ""), proof, now=now
+            )
         log.info("registry_ingested", ezla_id=ezla_id, duplicate=result.duplicate, status=result.status)
         return Response(
             {"id": result.ezla_id, "status": result.status, "duplicate": result.duplicate},
             status_code=201 if result.created else 200,
         )
 
-    @get("/ezla", sync_to_thread=True)
+    @get("/ezla", sync_to_thread=True, guards=[may_read])
     def query(
         self,
         state: State,
@@ -64,7 +81,7 @@ class RegistryController(Controller):
         with transaction(state.sessionmaker) as session:
             return {"items": service.query(session, pesel=pesel, nip=nip, series=series, number=number, limit=limit)}
 
-    @get("/ezla/{ezla_id:str}", sync_to_thread=True)
+    @get("/ezla/{ezla_id:str}", sync_to_thread=True, guards=[may_read])
     def read(self, ezla_id: str, request: Request[Any, Any, State], state: State) -> Response[Any]:
         with transaction(state.sessionmaker) as session:
             record = service.get(session, EzlaId(ezla_id))
@@ -72,21 +89,22 @@ class RegistryController(Controller):
                 return Response(record.signed_xml, media_type="application/xml")
             return Response(service.as_json(record))
 
-    @get("/ezla/{ezla_id:str}/verification", sync_to_thread=True, summary="Re-verify the stored signed original")
+    @get(
+        "/ezla/{ezla_id:str}/verification",
+        sync_to_thread=True,
+        summary="Re-verify the stored signed original",
+        guards=[may_read],
+    )
     def verify(self, ezla_id: str, state: State) -> dict[str, Any]:
         with transaction(state.sessionmaker) as session:
             record = service.get(session, EzlaId(ezla_id))
             signed, at = record.signed_xml, record.accepted_at
-        published = state.settings.published_dir
-        try:
-            root, issuing = read_certificate(published / "root.pem"), read_certificate(published / "issuing.pem")
-        except FileNotFoundError as exc:
-            raise PkiNotInitialised() from exc
+        trust = state.trust()
         # Judged as at acceptance; the submission delay was enforced then, so it is not re-applied.
         result = verify_enveloped(
             signed,
-            trust_roots=[root],
-            intermediates=[issuing],
+            trust_roots=[trust.root],
+            intermediates=[trust.issuing],
             at=at,
             policy=SigningTimePolicy(max_delay_days=None),
         )
@@ -98,7 +116,7 @@ class RegistryController(Controller):
             "report": result.report.as_dict(),
         }
 
-    @get("/ingest-log", sync_to_thread=True, include_in_schema=False)
+    @get("/ingest-log", sync_to_thread=True, include_in_schema=False, guards=[may_read])
     def ingest_log(self, state: State) -> dict[str, Any]:
         with transaction(state.sessionmaker) as session:
             return {"counts": service.ingest_counts(session)}
@@ -137,7 +155,15 @@ def create_registry_app(settings: Settings | None = None) -> Litestar:
         route_handlers=[RegistryController, Health],
         exception_handlers=EXCEPTION_HANDLERS,
         middleware=[request_context],
-        state=State({"settings": settings, "engine": engine, "sessionmaker": make_sessionmaker(engine)}),
+        state=State(
+            {
+                "settings": settings,
+                "engine": engine,
+                "sessionmaker": make_sessionmaker(engine),
+                # Loaded on first use, so a registry started before `ezla pki init` still serves.
+                "trust": functools.cache(lambda: evidence.Trust.load(settings.published_dir)),
+            }
+        ),
         lifespan=[lifespan],
         logging_config=None,  # ezla.log configures structlog JSON for every logger
         request_max_body_size=4_000_000,

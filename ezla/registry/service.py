@@ -1,10 +1,8 @@
-"""Registry ingest and queries. Ingest is idempotent and monotonic: a cancellation is never undone
-by a late-arriving 'issued' delivery."""
+"""Registry ingest and queries. Ingest stores only verified evidence (evidence.py); it is
+idempotent and monotonic: a cancellation is never undone by a late-arriving 'issued' delivery."""
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 from dataclasses import dataclass
 from datetime import datetime
@@ -14,8 +12,10 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from ezla.errors import BadRequest, NotFound
+from ezla.document.model import as_builtins
+from ezla.errors import BadRequest, EvidenceMismatch, NotFound
 from ezla.events import EzlaId, EzlaStatus
+from ezla.registry.evidence import Evidence
 from ezla.registry.models import IngestLog, RegistryRecord
 
 
@@ -27,61 +27,30 @@ class Ingested:
     duplicate: bool
 
 
-def _b64(value: str | None, name: str) -> bytes | None:
-    if value is None:
-        return None
-    try:
-        return base64.b64decode(value, validate=True)
-    except (binascii.Error, ValueError) as exc:
-        raise BadRequest(f"{name} must be base64") from exc
-
-
-def _require(body: dict[str, Any], *names: str) -> None:
-    missing = [n for n in names if not body.get(n)]
-    if missing:
-        raise BadRequest(f"missing fields: {', '.join(missing)}")
-
-
-def ingest(session: Session, ezla_id: EzlaId, body: dict[str, Any], *, now: datetime) -> Ingested:
-    _require(
-        body,
-        "event",
-        "idempotency_key",
-        "series",
-        "number",
-        "status",
-        "document",
-        "signed_xml",
-        "patient_pesel",
-        "payer_key",
-        "doctor_npwz",
-        "accepted_at",
-    )
-    if body["event"] not in set(EzlaStatus) or body["status"] not in set(EzlaStatus):
-        raise BadRequest("event and status must be issued or cancelled")
-    key = str(body["idempotency_key"])
+def ingest(session: Session, ezla_id: EzlaId, event: str, key: str, evidence: Evidence, *, now: datetime) -> Ingested:
+    """Store what ``evidence`` (verified, see evidence.py) says; ``event`` and ``key`` only log."""
+    if event not in set(EzlaStatus) or not key or len(key) > 200:
+        raise BadRequest("event must be issued or cancelled, with an idempotency_key")
     duplicate = session.scalar(select(IngestLog.id).where(IngestLog.idempotency_key == key).limit(1)) is not None
-    session.add(
-        IngestLog(idempotency_key=key, ezla_id=ezla_id, event=body["event"], duplicate=duplicate, received_at=now)
-    )
+    session.add(IngestLog(idempotency_key=key, ezla_id=ezla_id, event=event, duplicate=duplicate, received_at=now))
     record = session.get(RegistryRecord, ezla_id, with_for_update=True)
-    cancelled = body["status"] == EzlaStatus.CANCELLED
     created = record is None
+    s, r = evidence.sick_leave, evidence.receipt
     if record is None:
         record = RegistryRecord(
             ezla_id=ezla_id,
-            document_id=body["document"]["document_id"],
-            series=body["series"],
-            number=body["number"],
-            status=body["status"],
-            patient_pesel=body["patient_pesel"],
-            payer_key=body["payer_key"],
-            doctor_npwz=body["doctor_npwz"],
-            document_json=json.dumps(body["document"], ensure_ascii=False),
-            signed_xml=_b64(body["signed_xml"], "signed_xml") or b"",
-            cancellation_xml=_b64(body.get("cancellation_xml"), "cancellation_xml"),
-            accepted_at=datetime.fromisoformat(body["accepted_at"]),
-            cancelled_at=datetime.fromisoformat(body["cancelled_at"]) if body.get("cancelled_at") else None,
+            document_id=s.document_id,
+            series=r.series,
+            number=r.number,
+            status=EzlaStatus.ISSUED,
+            patient_pesel=s.patient.pesel,
+            payer_key=f"nip:{s.payer.nip}" if s.payer.nip else f"pesel:{s.payer.pesel}",
+            doctor_npwz=s.doctor.npwz,
+            document_json=json.dumps(as_builtins(s), ensure_ascii=False),
+            signed_xml=evidence.signed_xml,
+            cancellation_xml=None,
+            accepted_at=r.accepted_at,
+            cancelled_at=None,
             updated_at=now,
         )
         try:
@@ -91,11 +60,13 @@ def ingest(session: Session, ezla_id: EzlaId, body: dict[str, Any], *, now: date
             record = session.get(RegistryRecord, ezla_id, with_for_update=True)
             created = False
             if record is None:
-                raise
-    if cancelled and record.status != EzlaStatus.CANCELLED:
+                raise BadRequest("this DocumentId is registered under another e-ZLA id") from None
+    if record.document_id != s.document_id:
+        raise EvidenceMismatch("this e-ZLA id holds another document")
+    if evidence.cancellation is not None and record.status != EzlaStatus.CANCELLED:
         record.status = EzlaStatus.CANCELLED
-        record.cancellation_xml = _b64(body.get("cancellation_xml"), "cancellation_xml")
-        record.cancelled_at = datetime.fromisoformat(body["cancelled_at"]) if body.get("cancelled_at") else now
+        record.cancellation_xml = evidence.cancellation_xml
+        record.cancelled_at = evidence.cancelled_at
         record.updated_at = now
     return Ingested(ezla_id, record.status, created, duplicate)
 

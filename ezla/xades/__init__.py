@@ -7,7 +7,7 @@ means for expiry and revocation), ``verifier``, ``report`` (ETSI-style validatio
 ``signer``.
 """
 
-from ezla.xades.algorithms import DS, XADES
+from ezla.xades.algorithms import DOCUMENT_SIGNING_EKU, DS, XADES
 from ezla.xades.parsing import LIMITS, MAX_DEPTH, MAX_XML_BYTES, Limits, parse_xml
 from ezla.xades.report import Check, Indication, ValidationReport
 from ezla.xades.signer import sign_enveloped, signed_document_digest
@@ -17,6 +17,7 @@ from ezla.xades.verifier import VerifiedSignature, check_revocation, refuse_with
 NS = {"ds": DS, "xades": XADES}
 
 __all__ = [
+    "DOCUMENT_SIGNING_EKU",
     "DS",
     "LIMITS",
     "MAX_DEPTH",

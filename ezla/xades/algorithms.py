@@ -18,6 +18,7 @@ from functools import cached_property
 from typing import TypeVar
 
 import lxml.etree
+from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding
 from lxml import etree
@@ -172,3 +173,7 @@ def _inherited_xml_attributes(el: lxml.etree._Element) -> list[tuple[str, str]]:
             if value is not None and name not in lent and el.get(name) is None:
                 lent[name] = value
     return list(lent.items())
+
+
+# id-kp-documentSigning (RFC 9336): the EKU an e-ZLA signer's certificate must carry.
+DOCUMENT_SIGNING_EKU = x509.ObjectIdentifier("1.3.6.1.5.5.7.3.36")

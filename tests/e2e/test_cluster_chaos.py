@@ -39,7 +39,8 @@ LOAD_THREADS = 2
 PACE = 0.04  # seconds between submissions per thread: ~50 e-ZLA/s in all, steady
 RECIPIENTS = ("registry", "employer", "patient")
 DELIVERY_DEADLINE = 60.0
-REGISTRY_TOKEN = "chaos-registry-token"  # a test credential on loopback
+REGISTRY_TOKEN = "chaos-registry-token"  # test credentials on loopback: the nodes write with this one
+REGISTRY_READ_TOKEN = "chaos-registry-read-token"  # and the checks read with this one
 
 
 @dataclass
@@ -69,6 +70,7 @@ def chaos(tmp_path_factory: pytest.TempPathFactory, pki_dir: Path) -> Iterator[C
     env = base_env(
         EZLA_CA_KEY_PASSPHRASE=PASSPHRASE,
         EZLA_REGISTRY_TOKEN=REGISTRY_TOKEN,
+        EZLA_REGISTRY_READ_TOKEN=REGISTRY_READ_TOKEN,
         EZLA_LEASE_SECONDS="3",
         EZLA_WORKER_POLL_SECONDS="0.1",
         EZLA_RETRY_CAP_SECONDS="1",
@@ -101,7 +103,7 @@ def chaos(tmp_path_factory: pytest.TempPathFactory, pki_dir: Path) -> Iterator[C
         operator = json.loads(made.stdout)["token"]
         with httpx.Client(base_url=cluster.lb_url, timeout=10) as http:
             doctor = enroll(http, operator)
-        yield Chaos(cluster, _pg(name), doctor, REGISTRY_TOKEN)
+        yield Chaos(cluster, _pg(name), doctor, REGISTRY_READ_TOKEN)
     finally:
         cluster.stop()
         for db in (name, f"{name}_registry"):

@@ -15,11 +15,11 @@ import httpx
 import pytest
 
 from ezla.client import EzlaClient
-from tests.conftest import PASSPHRASE, REGISTRY_TOKEN, pg_create, pg_drop
+from tests.conftest import PASSPHRASE, REGISTRY_READ_TOKEN, REGISTRY_TOKEN, pg_create, pg_drop
 from tests.e2e.procs import EZLA, Proc, base_env, free_port, node, wait_http
 from tests.factories import enroll_doctor_cli, signed_sick_leave
 
-AUTH = {"Authorization": f"Bearer {REGISTRY_TOKEN}"}
+AUTH = {"Authorization": f"Bearer {REGISTRY_READ_TOKEN}"}
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -33,6 +33,7 @@ def env(request: pytest.FixtureRequest, tmp_path: Path, pki_dir: Path) -> Iterat
         EZLA_DATABASE_URL=url,
         EZLA_REGISTRY_DATABASE_URL=f"sqlite:///{tmp_path}/registry.sqlite3",
         EZLA_REGISTRY_TOKEN=REGISTRY_TOKEN,
+        EZLA_REGISTRY_READ_TOKEN=REGISTRY_READ_TOKEN,
         EZLA_REGISTRY_URL=f"http://127.0.0.1:{registry_port}",
         EZLA_PKI_DIR=str(pki_dir),
         EZLA_CA_KEY_PASSPHRASE=PASSPHRASE,

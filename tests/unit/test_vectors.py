@@ -13,9 +13,9 @@ import pytest
 from cryptography import x509
 
 from ezla.ca.enrollment import parse_csr
-from ezla.ca.profile import DOCUMENT_SIGNING_EKU, npwz_of
+from ezla.ca.profile import npwz_of
 from ezla.errors import EzlaError
-from ezla.xades import SigningTimePolicy, verify_enveloped
+from ezla.xades import DOCUMENT_SIGNING_EKU, SigningTimePolicy, verify_enveloped
 
 VECTORS = Path(__file__).resolve().parents[1] / "vectors"
 MANIFEST: dict[str, Any] = json.loads((VECTORS / "manifest.json").read_text())

@@ -11,9 +11,10 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from sqlalchemy import func, select
 
 from ezla.ca.models import Certificate
-from ezla.ca.profile import DOCUMENT_SIGNING_EKU, npwz_of
+from ezla.ca.profile import npwz_of
 from ezla.client import make_csr
 from ezla.db import transaction
+from ezla.xades import DOCUMENT_SIGNING_EKU
 from tests.conftest import openssl
 from tests.factories import enroll, register
 

@@ -18,7 +18,7 @@ from ezla.auth.service import Role, create_account
 from ezla.db import transaction
 from ezla.distribution.models import Delivery, EmployerInboxItem, PatientInboxItem
 from ezla.distribution.outbox import claim, complete
-from tests.conftest import REGISTRY_TOKEN
+from tests.conftest import REGISTRY_READ_TOKEN
 from tests.e2e.procs import free_port
 from tests.factories import XML, enroll, signed_cancellation, signed_sick_leave
 from tests.integration.distribution.conftest import drain
@@ -46,7 +46,9 @@ def _submit(client, doctor, **overrides):  # type: ignore[no-untyped-def]
 
 
 def _registry(ezla_id: str) -> httpx.Response:
-    return httpx.get(f"{REGISTRY}/v1/registry/ezla/{ezla_id}", headers={"Authorization": f"Bearer {REGISTRY_TOKEN}"})
+    return httpx.get(
+        f"{REGISTRY}/v1/registry/ezla/{ezla_id}", headers={"Authorization": f"Bearer {REGISTRY_READ_TOKEN}"}
+    )
 
 
 REGISTRY = ""
@@ -71,20 +73,21 @@ def test_issue_and_cancel_reach_all_three_once(client, operator_token, session_f
         assert len(s.scalars(select(PatientInboxItem)).all()) == 3
     assert _registry(first["id"]).json()["status"] == "cancelled"
     assert _registry(second["id"]).json()["status"] == "issued"
-    log = httpx.get(f"{registry}/v1/registry/ingest-log", headers={"Authorization": f"Bearer {REGISTRY_TOKEN}"})
+    log = httpx.get(f"{registry}/v1/registry/ingest-log", headers={"Authorization": f"Bearer {REGISTRY_READ_TOKEN}"})
     mine = {k: v for k, v in log.json()["counts"].items() if first["id"] in k or second["id"] in k}
     assert sorted(mine.values()) == [1, 1, 1]
     # Registry queries and re-verification of the stored signed original.
     q = httpx.get(
         f"{registry}/v1/registry/ezla",
         params={"series": first["series"], "number": first["number"]},
-        headers={"Authorization": f"Bearer {REGISTRY_TOKEN}"},
+        headers={"Authorization": f"Bearer {REGISTRY_READ_TOKEN}"},
     )
     # The registry outlives this test (module scope), so other runs may share series and number.
     assert first["id"] in [i["id"] for i in q.json()["items"]]
     assert all((i["series"], i["number"]) == (first["series"], first["number"]) for i in q.json()["items"])
     v = httpx.get(
-        f"{registry}/v1/registry/ezla/{first['id']}/verification", headers={"Authorization": f"Bearer {REGISTRY_TOKEN}"}
+        f"{registry}/v1/registry/ezla/{first['id']}/verification",
+        headers={"Authorization": f"Bearer {REGISTRY_READ_TOKEN}"},
     )
     assert v.status_code == 200 and v.json()["valid"] is True
     assert httpx.get(f"{registry}/v1/registry/ezla/{first['id']}").status_code == 401

@@ -1,0 +1,144 @@
+"""What the registry believes of an ingest: only what is signed.
+
+A node sends the e-ZLA as the doctor signed it, the receipt our service sealed, and for a
+cancellation the doctor's signed Cancellation. Each is verified against the CA chain the registry
+is configured with (``EZLA_PKI_DIR``'s published certificates, never the main database), and the
+record is derived from the signed bytes alone: the receipt gives series, number and acceptance
+time and pins the document by its digest; the e-ZLA gives patient, payer, doctor and content.
+The JSON beside them is not read. This is CPU work; callers run it outside any transaction.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from cryptography import x509
+from lxml import etree
+
+from ezla.document import codec, schema
+from ezla.document.model import Cancellation, SickLeave
+from ezla.errors import BadRequest, EvidenceMismatch, PkiNotInitialised
+from ezla.files import read_certificate
+from ezla.xades import DOCUMENT_SIGNING_EKU, SigningTimePolicy, signed_document_digest, verify_enveloped
+
+# Judged as at acceptance: the submission delay was enforced by the node, so it is not re-applied.
+_AS_ACCEPTED = SigningTimePolicy(max_delay_days=None)
+
+
+@dataclass(frozen=True)
+class Trust:
+    root: x509.Certificate
+    issuing: x509.Certificate
+    service: x509.Certificate  # the receipt seal
+
+    @classmethod
+    def load(cls, published: Path) -> Trust:
+        try:
+            return cls(*(read_certificate(published / f"{role}.pem") for role in ("root", "issuing", "service")))
+        except FileNotFoundError as exc:
+            raise PkiNotInitialised() from exc
+
+
+@dataclass(frozen=True)
+class Receipt:
+    series: str
+    number: str
+    document_id: str
+    document_sha256: str
+    accepted_at: datetime
+
+
+@dataclass(frozen=True)
+class Evidence:
+    receipt: Receipt
+    sick_leave: SickLeave
+    signed_xml: bytes
+    cancellation: Cancellation | None
+    cancellation_xml: bytes | None
+    cancelled_at: datetime | None  # the Cancellation's SigningTime
+
+
+def _b64(body: dict[str, Any], field: str) -> bytes | None:
+    value = body.get(field)
+    if value is None:
+        return None
+    try:
+        return base64.b64decode(str(value), validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise BadRequest(f"{field} must be base64", field=field) from exc
+
+
+def _required(body: dict[str, Any], field: str) -> bytes:
+    value = _b64(body, field)
+    if not value:
+        raise BadRequest(f"{field} is required", field=field)
+    return value
+
+
+def _text(root: etree._Element, name: str) -> str:
+    return str(root.findtext(f"{{{schema.NS}}}{name}") or "").strip()
+
+
+def read_receipt(data: bytes, trust: Trust, *, now: datetime) -> Receipt:
+    verified = verify_enveloped(data, trust_roots=[trust.root], intermediates=[trust.issuing], at=now)
+    if verified.signer != trust.service:
+        raise EvidenceMismatch("the receipt is not sealed by this CA's service certificate")
+    root = verified.signed_root
+    if root.tag != f"{{{schema.NS}}}Receipt":
+        raise EvidenceMismatch("receipt_xml is not a Receipt")
+    schema.validate(root)
+    return Receipt(
+        series=_text(root, "Series"),
+        number=_text(root, "Number"),
+        document_id=_text(root, "DocumentId"),
+        document_sha256=_text(root, "DocumentSha256"),
+        accepted_at=datetime.fromisoformat(_text(root, "AcceptedAt")),
+    )
+
+
+def read(body: dict[str, Any], trust: Trust, *, now: datetime) -> Evidence:
+    """Verify every signed part of an ingest body; the rest of the body is ignored."""
+    receipt = read_receipt(_required(body, "receipt_xml"), trust, now=now)
+    signed_xml = _required(body, "signed_xml")
+    verified = verify_enveloped(
+        signed_xml,
+        trust_roots=[trust.root],
+        intermediates=[trust.issuing],
+        at=receipt.accepted_at,
+        require_eku=DOCUMENT_SIGNING_EKU,
+        policy=_AS_ACCEPTED,
+    )
+    if signed_document_digest(signed_xml) != receipt.document_sha256:
+        raise EvidenceMismatch("the receipt is for another document")
+    sick_leave = codec.parse_sick_leave(verified.signed_root)
+    if sick_leave.document_id != receipt.document_id:
+        raise EvidenceMismatch("the receipt names another DocumentId")
+
+    cancellation_xml = _b64(body, "cancellation_xml") if body.get("event") == "cancelled" else None
+    if body.get("event") == "cancelled" and not cancellation_xml:
+        raise BadRequest("a cancellation needs cancellation_xml", field="cancellation_xml")
+    cancellation, cancelled_at = None, None
+    if cancellation_xml:
+        signed = verify_enveloped(
+            cancellation_xml,
+            trust_roots=[trust.root],
+            intermediates=[trust.issuing],
+            at=now,
+            require_eku=DOCUMENT_SIGNING_EKU,
+            policy=_AS_ACCEPTED,
+        )
+        cancellation = codec.parse_cancellation(signed.signed_root)
+        same = (cancellation.document_id, cancellation.series, cancellation.number) == (
+            receipt.document_id,
+            receipt.series,
+            receipt.number,
+        )
+        if not same or cancellation.npwz != sick_leave.doctor.npwz:
+            raise EvidenceMismatch("the cancellation is not by the issuing doctor for this e-ZLA")
+        cancelled_at = signed.signing_time
+    return Evidence(receipt, sick_leave, signed_xml, cancellation, cancellation_xml, cancelled_at)
