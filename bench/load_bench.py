@@ -1,0 +1,218 @@
+"""End-to-end throughput and delivery lag on the twin-node cluster (``make bench``, after the
+verification figures).
+
+Starts what ``make cluster`` starts (HAProxy, nodes A and B, the registry) on free loopback ports
+against the local PostgreSQL with fresh databases, enrolls a doctor, signs N e-ZLA beforehand, then
+has C clients post them through HAProxy as fast as they are answered. Reports accepted e-ZLA/s and
+latency, the delivery lag to each recipient (commit of the outbox row to its delivery), and the
+verify-only limit: ezla's verifier on the same documents in this process, times the cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import secrets
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import psycopg
+from cryptography import x509
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+if str(ROOT) not in sys.path:
+    sys.path.append(str(ROOT))  # tools.cluster and tests.factories (appended: never shadows ezla)
+
+from ezla.ca.ceremony import init_pki  # noqa: E402
+from ezla.xades import DOCUMENT_SIGNING_EKU, SigningTimePolicy, verify_enveloped  # noqa: E402
+from tests.factories import enroll, signed_sick_leave  # noqa: E402
+from tools.cluster import Cluster, ezla_command, find_haproxy  # noqa: E402
+
+PG_ADMIN = os.environ.get("EZLA_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+PASSPHRASE = "bench-passphrase-not-secret"
+XML = {"Content-Type": "application/xml"}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _pct(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(p * len(ordered)))] if ordered else float("nan")
+
+
+def _admin(sql: str) -> None:
+    with psycopg.connect(PG_ADMIN, autocommit=True, connect_timeout=10) as conn:
+        conn.execute(sql)
+
+
+def verify_only(docs: list[bytes], root: Path) -> float:
+    """Documents per second through ezla's verifier alone, one core."""
+    trust = x509.load_pem_x509_certificate((root / "issued" / "root.pem").read_bytes())
+    issuing = x509.load_pem_x509_certificate((root / "issued" / "issuing.pem").read_bytes())
+    now = datetime.now(UTC)
+    start = time.perf_counter()
+    for d in docs:
+        verify_enveloped(
+            d,
+            trust_roots=[trust],
+            intermediates=[issuing],
+            at=now,
+            require_eku=DOCUMENT_SIGNING_EKU,
+            policy=SigningTimePolicy(max_delay_days=None),
+        )
+    return len(docs) / (time.perf_counter() - start)
+
+
+def post_all(url: str, docs: list[bytes], clients: int) -> tuple[float, list[float], dict[int, int]]:
+    latencies: list[float] = []
+    statuses: dict[int, int] = {}
+    lock = threading.Lock()
+    queue = list(reversed(docs))
+
+    def client() -> None:
+        with httpx.Client(base_url=url, timeout=30) as http:
+            while True:
+                with lock:
+                    if not queue:
+                        return
+                    doc = queue.pop()
+                t = time.perf_counter()
+                r = http.post("/v1/ezla", content=doc, headers=XML)
+                dt = time.perf_counter() - t
+                with lock:
+                    latencies.append(dt)
+                    statuses[r.status_code] = statuses.get(r.status_code, 0) + 1
+
+    threads = [threading.Thread(target=client) for _ in range(clients)]
+    start = time.perf_counter()
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    return time.perf_counter() - start, latencies, statuses
+
+
+def delivery_lags(db_url: str, n: int, timeout: float = 120) -> dict[str, list[float]]:
+    deadline = time.monotonic() + timeout
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        while time.monotonic() < deadline:
+            pending = conn.execute("SELECT count(*) FROM dist_deliveries WHERE status = 'pending'").fetchone()
+            if pending and pending[0] == 0:
+                break
+            time.sleep(0.25)
+        rows = conn.execute(
+            "SELECT recipient, EXTRACT(EPOCH FROM delivered_at - created_at) FROM dist_deliveries "
+            "WHERE status = 'delivered'"
+        ).fetchall()
+    lags: dict[str, list[float]] = {}
+    for recipient, lag in rows:
+        lags.setdefault(recipient, []).append(float(lag))
+    return lags
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("-n", "--count", type=int, default=1500, help="e-ZLA to submit")
+    parser.add_argument("-c", "--clients", type=int, default=16, help="concurrent clients")
+    parser.add_argument("--json", type=Path, default=None)
+    args = parser.parse_args()
+
+    find_haproxy()
+    name = f"ezla_load_{secrets.token_hex(4)}"
+    base = PG_ADMIN.rsplit("/", 1)[0]
+    for db in (name, f"{name}_registry"):
+        _admin(f'CREATE DATABASE "{db}"')
+    work = Path(tempfile.mkdtemp(prefix="ezla-load-"))
+    pki = work / "pki"
+    init_pki(pki, PASSPHRASE, "http://ezla.127.0.0.1.nip.io:8000", datetime.now(UTC) - timedelta(days=1))
+    env = {
+        **os.environ,
+        "EZLA_CA_KEY_PASSPHRASE": PASSPHRASE,
+        "EZLA_REGISTRY_TOKEN": secrets.token_urlsafe(16),
+        "EZLA_REGISTRY_READ_TOKEN": secrets.token_urlsafe(16),
+        "EZLA_LOG_LEVEL": "WARNING",
+    }
+    cluster = Cluster(
+        lb_port=_free_port(),
+        node_ports={"A": _free_port(), "B": _free_port()},
+        registry_port=_free_port(),
+        stats_port=_free_port(),
+        database_url=f"{base}/{name}",
+        registry_database_url=f"{base}/{name}_registry",
+        var_dir=work / "var",
+        pki_dir=pki,
+        env=env,
+    )
+    try:
+        cluster.start()
+        made = subprocess.run(
+            [*ezla_command(), "account", "add", "--role", "operator", "--json"],
+            env=cluster.child_env(),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )
+        operator = json.loads(made.stdout)["token"]
+        with httpx.Client(base_url=cluster.lb_url, timeout=30) as http:
+            doctor = enroll(http, operator)
+        print(f"signing {args.count} e-ZLA ...", file=sys.stderr)
+        docs = [signed_sick_leave(doctor) for _ in range(args.count)]
+        limit_one_core = verify_only(docs[: min(300, len(docs))], pki)
+        cores = os.cpu_count() or 1
+        seconds, latencies, statuses = post_all(cluster.lb_url, docs, args.clients)
+        accepted = statuses.get(201, 0)
+        lags = delivery_lags(f"{base}/{name}", accepted)
+    finally:
+        cluster.stop()
+        for db in (name, f"{name}_registry"):
+            _admin(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
+
+    rate = accepted / seconds
+    limit = limit_one_core * cores
+    result = {
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+        "cores": cores,
+        "clients": args.clients,
+        "submitted": args.count,
+        "statuses": statuses,
+        "accepted_per_s": round(rate, 1),
+        "latency_ms": {"p50": round(_pct(latencies, 0.5) * 1000, 1), "p99": round(_pct(latencies, 0.99) * 1000, 1)},
+        "verify_only_per_s": round(limit, 1),
+        "share_of_verify_limit": round(rate / limit, 3),
+        "delivery_lag_s": {
+            r: {"p50": round(_pct(v, 0.5), 3), "p99": round(_pct(v, 0.99), 3), "n": len(v)} for r, v in lags.items()
+        },
+    }
+    print(f"\nthrough HAProxy, 2 nodes, {args.clients} clients, {args.count} e-ZLA on {cores} cores")
+    print(f"  accepted        {rate:8.1f} e-ZLA/s   (statuses {statuses})")
+    print(f"  latency         p50 {result['latency_ms']['p50']} ms, p99 {result['latency_ms']['p99']} ms")
+    print(f"  verify-only     {limit:8.1f} docs/s   ({limit_one_core:.0f}/s x {cores} cores)")
+    print(f"  share of limit  {rate / limit:8.1%}")
+    for r, v in sorted(lags.items()):
+        print(
+            f"  lag {r:<17} p50 {_pct(v, 0.5):.3f} s  p99 {_pct(v, 0.99):.3f} s  (n={len(v)}, mean {statistics.mean(v):.3f})"
+        )
+    out = args.json or HERE / "results" / f"load-{datetime.now(UTC):%Y%m%dT%H%M%S}.json"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"  json            {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
