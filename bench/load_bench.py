@@ -106,6 +106,30 @@ def post_all(url: str, docs: list[bytes], clients: int) -> tuple[float, list[flo
     return time.perf_counter() - start, latencies, statuses
 
 
+def _cpu_seconds(pid: int) -> float:
+    """utime + stime of a process (and its reaped children), from /proc."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    ticks = sum(int(fields[i]) for i in (11, 12, 13, 14))
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_by_component(cluster: Cluster) -> dict[str, float]:
+    """Where the CPU goes: each process of the cluster, PostgreSQL's backends, this load generator."""
+    pids = {f"node {n}": h.process.pid for n, h in cluster.nodes.items() if h.process and h.process.pid}
+    if cluster.registry and cluster.registry.pid:
+        pids["registry"] = cluster.registry.pid
+    if cluster.balancer and cluster.balancer.pid:
+        pids["haproxy"] = cluster.balancer.pid
+    out = {name: _cpu_seconds(pid) for name, pid in pids.items()}
+    postgres = subprocess.run(["pgrep", "-x", "postgres"], capture_output=True, text=True, check=False).stdout.split()
+    out["postgresql"] = sum(_cpu_seconds(int(p)) for p in postgres)
+    out["load generator"] = _cpu_seconds(os.getpid())
+    return out
+
+
 def delivery_lags(db_url: str, n: int, timeout: float = 120) -> dict[str, list[float]]:
     deadline = time.monotonic() + timeout
     with psycopg.connect(db_url, autocommit=True) as conn:
@@ -174,9 +198,12 @@ def main() -> int:
         docs = [signed_sick_leave(doctor) for _ in range(args.count)]
         limit_one_core = verify_only(docs[: min(300, len(docs))], pki)
         cores = os.cpu_count() or 1
+        before = cpu_by_component(cluster)
         seconds, latencies, statuses = post_all(cluster.lb_url, docs, args.clients)
         accepted = statuses.get(201, 0)
         lags = delivery_lags(f"{base}/{name}", accepted)
+        after = cpu_by_component(cluster)
+        cpu_ms = {k: round((after[k] - before.get(k, 0.0)) * 1000 / max(accepted, 1), 2) for k in after}
     finally:
         cluster.stop()
         for db in (name, f"{name}_registry"):
@@ -194,6 +221,7 @@ def main() -> int:
         "latency_ms": {"p50": round(_pct(latencies, 0.5) * 1000, 1), "p99": round(_pct(latencies, 0.99) * 1000, 1)},
         "verify_only_per_s": round(limit, 1),
         "share_of_verify_limit": round(rate / limit, 3),
+        "cpu_ms_per_ezla": cpu_ms,
         "delivery_lag_s": {
             r: {"p50": round(_pct(v, 0.5), 3), "p99": round(_pct(v, 0.99), 3), "n": len(v)} for r, v in lags.items()
         },
@@ -207,6 +235,7 @@ def main() -> int:
         print(
             f"  lag {r:<17} p50 {_pct(v, 0.5):.3f} s  p99 {_pct(v, 0.99):.3f} s  (n={len(v)}, mean {statistics.mean(v):.3f})"
         )
+    print("  CPU per e-ZLA   " + ", ".join(f"{k} {v} ms" for k, v in sorted(cpu_ms.items(), key=lambda kv: -kv[1])))
     out = args.json or HERE / "results" / f"load-{datetime.now(UTC):%Y%m%dT%H%M%S}.json"
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")

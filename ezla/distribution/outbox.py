@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, or_, select, text, update
+from sqlalchemy import ColumnElement, insert, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from ezla.distribution.backoff import next_delay
@@ -55,9 +55,8 @@ class Announcement:
         return None, self.registry
 
 
-def enqueue(
-    session: Session, ezla_id: EzlaId, event: EzlaStatus, announcement: Announcement, *, now: datetime
-) -> list[Delivery]:
+def enqueue(session: Session, ezla_id: EzlaId, event: EzlaStatus, announcement: Announcement, *, now: datetime) -> int:
+    """One row per recipient, in one multi-row INSERT; returns how many."""
     recipients = ["registry", "employer", "patient"]
     if session.scalar(select(Webhook.payer_key).where(Webhook.payer_key == announcement.payer_key)) is not None:
         recipients.append("employer_webhook")
@@ -65,25 +64,25 @@ def enqueue(
     for r in recipients:
         address, body = announcement.for_recipient(r)
         rows.append(
-            Delivery(
-                ezla_id=ezla_id,
-                event=event,
-                recipient=r,
-                idempotency_key=idempotency_key(ezla_id, event, r),
-                status=DeliveryStatus.PENDING,
-                attempts=0,
-                fence=0,
-                next_attempt_at=now,
-                created_at=now,
-                address=address,
-                payload=json.dumps(body, ensure_ascii=False, separators=(",", ":")),
-            )
+            {
+                "ezla_id": ezla_id,
+                "event": event,
+                "recipient": r,
+                "idempotency_key": idempotency_key(ezla_id, event, r),
+                "status": DeliveryStatus.PENDING,
+                "attempts": 0,
+                "fence": 0,
+                "next_attempt_at": now,
+                "created_at": now,
+                "address": address,
+                "payload": json.dumps(body, ensure_ascii=False, separators=(",", ":")),
+            }
         )
-    session.add_all(rows)
+    session.execute(insert(Delivery).values(rows))
     if session.get_bind().dialect.name == "postgresql":
         # Delivered at commit to every listening worker (both nodes): deliveries start at once.
         session.execute(text("SELECT pg_notify(:channel, '')"), {"channel": NOTIFY_CHANNEL})
-    return rows
+    return len(rows)
 
 
 @dataclass(frozen=True)

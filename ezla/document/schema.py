@@ -25,6 +25,9 @@ def _schema_source() -> bytes:
 # lxml keeps the error log on the XMLSchema object and validates without the GIL, so one shared
 # instance would mix up concurrent callers' errors: one compiled schema per thread instead.
 _local = threading.local()
+# Compiling is not safe in parallel: many threads compiling at once (a registry's first burst)
+# made libxml2 fail with XMLSchemaParseError. Each thread compiles once, one at a time.
+_compiling = threading.Lock()
 
 
 def load_schema() -> etree.XMLSchema:
@@ -32,7 +35,8 @@ def load_schema() -> etree.XMLSchema:
     schema: etree.XMLSchema | None = getattr(_local, "schema", None)
     if schema is None:
         parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
-        schema = etree.XMLSchema(etree.fromstring(_schema_source(), parser=parser))
+        with _compiling:
+            schema = etree.XMLSchema(etree.fromstring(_schema_source(), parser=parser))
         _local.schema = schema
     return schema
 

@@ -42,6 +42,7 @@ from ezla.errors import (
     DocumentIdConflict,
     EzlaNotFound,
     Forbidden,
+    RuleViolation,
     SchemaInvalid,
     SignerNotDoctor,
     WrongNamespace,
@@ -148,13 +149,21 @@ def submit(sessions: Sessions, keys: OnlineKeys, data: bytes, *, now: datetime, 
     verified = verify_signed(keys, data, now=now)
     sick_leave = codec.parse_sick_leave(_signed_element(verified, "SickLeave"))
     verified = check_doctor(verified, sick_leave.doctor)
-    with reading(sessions) as session:
+    # The rules are judged first (CPU) but reported after the repeat check: a repeat days later
+    # must still answer 200. One transaction reads the signer's status and any earlier submission
+    # and takes a number (a PostgreSQL sequence: no lock; on SQLite the write lock, briefly).
+    try:
+        rules.check_sick_leave(sick_leave, today=rules.local_date(now), received_at=rules.local_date(now))
+        refused: RuleViolation | None = None
+    except RuleViolation as exc:
+        refused = exc
+    with transaction(sessions) as session:
         verified = judge_signer(session, verified, now=now)
         existing = _existing(session, sick_leave.document_id)
-        if existing is not None:  # checked before the rules: a repeat days later must still answer 200
+        if existing is not None:
             return _repeat(existing, digest, sick_leave)
-    rules.check_sick_leave(sick_leave, today=rules.local_date(now), received_at=rules.local_date(now))
-    with transaction(sessions) as session:
+        if refused is not None:
+            raise refused
         series, number = numbering.next_number(session)
     accepted_at = now.replace(microsecond=0)
     receipt = build_receipt(
@@ -185,19 +194,19 @@ def submit(sessions: Sessions, keys: OnlineKeys, data: bytes, *, now: datetime, 
         accepted_at=accepted_at,
         accepted_by_node=node_id,
     )
-    with transaction(sessions) as session:
-        try:
-            with session.begin_nested():
-                session.add(record)
-                session.flush()
-        except IntegrityError:
-            # A concurrent twin (other node, same DocumentId) committed first: answer as it did.
-            session.expire_all()
+    try:
+        with transaction(sessions) as session:
+            session.add(record)
+            session.flush()
+            announcement = _announcement(_view(record, sick_leave))
+            outbox.enqueue(session, EzlaId(record.id), EzlaStatus.ISSUED, announcement, now=now)
+    except IntegrityError:
+        # A concurrent twin (other node, same DocumentId) committed first: answer as it did.
+        with reading(sessions) as session:
             existing = _existing(session, sick_leave.document_id)
             if existing is None:
                 raise
             return _repeat(existing, digest, sick_leave)
-        outbox.enqueue(session, EzlaId(record.id), EzlaStatus.ISSUED, _announcement(_view(record, sick_leave)), now=now)
     return Accepted(record.id, series, number, EzlaStatus.ISSUED, created=True)
 
 
