@@ -105,7 +105,11 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
 
         return engine
     # hide_parameters: statement parameters (PESELs, names, secrets) never reach an exception text or a log.
-    return create_engine(url, pool_size=pool_size, max_overflow=10, pool_pre_ping=True, hide_parameters=True)
+    # No pool_pre_ping: a ping is a round trip on every checkout (a third of a submission's). A
+    # connection the server dropped (restart, failover) fails its first statement instead; the
+    # dialect recognises the disconnect and empties the pool, the request answers 503 (problems.py)
+    # and the SDK or HAProxy repeats it, idempotently (SQLAlchemy's "optimistic" disconnect handling).
+    return create_engine(url, pool_size=pool_size, max_overflow=10, hide_parameters=True)
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:

@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from ezla.db import transaction, utcnow
 from ezla.distribution.channels import Channels, DeliveryFailed, destination
-from ezla.distribution.outbox import NOTIFY_CHANNEL, Claim, claim, complete, expire, fail, release
+from ezla.distribution.outbox import NOTIFY_CHANNEL, Claim, claim, complete, complete_all, expire, fail, release
 from ezla.log import get_logger
 from ezla.problems import where
 
@@ -123,8 +123,7 @@ class Worker:
         try:
             with transaction(self.factory) as session:
                 self.channels.deliver_local(session, claims)
-                now = utcnow()
-                if not all(complete(session, c, now=now) for c in claims):
+                if not complete_all(session, claims, now=utcnow()):
                     raise _LeaseLost
         except _LeaseLost:
             if len(claims) > 1:
