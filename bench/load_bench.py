@@ -36,7 +36,7 @@ if str(ROOT) not in sys.path:
 from ezla.ca.ceremony import init_pki  # noqa: E402
 from ezla.xades import DOCUMENT_SIGNING_EKU, SigningTimePolicy, verify_enveloped  # noqa: E402
 from tests.factories import enroll, signed_sick_leave  # noqa: E402
-from tools.cluster import Cluster, ezla_command, find_haproxy  # noqa: E402
+from tools.cluster import Cluster, find_haproxy  # noqa: E402
 
 PG_ADMIN = os.environ.get("EZLA_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 PASSPHRASE = "bench-passphrase-not-secret"
@@ -183,15 +183,7 @@ def main() -> int:
     )
     try:
         cluster.start()
-        made = subprocess.run(
-            [*ezla_command(), "account", "add", "--role", "operator", "--json"],
-            env=cluster.child_env(),
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=True,
-        )
-        operator = json.loads(made.stdout)["token"]
+        operator = cluster.operator_token()
         with httpx.Client(base_url=cluster.lb_url, timeout=30) as http:
             doctor = enroll(http, operator)
         print(f"signing {args.count} e-ZLA ...", file=sys.stderr)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import csv
 import io
 import ipaddress
+import json
 import os
 import re
 import secrets
@@ -320,6 +321,18 @@ class Cluster:
                     token_file.write_text(secrets.token_urlsafe(32) + "\n", encoding="utf-8")
                 env[f"{name}_FILE"] = str(token_file)
         return env
+
+    def operator_token(self) -> str:
+        """A new operator account on the cluster's database; its bearer token (for scripts and tests)."""
+        made = subprocess.run(
+            [*ezla_command(), "account", "add", "--role", "operator", "--json"],
+            env=self.child_env(),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )
+        return str(json.loads(made.stdout)["token"])
 
     def prepare(self, env: Mapping[str, str]) -> None:
         """Everything that must happen once, before any node starts."""

@@ -13,7 +13,6 @@ Missing HAProxy or PostgreSQL fails these tests; nothing here skips.
 from __future__ import annotations
 
 import itertools
-import json
 import re
 import secrets
 import subprocess
@@ -31,7 +30,7 @@ from ezla.client import EzlaClient
 from tests.conftest import PASSPHRASE, PG_ADMIN, PUBLIC_URL
 from tests.e2e.procs import base_env, free_port
 from tests.factories import EnrolledDoctor, enroll, signed_sick_leave
-from tools.cluster import Cluster, ezla_command, find_haproxy
+from tools.cluster import Cluster, find_haproxy
 
 pytestmark = pytest.mark.slow
 
@@ -92,15 +91,7 @@ def chaos(tmp_path_factory: pytest.TempPathFactory, pki_dir: Path) -> Iterator[C
     )
     try:
         cluster.start()
-        made = subprocess.run(
-            [*ezla_command(), "account", "add", "--role", "operator", "--json"],
-            env=cluster.child_env(),
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=True,
-        )
-        operator = json.loads(made.stdout)["token"]
+        operator = cluster.operator_token()
         with httpx.Client(base_url=cluster.lb_url, timeout=10) as http:
             doctor = enroll(http, operator)
         yield Chaos(cluster, _pg(name), doctor, REGISTRY_READ_TOKEN)
