@@ -68,6 +68,8 @@ type: $(VENV)/.test-installed
 bench: $(VENV)/.test-installed
 	$(BIN)/python bench/verify_bench.py
 	$(BIN)/python bench/load_bench.py
+	$(BIN)/python bench/load_bench.py --hostile
+	$(BIN)/python bench/inbox_bench.py
 
 cluster: $(BIN)/ezla
 	$(BIN)/python -m tools.cluster

@@ -23,6 +23,7 @@ import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psycopg
@@ -36,7 +37,7 @@ if str(ROOT) not in sys.path:
 from ezla.ca.ceremony import init_pki  # noqa: E402
 from ezla.xades import DOCUMENT_SIGNING_EKU, SigningTimePolicy, verify_enveloped  # noqa: E402
 from tests.factories import enroll, signed_sick_leave  # noqa: E402
-from tools.cluster import Cluster, find_haproxy  # noqa: E402
+from tools.cluster import Cluster, ezla_command, find_haproxy  # noqa: E402
 
 PG_ADMIN = os.environ.get("EZLA_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 PASSPHRASE = "bench-passphrase-not-secret"
@@ -75,6 +76,48 @@ def verify_only(docs: list[bytes], root: Path) -> float:
             policy=SigningTimePolicy(max_delay_days=None),
         )
     return len(docs) / (time.perf_counter() - start)
+
+
+def drip_receiver() -> str:
+    """A webhook receiver that sends its status line and then one byte every 0.2 s, forever."""
+    server = socket.create_server(("127.0.0.1", 0))
+
+    def serve(conn: socket.socket) -> None:
+        with conn:
+            try:
+                conn.recv(65536)
+                conn.sendall(b"HTTP/1.1 200 OK\r\n")
+                while True:
+                    time.sleep(0.2)
+                    conn.sendall(b"X")
+            except OSError:
+                return
+
+    def accept() -> None:
+        while True:
+            conn, _ = server.accept()
+            threading.Thread(target=serve, args=(conn,), daemon=True).start()
+
+    threading.Thread(target=accept, daemon=True).start()
+    return f"http://127.0.0.1:{server.getsockname()[1]}/hook"
+
+
+def _hostile_payer(cluster: Cluster, http: httpx.Client) -> None:
+    """Every e-ZLA's payer (the sample's NIP) points its webhook at a receiver that drips."""
+    made = subprocess.run(
+        [*ezla_command(), "account", "add", "--role", "employer", "--nip", "5260250274", "--json"],
+        env=cluster.child_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    r = http.put(
+        "/v1/employer/webhook",
+        json={"url": drip_receiver(), "secret": "s3cret-s3cret-s3cret"},
+        headers={"Authorization": f"Bearer {json.loads(made.stdout)['token']}"},
+    )
+    r.raise_for_status()
 
 
 def post_all(url: str, docs: list[bytes], clients: int) -> tuple[float, list[float], dict[int, int]]:
@@ -131,10 +174,13 @@ def cpu_by_component(cluster: Cluster) -> dict[str, float]:
 
 
 def delivery_lags(db_url: str, n: int, timeout: float = 120) -> dict[str, list[float]]:
+    """Waits until every delivery but the (hostile) webhooks' is done; lags of the delivered ones."""
     deadline = time.monotonic() + timeout
     with psycopg.connect(db_url, autocommit=True) as conn:
         while time.monotonic() < deadline:
-            pending = conn.execute("SELECT count(*) FROM dist_deliveries WHERE status = 'pending'").fetchone()
+            pending = conn.execute(
+                "SELECT count(*) FROM dist_deliveries WHERE status = 'pending' AND recipient <> 'employer_webhook'"
+            ).fetchone()
             if pending and pending[0] == 0:
                 break
             time.sleep(0.25)
@@ -148,11 +194,29 @@ def delivery_lags(db_url: str, n: int, timeout: float = 120) -> dict[str, list[f
     return lags
 
 
+def _report(result: dict[str, Any], lags: dict[str, list[float]], limit_one_core: float) -> None:
+    hostile = ", the payer's webhook dripping" if result["hostile_webhook"] else ""
+    head = f"{result['clients']} clients, {result['submitted']} e-ZLA on {result['cores']} cores{hostile}"
+    print(f"\nthrough HAProxy, 2 nodes, {head}")
+    print(f"  accepted        {result['accepted_per_s']:8.1f} e-ZLA/s   (statuses {result['statuses']})")
+    print(f"  latency         p50 {result['latency_ms']['p50']} ms, p99 {result['latency_ms']['p99']} ms")
+    limit = result["verify_only_per_s"]
+    print(f"  verify-only     {limit:8.1f} docs/s   ({limit_one_core:.0f}/s x {result['cores']} cores)")
+    print(f"  share of limit  {result['share_of_verify_limit']:8.1%}")
+    for r, v in sorted(lags.items()):
+        print(
+            f"  lag {r:<17} p50 {_pct(v, 0.5):.3f} s  p99 {_pct(v, 0.99):.3f} s  (n={len(v)}, mean {statistics.mean(v):.3f})"
+        )
+    cpu = sorted(result["cpu_ms_per_ezla"].items(), key=lambda kv: -kv[1])
+    print("  CPU per e-ZLA   " + ", ".join(f"{k} {v} ms" for k, v in cpu))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("-n", "--count", type=int, default=1500, help="e-ZLA to submit")
     parser.add_argument("-c", "--clients", type=int, default=16, help="concurrent clients")
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument("--hostile", action="store_true", help="the payer's webhook drips (see issue 11)")
     args = parser.parse_args()
 
     find_haproxy()
@@ -169,6 +233,7 @@ def main() -> int:
         "EZLA_REGISTRY_TOKEN": secrets.token_urlsafe(16),
         "EZLA_REGISTRY_READ_TOKEN": secrets.token_urlsafe(16),
         "EZLA_LOG_LEVEL": "WARNING",
+        "EZLA_WEBHOOK_ALLOW_INSECURE": "1",  # the hostile receiver listens on loopback, over http
     }
     cluster = Cluster(
         lb_port=_free_port(),
@@ -186,6 +251,8 @@ def main() -> int:
         operator = cluster.operator_token()
         with httpx.Client(base_url=cluster.lb_url, timeout=30) as http:
             doctor = enroll(http, operator)
+            if args.hostile:
+                _hostile_payer(cluster, http)
         print(f"signing {args.count} e-ZLA ...", file=sys.stderr)
         docs = [signed_sick_leave(doctor) for _ in range(args.count)]
         limit_one_core = verify_only(docs[: min(300, len(docs))], pki)
@@ -207,6 +274,7 @@ def main() -> int:
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
         "cores": cores,
         "clients": args.clients,
+        "hostile_webhook": args.hostile,
         "submitted": args.count,
         "statuses": statuses,
         "accepted_per_s": round(rate, 1),
@@ -218,16 +286,7 @@ def main() -> int:
             r: {"p50": round(_pct(v, 0.5), 3), "p99": round(_pct(v, 0.99), 3), "n": len(v)} for r, v in lags.items()
         },
     }
-    print(f"\nthrough HAProxy, 2 nodes, {args.clients} clients, {args.count} e-ZLA on {cores} cores")
-    print(f"  accepted        {rate:8.1f} e-ZLA/s   (statuses {statuses})")
-    print(f"  latency         p50 {result['latency_ms']['p50']} ms, p99 {result['latency_ms']['p99']} ms")
-    print(f"  verify-only     {limit:8.1f} docs/s   ({limit_one_core:.0f}/s x {cores} cores)")
-    print(f"  share of limit  {rate / limit:8.1%}")
-    for r, v in sorted(lags.items()):
-        print(
-            f"  lag {r:<17} p50 {_pct(v, 0.5):.3f} s  p99 {_pct(v, 0.99):.3f} s  (n={len(v)}, mean {statistics.mean(v):.3f})"
-        )
-    print("  CPU per e-ZLA   " + ", ".join(f"{k} {v} ms" for k, v in sorted(cpu_ms.items(), key=lambda kv: -kv[1])))
+    _report(result, lags, limit_one_core)
     out = args.json or HERE / "results" / f"load-{datetime.now(UTC):%Y%m%dT%H%M%S}.json"
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")

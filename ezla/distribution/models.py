@@ -49,6 +49,7 @@ class EmployerInboxItem(Base):
     """What a payer may see of one event (no diagnosis); ``id`` is the paging cursor."""
 
     __tablename__ = "dist_employer_inbox"
+    __table_args__ = (Index("ix_dist_employer_inbox_payer_page", "payer_key", "id"),)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     payer_key: Mapped[str] = mapped_column(String(24), index=True)  # "nip:<NIP>" or "pesel:<PESEL>"
@@ -62,6 +63,7 @@ class EmployerInboxItem(Base):
 
 class PatientInboxItem(Base):
     __tablename__ = "dist_patient_inbox"
+    __table_args__ = (Index("ix_dist_patient_inbox_pesel_page", "pesel", "id"),)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     pesel: Mapped[str] = mapped_column(String(11), index=True)
