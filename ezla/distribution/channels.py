@@ -61,8 +61,9 @@ def _insert_ignore(session: Session, model: type[Any], rows: list[dict[str, Any]
     if not rows:
         return
     dialect = session.get_bind().dialect.name
-    ins = pg_insert(model) if dialect == "postgresql" else sqlite_insert(model)
-    session.execute(ins.values(rows).on_conflict_do_nothing(index_elements=["idempotency_key"]))
+    table = model.__table__
+    ins = pg_insert(table) if dialect == "postgresql" else sqlite_insert(table)
+    session.connection().execute(ins.values(rows).on_conflict_do_nothing(index_elements=["idempotency_key"]))
 
 
 class Channels:
