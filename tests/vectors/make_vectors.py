@@ -1,7 +1,8 @@
 """Regenerate tests/vectors/ (run from the repository root: ``.venv/bin/python -m tests.vectors.make_vectors``).
 
 The vectors are committed; this script is their provenance: which tool, which version, which
-call made each file. It records all of that in ``manifest.json``, which tests/unit/test_vectors.py
+call made each file. Private keys live only while it runs (in memory and a temporary directory):
+the repository holds certificates and signed documents, never a key. It records all of that in ``manifest.json``, which tests/unit/test_vectors.py
 reads. Regenerating replaces every key and certificate, so only do it on purpose.
 """
 
@@ -60,7 +61,6 @@ def main() -> None:
     (HERE / "pki" / "issuing.pem").write_bytes(_pem(ca.issuing))
     for kind, d in doctors.items():
         (HERE / "pki" / f"doctor-{kind}.pem").write_bytes(_pem(d.cert))
-        (HERE / "pki" / f"doctor-{kind}.key.pem").write_bytes(_key_pem(d.key))
 
     xml = build_sick_leave_xml(sample_sick_leave(today=now.date(), npwz=NPWZ))
     (HERE / "sick-leave.xml").write_bytes(xml)
@@ -87,7 +87,7 @@ def main() -> None:
                 f"xades/xadesjs-{kind}-{c14n}.xml",
                 signed,
                 made_by=f"xadesjs {xadesjs_version} on node {_tool_version([node, '--version'])}",
-                command=f"node tests/e2e/xadesjs/sign.mjs sick-leave.xml doctor-{kind}.key.pem doctor-{kind}.pem+issuing.pem {kind} {c14n}",
+                command=f"node tests/e2e/xadesjs/sign.mjs sick-leave.xml (doctor-{kind} key) doctor-{kind}.pem+issuing.pem {kind} {c14n}",
                 signing_time=_signing_time(signed),
                 expect="valid",
             )
@@ -110,7 +110,7 @@ def main() -> None:
         "xades/signxml-rsa-c14n.xml",
         stock,
         made_by=f"signxml {version('signxml')}",
-        command="XAdESSigner(RSA_SHA256, SHA256, CANONICAL_XML_1_0).sign(sick-leave.xml, doctor-rsa.key.pem, [doctor-rsa.pem, issuing.pem])",
+        command="XAdESSigner(RSA_SHA256, SHA256, CANONICAL_XML_1_0).sign(sick-leave.xml, (doctor-rsa key), [doctor-rsa.pem, issuing.pem])",
         signing_time=_signing_time(stock),
         expect="valid",
     )
@@ -121,7 +121,7 @@ def main() -> None:
         "xades/ezla-ec.xml",
         ours,
         made_by=f"ezla.xades.sign_enveloped (signxml {version('signxml')})",
-        command="sign_enveloped(sick-leave.xml, doctor-ec.key.pem, doctor-ec.pem, [issuing.pem])",
+        command="sign_enveloped(sick-leave.xml, (doctor-ec key), doctor-ec.pem, [issuing.pem])",
         signing_time=_signing_time(ours),
         expect="valid",
     )
@@ -176,7 +176,7 @@ def main() -> None:
             "root": "pki/root.pem",
             "issuing": "pki/issuing.pem",
             "made_by": "tests/pki.py Hierarchy.shaped_like_ours (ezla.ca.profile builders, ezla.ca.signer lint)",
-            "note": "test-only keys, committed on purpose; nothing trusts this CA",
+            "note": "test-only CA, trusted by nothing; no private key is kept",
         },
         "vectors": entries,
     }
