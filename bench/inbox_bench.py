@@ -25,8 +25,8 @@ if str(ROOT) not in sys.path:
 from ezla.db import make_engine, make_sessionmaker, reading  # noqa: E402
 from ezla.distribution.service import employer_inbox  # noqa: E402
 from ezla.migrate import upgrade  # noqa: E402
+from tests.conftest import pg_create, pg_drop  # noqa: E402
 
-PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 PAYER = "nip:5260250274"
 PAYLOAD = json.dumps(
     {"id": "x", "series": "ZA", "number": "0000001", "document": {"incapacity": {"from": "2026-11-27"}}}
@@ -61,10 +61,7 @@ def _best(sessions, after: str | None, runs: int = 200) -> float:  # type: ignor
 
 def main() -> int:
     name = f"ezla_inbox_{secrets.token_hex(4)}"
-    base = PG_ADMIN.rsplit("/", 1)[0]
-    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = f"{base}/{name}"
+    url = pg_create(name)
     try:
         upgrade(url)
         engine = make_engine(url)
@@ -78,8 +75,7 @@ def main() -> int:
         figures["1M"] = (_best(sessions, None), _best(sessions, middle))
         engine.dispose()
     finally:
-        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        pg_drop(name)
     first = figures["1M"][0] / figures["10k"][0]
     deep = figures["1M"][1] / figures["10k"][1]
     print(f"\nemployer inbox, a page of 50 (best of 200), the payer holding 10k then {payer_rows} rows")

@@ -36,28 +36,18 @@ if str(ROOT) not in sys.path:
 
 from ezla.ca.ceremony import init_pki  # noqa: E402
 from ezla.xades import DOCUMENT_SIGNING_EKU, SigningTimePolicy, verify_enveloped  # noqa: E402
+from tests.conftest import pg_create, pg_drop  # noqa: E402
+from tests.e2e.procs import free_port  # noqa: E402
 from tests.factories import enroll, signed_sick_leave  # noqa: E402
 from tools.cluster import Cluster, ezla_command, find_haproxy  # noqa: E402
 
-PG_ADMIN = os.environ.get("EZLA_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 PASSPHRASE = "bench-passphrase-not-secret"
 XML = {"Content-Type": "application/xml"}
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _pct(values: list[float], p: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(p * len(ordered)))] if ordered else float("nan")
-
-
-def _admin(sql: str) -> None:
-    with psycopg.connect(PG_ADMIN, autocommit=True, connect_timeout=10) as conn:
-        conn.execute(sql)
 
 
 def verify_only(docs: list[bytes], root: Path) -> float:
@@ -221,9 +211,7 @@ def main() -> int:
 
     find_haproxy()
     name = f"ezla_load_{secrets.token_hex(4)}"
-    base = PG_ADMIN.rsplit("/", 1)[0]
-    for db in (name, f"{name}_registry"):
-        _admin(f'CREATE DATABASE "{db}"')
+    db_url, registry_db_url = pg_create(name), pg_create(f"{name}_registry")
     work = Path(tempfile.mkdtemp(prefix="ezla-load-"))
     pki = work / "pki"
     init_pki(pki, PASSPHRASE, "http://ezla.127.0.0.1.nip.io:8000", datetime.now(UTC) - timedelta(days=1))
@@ -236,12 +224,12 @@ def main() -> int:
         "EZLA_WEBHOOK_ALLOW_INSECURE": "1",  # the hostile receiver listens on loopback, over http
     }
     cluster = Cluster(
-        lb_port=_free_port(),
-        node_ports={"A": _free_port(), "B": _free_port()},
-        registry_port=_free_port(),
-        stats_port=_free_port(),
-        database_url=f"{base}/{name}",
-        registry_database_url=f"{base}/{name}_registry",
+        lb_port=free_port(),
+        node_ports={"A": free_port(), "B": free_port()},
+        registry_port=free_port(),
+        stats_port=free_port(),
+        database_url=db_url,
+        registry_database_url=registry_db_url,
         var_dir=work / "var",
         pki_dir=pki,
         env=env,
@@ -260,13 +248,13 @@ def main() -> int:
         before = cpu_by_component(cluster)
         seconds, latencies, statuses = post_all(cluster.lb_url, docs, args.clients)
         accepted = statuses.get(201, 0)
-        lags = delivery_lags(f"{base}/{name}", accepted)
+        lags = delivery_lags(db_url, accepted)
         after = cpu_by_component(cluster)
         cpu_ms = {k: round((after[k] - before.get(k, 0.0)) * 1000 / max(accepted, 1), 2) for k in after}
     finally:
         cluster.stop()
-        for db in (name, f"{name}_registry"):
-            _admin(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
+        pg_drop(name)
+        pg_drop(f"{name}_registry")
 
     rate = accepted / seconds
     limit = limit_one_core * cores

@@ -22,7 +22,6 @@ from ezla.log import configure_logging, get_logger, request_context
 from ezla.problems import EXCEPTION_HANDLERS
 from ezla.registry import evidence, service
 from ezla.settings import Settings, get_settings
-from ezla.xades import SigningTimePolicy, verify_enveloped
 
 log = get_logger("ezla.registry")
 
@@ -99,15 +98,7 @@ class RegistryController(Controller):
         with transaction(state.sessionmaker) as session:
             record = service.get(session, EzlaId(ezla_id))
             signed, at = record.signed_xml, record.accepted_at
-        trust = state.trust()
-        # Judged as at acceptance; the submission delay was enforced then, so it is not re-applied.
-        result = verify_enveloped(
-            signed,
-            trust_roots=[trust.root],
-            intermediates=[trust.issuing],
-            at=at,
-            policy=SigningTimePolicy(max_delay_days=None),
-        )
+        result = evidence.verify_sick_leave(signed, state.trust(), at=at)
         return {
             "id": ezla_id,
             "valid": True,

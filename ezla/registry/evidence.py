@@ -24,7 +24,13 @@ from ezla.document import codec, schema
 from ezla.document.model import Cancellation, SickLeave
 from ezla.errors import BadRequest, EvidenceMismatch, PkiNotInitialised
 from ezla.files import read_certificate
-from ezla.xades import DOCUMENT_SIGNING_EKU, SigningTimePolicy, signed_document_digest, verify_enveloped
+from ezla.xades import (
+    DOCUMENT_SIGNING_EKU,
+    SigningTimePolicy,
+    VerifiedSignature,
+    signed_document_digest,
+    verify_enveloped,
+)
 
 # Judged as at acceptance: the submission delay was enforced by the node, so it is not re-applied.
 _AS_ACCEPTED = SigningTimePolicy(max_delay_days=None)
@@ -101,18 +107,23 @@ def read_receipt(data: bytes, trust: Trust, *, now: datetime) -> Receipt:
     )
 
 
+def verify_sick_leave(signed_xml: bytes, trust: Trust, *, at: datetime) -> VerifiedSignature:
+    """The doctor's signature over an e-ZLA, judged as at its acceptance (``at``)."""
+    return verify_enveloped(
+        signed_xml,
+        trust_roots=[trust.root],
+        intermediates=[trust.issuing],
+        at=at,
+        require_eku=DOCUMENT_SIGNING_EKU,
+        policy=_AS_ACCEPTED,
+    )
+
+
 def read(body: dict[str, Any], trust: Trust, *, now: datetime) -> Evidence:
     """Verify every signed part of an ingest body; the rest of the body is ignored."""
     receipt = read_receipt(_required(body, "receipt_xml"), trust, now=now)
     signed_xml = _required(body, "signed_xml")
-    verified = verify_enveloped(
-        signed_xml,
-        trust_roots=[trust.root],
-        intermediates=[trust.issuing],
-        at=receipt.accepted_at,
-        require_eku=DOCUMENT_SIGNING_EKU,
-        policy=_AS_ACCEPTED,
-    )
+    verified = verify_sick_leave(signed_xml, trust, at=receipt.accepted_at)
     if signed_document_digest(signed_xml) != receipt.document_sha256:
         raise EvidenceMismatch("the receipt is for another document")
     sick_leave = codec.parse_sick_leave(verified.signed_root)
