@@ -32,7 +32,9 @@ NOTIFY_CHANNEL = "ezla_outbox"
 
 def _write(session: Session, statement: Executable) -> CursorResult[Any]:
     """UPDATEs of delivery rows as plain Core statements: no ORM object ever needs synchronising
-    (the ORM's bulk UPDATE path spends more CPU matching identity-map objects than the statement)."""
+    (the ORM's bulk UPDATE path spends more CPU matching identity-map objects than the statement).
+    Pending ORM changes (a claim's) are flushed first, so the statement sees and overrides them."""
+    session.flush()
     return session.connection().execute(statement)
 
 
@@ -210,6 +212,20 @@ def complete_all(session: Session, claims: Sequence[Claim], *, now: datetime) ->
         .values(status=DeliveryStatus.DELIVERED, delivered_at=now, lease_owner=None, lease_until=None, last_error=None),
     )
     return result.rowcount == len(claims)
+
+
+def unclaim(session: Session, claims: Sequence[Claim]) -> int:
+    """Give claimed rows back untried (their destination is full): no lease, the attempt uncounted."""
+    result = _write(
+        session,
+        update(Delivery)
+        .where(
+            tuple_(Delivery.id, Delivery.fence).in_([(c.id, c.fence) for c in claims]),
+            Delivery.status == DeliveryStatus.PENDING,
+        )
+        .values(lease_owner=None, lease_until=None, attempts=Delivery.attempts - 1),
+    )
+    return result.rowcount
 
 
 def fail(

@@ -27,7 +27,17 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from ezla.db import transaction, utcnow
 from ezla.distribution.channels import Channels, DeliveryFailed, destination
-from ezla.distribution.outbox import NOTIFY_CHANNEL, Claim, claim, complete, complete_all, expire, fail, release
+from ezla.distribution.outbox import (
+    NOTIFY_CHANNEL,
+    Claim,
+    claim,
+    complete,
+    complete_all,
+    expire,
+    fail,
+    release,
+    unclaim,
+)
 from ezla.log import get_logger
 from ezla.problems import where
 
@@ -82,7 +92,7 @@ class Worker:
 
     async def _run_once(self) -> int:
         async with self._client() as client, anyio.create_task_group() as tg:
-            claims = await anyio.to_thread.run_sync(self._claim, self.concurrency, frozenset())
+            claims = await anyio.to_thread.run_sync(self._claim, self.concurrency, {})
             self._dispatch(tg, client, claims)
         return len(claims)
 
@@ -91,14 +101,29 @@ class Worker:
         limits = httpx.Limits(max_connections=self.concurrency, max_keepalive_connections=self.concurrency)
         return httpx.AsyncClient(timeout=httpx.Timeout(self.channels.deadline), limits=limits)
 
-    def _claim(self, limit: int, busy: frozenset[str]) -> list[Claim]:
+    def _claim(self, limit: int, in_flight: dict[str, int]) -> list[Claim]:
+        """Due rows, at most ``per_destination`` in flight per remote destination: destinations
+        already full are not even read, and a batch's rows beyond a destination's remaining room
+        are given back in the same transaction (one batch can hold many rows of one webhook)."""
         now = utcnow()
+        busy = frozenset(d for d, n in in_flight.items() if n >= self.per_destination)
+        room = Counter({d: self.per_destination - n for d, n in in_flight.items()})
         with transaction(self.factory) as session:
             expired = expire(session, now=now, dead_after=self.dead_after)
             claims = claim(session, self.owner, now=now, lease=self.lease, limit=limit, busy=busy)
+            kept, back = [], []
+            for c in claims:
+                d = destination(c)
+                if d == "local" or room.get(d, self.per_destination) > 0:
+                    room[d] = room.get(d, self.per_destination) - 1
+                    kept.append(c)
+                else:
+                    back.append(c)
+            if back:
+                unclaim(session, back)
         if expired:
             log.warning("deliveries_expired", count=expired)
-        return claims
+        return kept
 
     def _dispatch(self, tg: anyio.abc.TaskGroup, client: httpx.AsyncClient, claims: Sequence[Claim]) -> None:
         local = [c for c in claims if self.channels.is_local(c.recipient)]
@@ -184,10 +209,9 @@ class Worker:
                 claims: list[Claim] = []
                 free = self.concurrency - sum(self._in_flight.values())
                 if free > 0:
-                    busy = frozenset(d for d, n in self._in_flight.items() if n >= self.per_destination)
                     self._wake.clear()
                     try:
-                        claims = await anyio.to_thread.run_sync(self._claim, free, busy)
+                        claims = await anyio.to_thread.run_sync(self._claim, free, dict(self._in_flight))
                     except Exception as exc:  # database away (PostgreSQL restart): wait and try again
                         log.warning("worker_cycle_failed", error=type(exc).__name__)
                     self._dispatch(tg, client, claims)

@@ -14,6 +14,7 @@ import gzip
 import socket
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -161,3 +162,34 @@ def test_hostile_webhooks_delay_only_their_own_rows(  # type: ignore[no-untyped-
         # Never more than per_destination of a hostile receiver's rows were in flight at once.
         assert receivers[habit].hits <= 2 * (1 + 20 / 1.5)
     assert all(d.created_at > datetime.now(UTC) - timedelta(minutes=5) for d in rows)
+
+
+def test_one_batch_takes_no_more_than_a_destinations_room(session_factory) -> None:  # type: ignore[no-untyped-def]
+    """Ten due rows for one payer's webhook and two for the registry: a claim keeps two of the
+    webhook's (its room) and gives the other eight back untried, lease off, attempt uncounted."""
+    from ezla.distribution.models import Webhook
+    from ezla.distribution.outbox import Announcement, enqueue
+    from ezla.events import EzlaId, EzlaStatus
+
+    now = datetime.now(UTC)
+    with transaction(session_factory) as s:
+        s.add(Webhook(payer_key="nip:5260250274", url="https://hook.example/", secret="s" * 20, updated_at=now))
+        s.flush()
+        announcement = Announcement("nip:5260250274", "44051401359", {}, {}, {})
+        for _ in range(10):
+            enqueue(s, EzlaId(str(uuid.uuid4())), EzlaStatus.ISSUED, announcement, now=now)
+    worker = Worker(
+        session_factory,
+        Channels(registry_url="http://127.0.0.1:9", registry_token="x", factory=session_factory),
+        node_id="T",
+        per_destination=2,
+    )
+    taken = worker._claim(40, {"registry": 1})
+    by_destination: dict[str, int] = {}
+    for c in taken:
+        by_destination[c.recipient] = by_destination.get(c.recipient, 0) + 1
+    assert by_destination == {"employer_webhook": 2, "registry": 1, "employer": 10, "patient": 10}
+    rows = _rows(session_factory)
+    back = [d for d in rows if d.recipient in ("employer_webhook", "registry") and d.id not in {c.id for c in taken}]
+    assert len(back) == 8 + 9
+    assert all(d.lease_until is None and d.attempts == 0 for d in back)
