@@ -222,6 +222,7 @@ def main() -> int:
         "EZLA_REGISTRY_READ_TOKEN": secrets.token_urlsafe(16),
         "EZLA_LOG_LEVEL": "WARNING",
         "EZLA_WEBHOOK_ALLOW_INSECURE": "1",  # the hostile receiver listens on loopback, over http
+        "EZLA_RATE_LIMITS": "submission=0",  # the load generator is one client address
     }
     cluster = Cluster(
         lb_port=free_port(),

@@ -16,11 +16,12 @@ from litestar.openapi import OpenAPIConfig
 from sqlalchemy.exc import IntegrityError
 
 from ezla import __version__
-from ezla.auth.routes import AuthController
+from ezla.auth.routes import AccountsController, AuthController
 from ezla.ca.routes import CaController, DoctorLoginController
-from ezla.ca.scheduler import CrlRefresher
+from ezla.ca.scheduler import AuditKeeper, CrlRefresher
 from ezla.ca.service import CaContext, register_pki_certificates
 from ezla.db import is_sqlite, make_engine, make_sessionmaker, transaction, utcnow
+from ezla.distribution.addresses import WebhookPolicy
 from ezla.distribution.channels import Channels
 from ezla.distribution.routes import EmployerController, OpsController, PatientController, metrics
 from ezla.distribution.worker import Worker
@@ -30,6 +31,7 @@ from ezla.idempotency import idempotency_middleware
 from ezla.issuance.routes import EzlaController
 from ezla.log import configure_logging, get_logger, request_context
 from ezla.problems import EXCEPTION_HANDLERS
+from ezla.ratelimit import rate_limit_middleware
 from ezla.settings import Settings, get_settings
 from ezla.web.pages import ROUTES as WEB_ROUTES
 
@@ -73,6 +75,7 @@ def make_worker(settings: Settings, sessionmaker: Any) -> Worker:
         registry_token=settings.registry_token,
         deadline=settings.delivery_deadline_seconds,
         factory=sessionmaker,
+        webhook_policy=WebhookPolicy.from_settings(settings),
     )
     return Worker(
         sessionmaker,
@@ -127,8 +130,10 @@ def create_app(settings: Settings | None = None) -> Litestar:
         crl_refresher = CrlRefresher(
             sessionmaker, app.state.ca_context, refresh=timedelta(hours=settings.crl_refresh_hours)
         )
+        audit_keeper = AuditKeeper(sessionmaker, app.state.ca_context)
         if settings.worker_enabled:
             crl_refresher.start()
+            audit_keeper.start()
         app.state.worker = worker
         log.info("node_started", version=__version__, worker=worker is not None)
         try:
@@ -137,6 +142,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             app.state.draining = True
             log.info("node_stopping")
             crl_refresher.stop()
+            audit_keeper.stop()
             if worker is not None:
                 worker.stop()
             engine.dispose()
@@ -148,6 +154,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             HealthController,
             CaController,
             AuthController,
+            AccountsController,
             DoctorLoginController,
             EzlaController,
             EmployerController,
@@ -157,7 +164,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             *WEB_ROUTES,
         ],
         exception_handlers=EXCEPTION_HANDLERS,
-        middleware=[request_context, idempotency_middleware],
+        middleware=[request_context, *rate_limit_middleware(settings), idempotency_middleware],
         state=state,
         lifespan=[lifespan],
         logging_config=None,  # ezla.log configures structlog JSON for every logger

@@ -71,6 +71,16 @@ class ProofInvalid(Unauthenticated):
     code, title = "proof-invalid", "Signature over the challenge does not verify"
 
 
+class RateLimited(EzlaError):
+    """Answered with ``Retry-After`` (seconds, also in the body as ``retry_after``)."""
+
+    code, status, title = "rate-limited", 429, "Too many requests; retry later"
+
+
+class AccountNotFound(NotFound):
+    code, title = "account-not-found", "No account with this id"
+
+
 # --- certificate authority ----------------------------------------------------------------
 class CsrMalformed(BadRequest):
     code, title = "csr-malformed", "The CSR cannot be parsed"
@@ -84,6 +94,14 @@ class KeyTooWeak(Unprocessable):
     code, title = "key-too-weak", "Key type or size not allowed (RSA >= 2048 or EC P-256+)"
 
 
+class KeyExponentNotAllowed(KeyTooWeak):
+    code, title = "key-exponent-not-allowed", "RSA keys must use the public exponent 65537"
+
+
+class Pkcs12PasswordWeak(BadRequest):
+    code, title = "pkcs12-password-weak", "The PKCS#12 password is too short or too easy to guess"
+
+
 class KeyCertificateMismatch(Unprocessable):
     code, title = "key-certificate-mismatch", "The private key does not belong to the certificate"
 
@@ -94,6 +112,10 @@ class CsrSubjectMismatch(Unprocessable):
 
 class ActivationCodeInvalid(Forbidden):
     code, title = "activation-code-invalid", "Activation code unknown, used or expired"
+
+
+class ActivationCodeLocked(Forbidden):
+    code, title = "activation-code-locked", "Too many wrong codes for this doctor; ask the operator for a new one"
 
 
 class DoctorExists(Conflict):

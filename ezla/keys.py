@@ -8,29 +8,38 @@ from dataclasses import dataclass
 
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from ezla.errors import KeyTooWeak
+from ezla.errors import KeyExponentNotAllowed, KeyTooWeak
 
 ALLOWED_CURVES = (ec.SECP256R1, ec.SECP384R1, ec.SECP521R1)
 MIN_RSA_BITS = 2048
 # Upper bounds keep one verification cheap: any certificate can be sent in a KeyInfo.
 MAX_RSA_BITS = 8192
-MAX_RSA_EXPONENT = 2**32 + 1
+# 65537 only: e=3 invites the low-exponent mistakes of RFC 3447's history (Bleichenbacher 2006
+# forgeries against lax verifiers), and nothing we issue for needs another.
+RSA_EXPONENT = 65537
 
 
 @dataclass(frozen=True)
 class KeyProblem:
     detail: str
     too_weak: bool  # below the floor, as opposed to outside the policy (too large, odd curve)
+    exponent: bool = False  # an RSA public exponent other than 65537
+
+
+def _rsa_problem(key: rsa.RSAPrivateKey | rsa.RSAPublicKey) -> KeyProblem | None:
+    if key.key_size < MIN_RSA_BITS:
+        return KeyProblem(f"RSA-{key.key_size} is below {MIN_RSA_BITS} bits", too_weak=True)
+    public = key.public_key() if isinstance(key, rsa.RSAPrivateKey) else key
+    if key.key_size > MAX_RSA_BITS:
+        return KeyProblem(f"RSA keys above {MAX_RSA_BITS} bits are not accepted", too_weak=False)
+    if public.public_numbers().e != RSA_EXPONENT:
+        return KeyProblem("RSA public exponent must be 65537", too_weak=False, exponent=True)
+    return None
 
 
 def key_problem(key: object) -> KeyProblem | None:
     if isinstance(key, (rsa.RSAPrivateKey, rsa.RSAPublicKey)):
-        if key.key_size < MIN_RSA_BITS:
-            return KeyProblem(f"RSA-{key.key_size} is below {MIN_RSA_BITS} bits", too_weak=True)
-        public = key.public_key() if isinstance(key, rsa.RSAPrivateKey) else key
-        if key.key_size > MAX_RSA_BITS or public.public_numbers().e > MAX_RSA_EXPONENT:
-            return KeyProblem(f"RSA keys above {MAX_RSA_BITS} bits or with a huge public exponent", too_weak=False)
-        return None
+        return _rsa_problem(key)
     if isinstance(key, (ec.EllipticCurvePrivateKey, ec.EllipticCurvePublicKey)):
         if isinstance(key.curve, ALLOWED_CURVES):
             return None
@@ -42,4 +51,4 @@ def key_problem(key: object) -> KeyProblem | None:
 def check_key(key: object) -> None:
     problem = key_problem(key)
     if problem is not None:
-        raise KeyTooWeak(problem.detail)
+        raise (KeyExponentNotAllowed if problem.exponent else KeyTooWeak)(problem.detail)

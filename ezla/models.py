@@ -5,6 +5,7 @@ Importing this module is what registers the tables; ``import_all`` makes that ex
 
 from __future__ import annotations
 
+import ezla.audit.models
 import ezla.auth.models
 import ezla.ca.models
 import ezla.distribution.models

@@ -53,7 +53,10 @@ def handle_ezla_error(_: Request[Any, Any, Any], exc: EzlaError) -> Response[dic
     if exc.status >= 500 and exc.code == "internal":
         log.error("internal_error", error=type(exc).__name__)
         return problem(500, "internal", "Internal error")
-    return problem(exc.status, exc.code, exc.title, exc.detail, **exc.extra)
+    response = problem(exc.status, exc.code, exc.title, exc.detail, **exc.extra)
+    if exc.status == 429:
+        response.headers["Retry-After"] = str(exc.extra.get("retry_after", 1))
+    return response
 
 
 def handle_http_exception(_: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[str, Any]]:
@@ -67,6 +70,13 @@ def handle_http_exception(_: Request[Any, Any, Any], exc: HTTPException) -> Resp
         return problem(400, "body-malformed", "The request body cannot be decoded", str(exc.detail))
     if status >= 500:
         return problem(status, _HTTP_CODES.get(status, "internal"), "Service error")
+    if status == 429:
+        # Litestar's rate limiter: keep its RateLimit-* headers and say when to come back.
+        headers = dict(exc.headers or {})
+        retry = max(1, int(headers.get("RateLimit-Reset", "1") or 1))
+        response = problem(429, "rate-limited", "Too many requests; retry later", None, retry_after=retry)
+        response.headers.update({**headers, "Retry-After": str(retry)})
+        return response
     return problem(status, _HTTP_CODES.get(status, "http-error"), str(exc.detail), None)
 
 

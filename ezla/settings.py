@@ -19,6 +19,21 @@ def _secret(name: str) -> str | None:
     return None
 
 
+def _items(text: str) -> list[str]:
+    return [item.strip() for item in text.split(",") if item.strip()]
+
+
+def _rate_limits(text: str, defaults: tuple[tuple[str, int], ...]) -> tuple[tuple[str, int], ...]:
+    """``EZLA_RATE_LIMITS="ocsp=3000,submission=0"`` changes some buckets and keeps the rest."""
+    limits = dict(defaults)
+    for item in _items(text):
+        name, _, value = item.partition("=")
+        if name.strip() not in limits or not value.strip().isdigit():
+            raise ValueError(f"EZLA_RATE_LIMITS: unknown bucket or bad number in {item!r}")
+        limits[name.strip()] = int(value)
+    return tuple(limits.items())
+
+
 @dataclass(frozen=True)
 class Settings:
     var_dir: Path = Path("var")
@@ -47,6 +62,17 @@ class Settings:
     delivery_per_destination: int = 4
     # http:// and loopback/private webhook targets: development and tests only.
     webhook_allow_insecure: bool = False
+    webhook_ports: tuple[int, ...] = (443,)
+    # Behind HAProxy the peer is the proxy: its X-Forwarded-For names the client (rate limits).
+    trusted_proxies: tuple[str, ...] = ()
+    # Requests per minute per client address, per node (0: no limit); see ezla/ratelimit.py.
+    rate_limits: tuple[tuple[str, int], ...] = (
+        ("challenge", 60),
+        ("login", 60),
+        ("enrollment", 20),
+        ("ocsp", 1200),
+        ("submission", 6000),
+    )
     crl_validity_hours: int = 24
     crl_refresh_hours: int = 1
     activation_code_ttl_hours: int = 72
@@ -97,6 +123,9 @@ class Settings:
                 os.environ.get("EZLA_DEAD_LETTER_AFTER_SECONDS", cls.dead_letter_after_seconds)
             ),
             webhook_allow_insecure=os.environ.get("EZLA_WEBHOOK_ALLOW_INSECURE", "0") == "1",
+            webhook_ports=tuple(int(p) for p in _items(os.environ.get("EZLA_WEBHOOK_PORTS", "443"))),
+            trusted_proxies=tuple(_items(os.environ.get("EZLA_TRUSTED_PROXIES", ""))),
+            rate_limits=_rate_limits(os.environ.get("EZLA_RATE_LIMITS", ""), cls.rate_limits),
             retry_cap_seconds=float(os.environ.get("EZLA_RETRY_CAP_SECONDS", cls.retry_cap_seconds)),
             delivery_deadline_seconds=float(
                 os.environ.get("EZLA_DELIVERY_DEADLINE_SECONDS", cls.delivery_deadline_seconds)

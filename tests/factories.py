@@ -128,3 +128,40 @@ def enroll_doctor_cli(e: dict[str, str], url: str, tmp: Path) -> EnrolledDoctor:
     key = serialization.load_pem_private_key(Path(files["key"]).read_bytes(), None)
     cert = x509.load_pem_x509_certificate(Path(files["certificate"]).read_bytes())
     return EnrolledDoctor(payload["npwz"], files["serial"], key, cert, Path(files["chain"]).read_text())  # type: ignore[arg-type]
+
+
+def renew(client: Any, doctor: EnrolledDoctor, key_type: str = "ec", *, proving_key: Any = None) -> EnrolledDoctor:
+    """Renew ``doctor``'s certificate onto a fresh key, proving possession of ``proving_key``
+    (default: the doctor's own; a thief who stole it proves it just the same)."""
+    import base64
+    import hashlib
+
+    from ezla.proof import holder_message, sign_proof
+
+    key = new_key(key_type)
+    csr_pem = make_csr(key)
+    digest = hashlib.sha256(x509.load_pem_x509_csr(csr_pem.encode()).public_bytes(serialization.Encoding.DER)).hexdigest()
+    challenge = client.get("/v1/auth/challenge").json()["challenge"]
+    proof = sign_proof(proving_key or doctor.key, holder_message("renew", doctor.serial, challenge, digest))
+    resp = client.post(
+        f"/v1/ca/certificates/{doctor.serial}/renewal",
+        json={"csr_pem": csr_pem, "challenge": challenge, "signature": base64.b64encode(proof).decode()},
+    )
+    assert resp.status_code == 201, resp.text
+    body = resp.json()
+    cert = x509.load_pem_x509_certificate(body["certificate_pem"].encode())
+    return EnrolledDoctor(doctor.npwz, body["serial"], key, cert, body["chain_pem"])
+
+
+def log_in(client: Any, doctor: EnrolledDoctor) -> Any:
+    """POST /v1/auth/doctor-token with a signed challenge; returns the response."""
+    import base64
+
+    from ezla.proof import login_message, sign_proof
+
+    challenge = client.get("/v1/auth/challenge").json()["challenge"]
+    signature = base64.b64encode(sign_proof(doctor.key, login_message(challenge))).decode()
+    pem = doctor.cert.public_bytes(serialization.Encoding.PEM).decode()
+    return client.post(
+        "/v1/auth/doctor-token", json={"certificate_pem": pem, "challenge": challenge, "signature": signature}
+    )

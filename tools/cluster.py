@@ -309,6 +309,7 @@ class Cluster:
             self.public_url or env.get("EZLA_PUBLIC_URL") or public_url_for(self.host, self.lb_port)
         )
         env.setdefault("EZLA_LOG_LEVEL", "INFO")
+        env.setdefault("EZLA_TRUSTED_PROXIES", "127.0.0.1")  # HAProxy: its X-Forwarded-For names the client
         for name, default in (
             ("EZLA_REGISTRY_TOKEN", "registry-token"),
             ("EZLA_REGISTRY_READ_TOKEN", "registry-read-token"),

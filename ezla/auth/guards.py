@@ -8,9 +8,9 @@ import anyio
 from litestar.connection import ASGIConnection
 from litestar.handlers.base import BaseRouteHandler
 
-from ezla.auth.service import Principal, Role, authenticate
+from ezla.auth.service import Principal, Role, authenticate, touch
 from ezla.bearer import bearer_token
-from ezla.db import reading, utcnow
+from ezla.db import reading, transaction, utcnow
 from ezla.errors import Forbidden, Unauthenticated
 
 Guard = Callable[[ASGIConnection, BaseRouteHandler], Awaitable[None]]  # type: ignore[type-arg]
@@ -23,8 +23,14 @@ def principal_of(connection: ASGIConnection) -> Principal:  # type: ignore[type-
     token = bearer_token(connection)
     if token is None:
         raise Unauthenticated("a bearer token is required")
-    with reading(connection.app.state.sessionmaker) as session:
-        principal = authenticate(session, token, now=utcnow())
+    sessions = connection.app.state.sessionmaker
+    now = utcnow()
+    with reading(sessions) as session:  # revocation and expiry are read on every request, on every node
+        found = authenticate(session, token, now=now)
+    principal = found.principal
+    if found.needs_touch:
+        with transaction(sessions) as session:
+            touch(session, principal.account_id, now=now)
     connection.state["principal"] = principal
     return principal
 

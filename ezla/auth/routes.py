@@ -1,15 +1,32 @@
-"""The login challenge a doctor signs (the token itself comes from the CA: ``ca/routes.py``)."""
+"""The challenge holders sign (the doctor token itself comes from the CA: ``ca/routes.py``), and the
+operator's account API."""
 
 from __future__ import annotations
 
-from datetime import datetime
+import dataclasses
+from datetime import datetime, timedelta
+from typing import Any, Literal
 
 import msgspec
-from litestar import Controller, get
-from litestar.datastructures import State
+from litestar import Controller, Request, delete, get, post
+from litestar.datastructures import CacheControlHeader, State
 
 from ezla.auth import service
-from ezla.db import transaction, utcnow
+from ezla.auth.guards import principal_of, requires
+from ezla.auth.service import Role
+from ezla.db import reading, transaction, utcnow
+from ezla.errors import BadRequest
+from ezla.identifiers import nip_valid, pesel_valid
+from ezla.ratelimit import bucket
+
+NO_STORE = CacheControlHeader(no_store=True)
+
+
+def check_identifiers(nip: str | None, pesel: str | None) -> None:
+    if nip is not None and not nip_valid(nip):
+        raise BadRequest("NIP fails its check digit", field="nip")
+    if pesel is not None and not pesel_valid(pesel):
+        raise BadRequest("PESEL fails its check digit", field="pesel")
 
 
 class ChallengeOut(msgspec.Struct):
@@ -21,8 +38,83 @@ class AuthController(Controller):
     path = "/v1/auth"
     tags = ["auth"]
 
-    @get("/challenge", sync_to_thread=True)
+    @get("/challenge", sync_to_thread=True, opt=bucket("challenge"), cache_control=NO_STORE)
     def challenge(self, state: State) -> ChallengeOut:
-        with transaction(state.sessionmaker) as session:
+        with reading(state.sessionmaker) as session:  # stateless: nothing is stored until it is used
             challenge, expires_at = service.issue_challenge(session, now=utcnow())
         return ChallengeOut(challenge, expires_at)
+
+
+class AccountIn(msgspec.Struct, forbid_unknown_fields=True):
+    role: Literal["operator", "employer", "patient"]
+    nip: str | None = None
+    pesel: str | None = None
+    label: str | None = None
+    expires_in_days: int | None = None
+
+
+class AccountOut(msgspec.Struct):
+    id: int
+    role: str
+    label: str | None
+    nip: str | None
+    pesel_hint: str | None
+    npwz: str | None
+    certificate_serial: str | None
+    created_at: datetime
+    expires_at: datetime | None
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+    active: bool
+
+    @classmethod
+    def of(cls, view: service.AccountView) -> AccountOut:
+        return cls(**dataclasses.asdict(view))
+
+
+class NewAccountOut(msgspec.Struct):
+    account: AccountOut
+    token: str  # shown once
+
+
+class AccountsController(Controller):
+    """Operators list, create and revoke every kind of token (doctor tokens come from a login)."""
+
+    path = "/v1/accounts"
+    tags = ["auth"]
+    guards = [requires(Role.OPERATOR)]
+
+    @get("/", sync_to_thread=True)
+    def list_accounts(self, state: State, role: Role | None = None, include_inactive: bool = False) -> list[AccountOut]:
+        with reading(state.sessionmaker) as session:
+            views = service.list_accounts(session, now=utcnow(), role=role, include_inactive=include_inactive)
+        return [AccountOut.of(v) for v in views]
+
+    @post("/", status_code=201, sync_to_thread=True, cache_control=NO_STORE)
+    def create(self, data: AccountIn, state: State) -> NewAccountOut:
+        now = utcnow()
+        expires_at = None
+        if data.expires_in_days is not None:
+            if not 1 <= data.expires_in_days <= 3 * 365:
+                raise BadRequest("expires_in_days must be 1..1095", field="expires_in_days")
+            expires_at = now + timedelta(days=data.expires_in_days)
+        check_identifiers(data.nip, data.pesel)
+        with transaction(state.sessionmaker) as session:
+            account, token = service.create_account(
+                session,
+                Role(data.role),
+                now=now,
+                nip=data.nip,
+                pesel=data.pesel,
+                label=data.label,
+                expires_at=expires_at,
+            )
+            view = service.AccountView.of(account, now)
+        return NewAccountOut(AccountOut.of(view), token)
+
+    @delete("/{account_id:int}", status_code=200, sync_to_thread=True)
+    def revoke(self, account_id: int, request: Request[Any, Any, State], state: State) -> AccountOut:
+        by = f"operator:{principal_of(request).account_id}"
+        with transaction(state.sessionmaker) as session:
+            view = service.revoke_account(session, account_id, now=utcnow(), by=by)
+        return AccountOut.of(view)

@@ -1,8 +1,9 @@
 """``ezla pki init``: the key ceremony that creates the hierarchy (see pki/README.md).
 
 Root (offline-style, ECDSA P-384, 20 years) -> issuing "ezla Doctors CA 1" (P-384, 10 years)
--> delegated OCSP responder (P-256) and the receipt service seal (RSA-3072, because every XAdES
-stack verifies RSA, while ECDSA XML signatures still trip some). Also an initial root CRL (ARL).
+-> delegated OCSP responder (P-256), the receipt service seal (RSA-3072, because every XAdES
+stack verifies RSA, while ECDSA XML signatures still trip some) and the audit log's checkpoint
+signer (P-256). Also an initial root CRL (ARL).
 """
 
 from __future__ import annotations
@@ -58,11 +59,30 @@ def root_crl(root: x509.Certificate, root_key: ec.EllipticCurvePrivateKey, now: 
     return crl.public_bytes(serialization.Encoding.DER)
 
 
+def _audit_signer(
+    issuing: x509.Certificate, issuing_key: ec.EllipticCurvePrivateKey, now: datetime, prof: profile.Profile, node: int
+) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = issue(
+        profile.audit_builder(key.public_key(), issuing, serials.new_serial(node), now, prof), issuing_key, doctor=False
+    )
+    return key, cert
+
+
 def init_pki(pki_dir: Path, passphrase: str, public_url: str, now: datetime, *, node_number: int = 1) -> CeremonyResult:
     if keystore.is_initialised(pki_dir):
         root = keystore.load_cert(pki_dir, "root")
         issuing = keystore.load_cert(pki_dir, "issuing")
         return CeremonyResult(False, fingerprint(root), fingerprint(issuing))
+    if all(keystore.cert_path(pki_dir, r).exists() for r in ("root", "issuing", "ocsp", "service")):
+        # A hierarchy from before the audit key: add it, signed by the issuing CA (online anyway).
+        issuing_key = keystore.load_key(pki_dir, "issuing", passphrase)
+        assert isinstance(issuing_key, ec.EllipticCurvePrivateKey)
+        issuing = keystore.load_cert(pki_dir, "issuing")
+        audit_key, audit = _audit_signer(issuing, issuing_key, now, profile.Profile.load(pki_dir), node_number)
+        keystore.save_key(pki_dir, "audit", audit_key, passphrase)
+        keystore.save_cert(pki_dir, "audit", audit)
+        return CeremonyResult(True, fingerprint(keystore.load_cert(pki_dir, "root")), fingerprint(issuing))
     prof = profile.Profile.load(pki_dir)
     urls = profile.Urls(public_url)
 
@@ -86,11 +106,13 @@ def init_pki(pki_dir: Path, passphrase: str, public_url: str, now: datetime, *, 
         issuing_key,
         doctor=False,
     )
+    audit_key, audit = _audit_signer(issuing, issuing_key, now, prof, node_number)
     for role, key, cert in (
         ("root", root_key, root),
         ("issuing", issuing_key, issuing),
         ("ocsp", ocsp_key, ocsp),
         ("service", service_key, service),
+        ("audit", audit_key, audit),
     ):
         keystore.save_key(pki_dir, role, key, passphrase)
         keystore.save_cert(pki_dir, role, cert)

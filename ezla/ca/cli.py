@@ -2,22 +2,33 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import click
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from ezla.ca.audit import verify
+from ezla.audit import export as audit_export
+from ezla.audit import service as audit_service
+from ezla.ca import keystore
 from ezla.ca.ceremony import ensure_passphrase, init_pki
-from ezla.ca.service import CaContext, Registration, new_activation_code, publish_crl, register_doctor
+from ezla.ca.service import (
+    CaContext,
+    Registration,
+    doctor_record,
+    new_activation_code,
+    publish_crl,
+    register_doctor,
+)
 from ezla.ca.service import revoke as revoke_certificate
 from ezla.client import EzlaClient, enroll_with_new_key, make_csr, new_key, save_key
 from ezla.clikit import db_session, db_sessions, emit, fail, json_option, settings
-from ezla.db import utcnow
+from ezla.db import reading, transaction, utcnow
 from ezla.errors import BadRequest, EzlaError
+from ezla.settings import Settings
 
 
 def _emit_registration(as_json: bool, reg: Registration) -> None:
@@ -87,24 +98,93 @@ def doctor_add(npwz: str, pesel: str, given_name: str, family_name: str, as_json
 
 @click.group("audit")
 def audit() -> None:
-    """The CA's hash-chained audit log."""
+    """The audit trail: every security-relevant event, hash-chained, with signed checkpoints."""
 
 
-@audit.command("verify")
-@json_option
-def audit_verify(as_json: bool) -> None:
-    """Check every link of the audit chain; exit 1 if a row was changed or deleted."""
+def _audit_certs(s: Settings, extra: tuple[Path, ...]) -> list[x509.Certificate]:
+    paths = [keystore.cert_path(s.pki_dir, "audit"), *extra]
+    return [x509.load_pem_x509_certificate(p.read_bytes()) for p in paths if p.exists()]
 
-    with db_session() as session:
-        report = verify(session)
+
+def _report(as_json: bool, report: audit_service.AuditReport) -> None:
     emit(
         as_json,
-        {"ok": report.ok, "events": report.events, "problems": list(report.problems)},
-        f"{report.events} events, chain {'intact' if report.ok else 'BROKEN'}"
+        {
+            "ok": report.ok,
+            "events": report.events,
+            "checkpoints": report.checkpoints,
+            "unsigned_tail": report.unsigned_tail,
+            "first_broken": report.first_broken,
+            "problems": list(report.problems),
+        },
+        f"{report.events} events, {report.checkpoints} signed checkpoints, chain "
+        + ("intact" if report.ok else f"BROKEN at row {report.first_broken}")
+        + (f" ({report.unsigned_tail} newest rows not yet signed)" if report.unsigned_tail else "")
         + "".join(f"\n  {p}" for p in report.problems),
     )
     if not report.ok:
         raise SystemExit(1)
+
+
+@audit.command("verify")
+@click.option(
+    "--file",
+    "export_file",
+    type=click.Path(path_type=Path, exists=True),
+    default=None,
+    help="Verify an export (ezla audit export) offline instead of the database.",
+)
+@click.option(
+    "--cert",
+    "certs",
+    multiple=True,
+    type=click.Path(path_type=Path, exists=True),
+    help="Audit certificate(s) to check checkpoints with (default: the PKI's audit.pem).",
+)
+@json_option
+def audit_verify(export_file: Path | None, certs: tuple[Path, ...], as_json: bool) -> None:
+    """Check every link and every signed checkpoint; exit 1 naming the first broken row."""
+    s = settings()
+    audit_certs = _audit_certs(s, certs)
+    if export_file is not None:
+        _report(as_json, audit_export.verify_export(export_file.read_text(encoding="utf-8"), audit_certs))
+        return
+    with db_sessions(s) as sessions:
+        with transaction(sessions) as session:  # link what is pending first: it is part of the trail
+            while audit_service.sequence(session):
+                pass
+        with reading(sessions) as session:
+            report = audit_service.verify(session, audit_certs)
+    _report(as_json, report)
+
+
+@audit.command("checkpoint")
+@json_option
+def audit_checkpoint(as_json: bool) -> None:
+    """Sign the chain's head now with the audit key (nodes also do it every minute)."""
+    s = settings()
+    keys = CaContext.from_settings(s).keys
+    with db_session(s) as session:
+        cp = audit_service.checkpoint(session, keys.audit_key, keys.audit, now=utcnow())  # type: ignore[arg-type]
+        result = {"seq": cp.seq, "hash": cp.hash} if cp is not None else {"seq": None}
+    emit(as_json, result, f"signed row {cp.seq}" if cp is not None else "the newest checkpoint already covers the head")
+
+
+@audit.command("export")
+@click.option("--from", "first", type=click.IntRange(1), default=1, show_default=True)
+@click.option("--to", "last", type=click.IntRange(1), default=None)
+@click.option("--out", type=click.Path(path_type=Path), default=None, help="File to write (default: stdout).")
+def audit_export_cmd(first: int, last: int | None, out: Path | None) -> None:
+    """Write rows FROM..TO as JSON lines, with the checkpoints that sign them, for offline checks."""
+    with db_session() as session:
+        lines = audit_export.export_lines(session, first=first, last=last)
+        if out is None:
+            for line in lines:
+                click.echo(line)
+        else:
+            with out.open("w", encoding="utf-8") as handle:
+                for line in lines:
+                    handle.write(line + "\n")
 
 
 @click.command("enroll")
@@ -162,26 +242,64 @@ def enroll(
         ]
     ),
 )
+@click.option(
+    "--compromised-at",
+    type=click.DateTime(formats=["%Y-%m-%dT%H:%M:%S", "%Y-%m-%d"]),
+    default=None,
+    help="UTC time the key is known or suspected compromised (keyCompromise/unspecified): renewals "
+    "made with it since then are revoked too. Default: since the certificate was issued.",
+)
 @json_option
-def revoke(serial: str, reason: str, as_json: bool) -> None:
+def revoke(serial: str, reason: str, compromised_at: datetime | None, as_json: bool) -> None:
     """Revoke a certificate (operator, local database) and publish a fresh CRL."""
 
     s = settings()
     try:
         with db_session(s) as session:
-            revoked = revoke_certificate(session, serial, reason=reason, now=utcnow(), by="operator")
+            revoked = revoke_certificate(
+                session,
+                serial,
+                reason=reason,
+                now=utcnow(),
+                by="operator",
+                compromised_at=compromised_at.replace(tzinfo=UTC) if compromised_at else None,
+            )
             result: dict[str, object] = {
                 "serial": revoked.serial,
                 "status": revoked.status,
                 "reason": reason,
                 "revoked_at": revoked.revoked_at,
+                "lineage_revoked": list(revoked.lineage),
+                "tokens_revoked": revoked.tokens_revoked,
             }
         with db_sessions(s) as sessions:
             crl = publish_crl(sessions, CaContext.from_settings(s), now=utcnow())
         result["crl_number"] = crl.number
     except EzlaError as exc:
         fail(as_json, exc)
-    emit(as_json, result, f"revoked {result['serial']} ({reason}); CRL {result['crl_number']} published")
+    also = f"; with its renewals {', '.join(revoked.lineage)}" if revoked.lineage else ""
+    emit(as_json, result, f"revoked {result['serial']} ({reason}){also}; CRL {result['crl_number']} published")
+
+
+@doctor.command("show")
+@click.option("--npwz", required=True)
+@json_option
+def doctor_show(npwz: str, as_json: bool) -> None:
+    """A doctor's certificates (status, lineage) and activation codes."""
+    try:
+        with db_session() as session:
+            record = doctor_record(session, npwz)
+    except EzlaError as exc:
+        fail(as_json, exc)
+    lines = [f"{record.given_name} {record.family_name}, NPWZ {record.npwz}"]
+    for c in record.certificates:
+        renewed = f" renewed from {c.renewed_from}" if c.renewed_from else ""
+        revoked = f" revoked {c.revoked_at:%Y-%m-%d %H:%M} ({c.revocation_reason})" if c.revoked_at else ""
+        lines.append(f"  {c.serial}  {c.status:<7} until {c.not_after:%Y-%m-%d}{renewed}{revoked}")
+    for a in record.activation_codes:
+        state = "used" if a.used_at else ("locked" if a.locked else "open")
+        lines.append(f"  code: {state}, expires {a.expires_at:%Y-%m-%d %H:%M}, {a.failed_attempts} wrong attempts")
+    emit(as_json, dataclasses.asdict(record), "\n".join(lines))
 
 
 @doctor.command("code")

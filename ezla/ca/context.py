@@ -8,7 +8,8 @@ from datetime import datetime, timedelta
 from cryptography.hazmat.primitives import serialization
 from sqlalchemy.orm import Session
 
-from ezla.ca import audit, profile, serials
+from ezla.audit import service as audit
+from ezla.ca import profile, serials
 from ezla.ca.keystore import OnlineKeys
 from ezla.ca.models import Certificate, CertificateStatus
 from ezla.ca.profile import Profile, Urls
@@ -38,7 +39,7 @@ class CaContext:
 
 def register_pki_certificates(session: Session, ctx: CaContext, *, now: datetime) -> None:
     """Record the OCSP and service certificates (issued at the ceremony) so OCSP knows them."""
-    for kind, cert in (("ocsp", ctx.keys.ocsp), ("service", ctx.keys.service)):
+    for kind, cert in (("ocsp", ctx.keys.ocsp), ("service", ctx.keys.service), ("audit", ctx.keys.audit)):
         hexs = serials.to_hex(cert.serial_number)
         if session.get(Certificate, hexs) is None:
             session.add(
@@ -53,4 +54,4 @@ def register_pki_certificates(session: Session, ctx: CaContext, *, now: datetime
                     created_at=now,
                 )
             )
-            audit.append(session, "pki_certificate_recorded", hexs, {"kind": kind}, now=now)
+            audit.record(session, "pki_certificate_recorded", hexs, {"kind": kind}, now=now)

@@ -29,6 +29,7 @@ class RevokedEntry:
     serial: int
     revoked_at: datetime
     reason: str
+    invalid_since: datetime | None = None  # RFC 5280 5.3.2 invalidityDate: when the key was compromised
 
 
 def build_crl(
@@ -60,5 +61,9 @@ def build_crl(
         # RFC 5280 5.3.1: the reason code "unspecified" SHOULD be absent.
         if e.reason != "unspecified":
             rc = rc.add_extension(x509.CRLReason(REASONS[e.reason]), critical=False)
+        if e.invalid_since is not None:
+            rc = rc.add_extension(
+                x509.InvalidityDate(e.invalid_since.replace(microsecond=0, tzinfo=None)), critical=False
+            )
         builder = builder.add_revoked_certificate(rc.build())
     return sign_crl(builder, key)

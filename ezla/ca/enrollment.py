@@ -22,17 +22,20 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from ezla.auth.service import consume_challenge
-from ezla.ca import audit, profile, serials
+from ezla.audit import service as audit
+from ezla.auth.service import FailureLimit, check_failures, consume_challenge, count_failure
+from ezla.ca import profile, serials
 from ezla.ca.context import CaContext
 from ezla.ca.holders import verify_holder
 from ezla.ca.models import ActivationCode, Certificate, CertificateStatus, Doctor
+from ezla.ca.passwords import check_pkcs12_password
 from ezla.ca.records import load_row
 from ezla.ca.serials import Serial
 from ezla.ca.signer import issue
 from ezla.db import transaction
 from ezla.errors import (
     ActivationCodeInvalid,
+    ActivationCodeLocked,
     BadRequest,
     CertificateUnknown,
     CsrMalformed,
@@ -101,7 +104,7 @@ def register_doctor(
     code = _new_activation_code()
     expires_at = now + ttl
     session.add(ActivationCode(doctor_id=doctor.id, code_hash=_hash(code), expires_at=expires_at))
-    audit.append(session, "doctor_registered", npwz, {"doctor_id": doctor.id}, now=now)
+    audit.record(session, "doctor_registered", npwz, {"doctor_id": doctor.id}, now=now)
     return Registration(npwz, code, expires_at)
 
 
@@ -112,7 +115,7 @@ def new_activation_code(session: Session, npwz: str, *, ttl: timedelta, now: dat
         raise CertificateUnknown("no doctor with this NPWZ")
     code = _new_activation_code()
     session.add(ActivationCode(doctor_id=doctor.id, code_hash=_hash(code), expires_at=now + ttl))
-    audit.append(session, "activation_code_issued", npwz, {"doctor_id": doctor.id}, now=now)
+    audit.record(session, "activation_code_issued", npwz, {"doctor_id": doctor.id}, now=now)
     return Registration(npwz, code, now + ttl)
 
 
@@ -130,21 +133,51 @@ class _DoctorRef:
         return cls(doctor.id, doctor.npwz, doctor.given_name, doctor.family_name)
 
 
-def _doctor_for_code(sessions: sessionmaker[Session], code: str, now: datetime) -> _DoctorRef:
+# Wrong codes: per client address, counted in the database so both nodes see the same count
+# (a code has 100 bits, so this is about floods, not guessing); and per doctor, when the request
+# names the NPWZ, after which that doctor's outstanding codes are locked until the operator issues
+# a new one.
+CODE_FAILURES_PER_CLIENT = FailureLimit(failures=10, window=timedelta(minutes=15))
+MAX_CODE_FAILURES = 5
+
+
+@dataclass(frozen=True)
+class Requester:
+    """Who is enrolling, as far as the failure counters care."""
+
+    client: str  # client address
+    npwz: str | None = None  # the doctor the code is claimed to belong to, when the client says
+
+
+def _doctor_for_code(sessions: sessionmaker[Session], code: str, now: datetime, requester: Requester) -> _DoctorRef:
     """Who an unspent activation code belongs to; spending it is ``_redeem``'s, with the intent."""
+    client_key = f"activation-code:{requester.client}"
     with transaction(sessions) as session:
-        doctor = session.scalar(
-            select(Doctor)
+        check_failures(session, client_key, CODE_FAILURES_PER_CLIENT, now=now)
+        found = session.execute(
+            select(Doctor, ActivationCode.failed_attempts)
             .join(ActivationCode, ActivationCode.doctor_id == Doctor.id)
             .where(
                 ActivationCode.code_hash == _hash(code),
                 ActivationCode.used_at.is_(None),
                 ActivationCode.expires_at > now,
             )
-        )
-        if doctor is None:
-            raise ActivationCodeInvalid()
-        return _DoctorRef.of(doctor)
+        ).first()
+        if found is not None and (requester.npwz is None or found[0].npwz == requester.npwz):
+            if found[1] >= MAX_CODE_FAILURES:
+                raise ActivationCodeLocked()
+            return _DoctorRef.of(found[0])
+    with transaction(sessions) as session:  # the failed lookup above wrote nothing; count it
+        count_failure(session, client_key, CODE_FAILURES_PER_CLIENT, now=now)
+        if requester.npwz is not None:
+            doctor_id = select(Doctor.id).where(Doctor.npwz == requester.npwz).scalar_subquery()
+            session.execute(
+                update(ActivationCode)
+                .where(ActivationCode.doctor_id == doctor_id, ActivationCode.used_at.is_(None))
+                .values(failed_attempts=ActivationCode.failed_attempts + 1)
+            )
+        audit.record(session, "activation_code_failed", requester.npwz or "-", {"client": requester.client}, now=now)
+    raise ActivationCodeInvalid()
 
 
 def _redeem(session: Session, code: str, now: datetime) -> Doctor:
@@ -152,7 +185,10 @@ def _redeem(session: Session, code: str, now: datetime) -> Doctor:
     row = session.execute(
         update(ActivationCode)
         .where(
-            ActivationCode.code_hash == _hash(code), ActivationCode.used_at.is_(None), ActivationCode.expires_at > now
+            ActivationCode.code_hash == _hash(code),
+            ActivationCode.used_at.is_(None),
+            ActivationCode.expires_at > now,
+            ActivationCode.failed_attempts < MAX_CODE_FAILURES,
         )
         .values(used_at=now)
         .returning(ActivationCode.doctor_id)
@@ -211,6 +247,7 @@ def _issue_for(
     now: datetime,
     action: str,
     claim: Callable[[Session], None],
+    renewed_from: str | None = None,
 ) -> Issued:
     """Boulder's order, each database step its own short transaction. ``claim`` spends what
     authorises this issuance (activation code, holder challenge) in the intent's transaction, so
@@ -233,18 +270,24 @@ def _issue_for(
                     not_before=lint_copy.not_valid_before_utc,
                     not_after=lint_copy.not_valid_after_utc,
                     created_at=now,
+                    renewed_from=renewed_from,
                 )
             )
-            audit.append(session, f"{action}_intent", hexs, {"npwz": doctor.npwz}, now=now)
+            audit.record(
+                session, f"{action}_intent", hexs, {"npwz": doctor.npwz, "renewed_from": renewed_from}, now=now
+            )
 
     cert = issue(builder, ctx.keys.issuing_key, doctor=True, record_intent=record_intent)
     with transaction(sessions) as session:
+        der = cert.public_bytes(serialization.Encoding.DER)
+        session.execute(update(Certificate).where(Certificate.serial == hexs).values(der=der))
+        # Only an intent becomes issued: a lineage revocation may have reached it while we signed.
         session.execute(
             update(Certificate)
-            .where(Certificate.serial == hexs)
-            .values(status=CertificateStatus.ISSUED, der=cert.public_bytes(serialization.Encoding.DER))
+            .where(Certificate.serial == hexs, Certificate.status == CertificateStatus.INTENT)
+            .values(status=CertificateStatus.ISSUED)
         )
-        audit.append(session, action, hexs, {"npwz": doctor.npwz}, now=now)
+        audit.record(session, action, hexs, {"npwz": doctor.npwz}, now=now)
     return Issued(hexs, cert, ctx.keys.chain)
 
 
@@ -257,22 +300,33 @@ def _spend_code(code: str, doctor: _DoctorRef, now: datetime) -> Callable[[Sessi
 
 
 def enroll_with_csr(
-    sessions: sessionmaker[Session], ctx: CaContext, *, activation_code: str, csr_pem: str, now: datetime
+    sessions: sessionmaker[Session],
+    ctx: CaContext,
+    *,
+    activation_code: str,
+    csr_pem: str,
+    now: datetime,
+    requester: Requester = Requester("local"),
 ) -> Issued:
     csr = parse_csr(csr_pem)  # cheap checks before any database work
-    doctor = _doctor_for_code(sessions, activation_code, now)
+    doctor = _doctor_for_code(sessions, activation_code, now, requester)
     _check_subject(csr, doctor)
     claim = _spend_code(activation_code, doctor, now)
     return _issue_for(sessions, ctx, doctor, csr.public_key(), now=now, action="certificate_issued", claim=claim)
 
 
 def enroll_with_pkcs12(
-    sessions: sessionmaker[Session], ctx: CaContext, *, activation_code: str, password: str, now: datetime
+    sessions: sessionmaker[Session],
+    ctx: CaContext,
+    *,
+    activation_code: str,
+    password: str,
+    now: datetime,
+    requester: Requester = Requester("local"),
 ) -> tuple[Issued, bytes]:
     """ZUS-style delivery: the server makes the key and returns it only inside a PKCS#12."""
-    if len(password) < 8:
-        raise BadRequest("pkcs12_password must have at least 8 characters", field="pkcs12_password")
-    doctor = _doctor_for_code(sessions, activation_code, now)
+    check_pkcs12_password(password)
+    doctor = _doctor_for_code(sessions, activation_code, now, requester)
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     claim = _spend_code(activation_code, doctor, now)
     issued = _issue_for(sessions, ctx, doctor, key.public_key(), now=now, action="certificate_issued", claim=claim)
@@ -315,8 +369,19 @@ def renew(
 
     def claim(session: Session) -> None:
         consume_challenge(session, challenge, now=now)
-        current = session.get(Certificate, old_serial)
+        # The row lock orders us with a concurrent revocation: it either sees this renewal (and
+        # revokes it with its lineage) or we see it revoked.
+        current = session.get(Certificate, old_serial, with_for_update=True, populate_existing=True)
         if current is None or current.status != CertificateStatus.ISSUED:  # revoked while we linted
             raise Forbidden("only a valid, unrevoked certificate can be renewed")
 
-    return _issue_for(sessions, ctx, doctor, csr.public_key(), now=now, action="certificate_renewed", claim=claim)
+    return _issue_for(
+        sessions,
+        ctx,
+        doctor,
+        csr.public_key(),
+        now=now,
+        action="certificate_renewed",
+        claim=claim,
+        renewed_from=old_serial,
+    )

@@ -1,7 +1,7 @@
 """The CA's on-disk home (``EZLA_PKI_DIR``): keys encrypted at rest, certificates in the clear.
 
 Layout: ``keys/<role>.key.pem`` (PKCS#8, encrypted with ``EZLA_CA_KEY_PASSPHRASE``),
-``issued/<role>.pem``, ``issued/root.crl``. Roles: root, issuing, ocsp, service.
+``issued/<role>.pem``, ``issued/root.crl``. Roles: root, issuing, ocsp, service, audit.
 The root key is only needed by ``ezla pki init`` (the key ceremony); nodes never load it.
 """
 
@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPri
 from ezla.errors import PkiNotInitialised
 from ezla.files import write_private
 
-ROLES = ("root", "issuing", "ocsp", "service")
+ROLES = ("root", "issuing", "ocsp", "service", "audit")
 
 
 def key_path(pki_dir: Path, role: str) -> Path:
@@ -68,7 +68,8 @@ def is_initialised(pki_dir: Path) -> bool:
 
 @dataclass(frozen=True)
 class OnlineKeys:
-    """What a running node holds: the issuing CA, the OCSP responder and the receipt seal."""
+    """What a running node holds: the issuing CA, the OCSP responder, the receipt seal and the
+    audit log's checkpoint key."""
 
     root: x509.Certificate
     issuing: x509.Certificate
@@ -77,6 +78,8 @@ class OnlineKeys:
     ocsp_key: CertificateIssuerPrivateKeyTypes
     service: x509.Certificate
     service_key: CertificateIssuerPrivateKeyTypes
+    audit: x509.Certificate
+    audit_key: CertificateIssuerPrivateKeyTypes
 
     @property
     def chain(self) -> tuple[x509.Certificate, x509.Certificate]:
@@ -92,4 +95,6 @@ class OnlineKeys:
             ocsp_key=load_key(pki_dir, "ocsp", passphrase),
             service=load_cert(pki_dir, "service"),
             service_key=load_key(pki_dir, "service", passphrase),
+            audit=load_cert(pki_dir, "audit"),
+            audit_key=load_key(pki_dir, "audit", passphrase),
         )

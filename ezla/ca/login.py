@@ -9,7 +9,9 @@ from datetime import datetime
 from cryptography import x509
 from sqlalchemy.orm import Session
 
+from ezla.audit import service as audit
 from ezla.auth.service import consume_challenge, issue_doctor_token
+from ezla.ca import serials
 from ezla.ca.profile import npwz_of
 from ezla.ca.revocation import signer_status
 from ezla.errors import BadRequest, Forbidden
@@ -26,7 +28,8 @@ def log_in_doctor(
     session: Session, certificate_pem: str, challenge: str, signature_b64: str, *, now: datetime
 ) -> DoctorToken:
     """A doctor's short-lived bearer token for a signed login challenge. Only a certificate this CA
-    issued, valid now and unrevoked, may log in; the token is bound to the certificate's NPWZ."""
+    issued, valid now and unrevoked, may log in; the token is bound to the certificate (it ends
+    with the certificate's validity and is revoked with it) and carries its NPWZ."""
     try:
         cert = x509.load_pem_x509_certificate(certificate_pem.encode())
         signature = base64.b64decode(signature_b64, validate=True)
@@ -42,5 +45,7 @@ def log_in_doctor(
         raise Forbidden("not a doctor certificate")
     consume_challenge(session, challenge, now=now)
     verify_proof(cert, login_message(challenge), signature)
-    token, expires_at = issue_doctor_token(session, npwz, now=now)
+    serial = serials.to_hex(cert.serial_number)
+    token, expires_at = issue_doctor_token(session, npwz, serial, cert.not_valid_after_utc, now=now)
+    audit.record(session, "doctor_logged_in", serial, {"npwz": npwz}, now=now)
     return DoctorToken(token, expires_at)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import ForeignKey, Integer, LargeBinary, String, Text
+from sqlalchemy import ForeignKey, Integer, LargeBinary, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ezla.db import Base, UtcDateTime
@@ -30,6 +30,8 @@ class ActivationCode(Base):
     code_hash: Mapped[str] = mapped_column(String(64), unique=True)
     expires_at: Mapped[datetime] = mapped_column(UtcDateTime)
     used_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    # Wrong codes tried against this doctor (enrollment naming the NPWZ); locked at MAX_CODE_FAILURES.
+    failed_attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class CertificateStatus(StrEnum):
@@ -54,6 +56,10 @@ class Certificate(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
     revocation_reason: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    # Lineage: the certificate whose key proved this renewal. A compromise of that key reaches here.
+    renewed_from: Mapped[str | None] = mapped_column(String(40), nullable=True, index=True)
+    # RFC 5280 invalidityDate: when the key is known or suspected to have been compromised.
+    invalid_since: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
 
 
 class Crl(Base):
@@ -63,27 +69,3 @@ class Crl(Base):
     this_update: Mapped[datetime] = mapped_column(UtcDateTime)
     next_update: Mapped[datetime] = mapped_column(UtcDateTime)
     der: Mapped[bytes] = mapped_column(LargeBinary)
-
-
-class AuditEvent(Base):
-    """Append-only, hash-chained: ``hash = sha256(prev_hash || canonical(row))``."""
-
-    __tablename__ = "ca_audit_events"
-
-    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
-    at: Mapped[datetime] = mapped_column(UtcDateTime)
-    action: Mapped[str] = mapped_column(String(32))
-    subject: Mapped[str] = mapped_column(String(64))
-    details: Mapped[str] = mapped_column(Text)
-    prev_hash: Mapped[str] = mapped_column(String(64))
-    hash: Mapped[str] = mapped_column(String(64), unique=True)
-
-
-class AuditHead(Base):
-    """A single row that serializes appends on both engines (UPDATE takes the row/write lock)."""
-
-    __tablename__ = "ca_audit_head"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
-    seq: Mapped[int] = mapped_column(Integer)
-    hash: Mapped[str] = mapped_column(String(64))

@@ -17,6 +17,13 @@ from ezla.ca.signer import sign_ocsp_response
 from ezla.errors import OcspRequestMalformed
 
 RESPONSE_VALIDITY = timedelta(hours=1)
+MAX_NONCE = 32  # RFC 8954: a nonce is 1 to 32 octets; longer ones are refused, never echoed
+
+
+def _malformed() -> bytes:
+    return ocsp.OCSPResponseBuilder.build_unsuccessful(ocsp.OCSPResponseStatus.MALFORMED_REQUEST).public_bytes(
+        serialization.Encoding.DER
+    )
 
 
 @dataclass(frozen=True)
@@ -48,9 +55,10 @@ def _issuer_hashes(issuer: x509.Certificate, algorithm: hashes.HashAlgorithm) ->
 
 def respond(req: ocsp.OCSPRequest, keys: OnlineKeys, lookup: Callable[[int], Status], *, now: datetime) -> bytes:
     if not isinstance(req.hash_algorithm, hashes.SHA1 | hashes.SHA256 | hashes.SHA384 | hashes.SHA512):
-        return ocsp.OCSPResponseBuilder.build_unsuccessful(ocsp.OCSPResponseStatus.MALFORMED_REQUEST).public_bytes(
-            serialization.Encoding.DER
-        )
+        return _malformed()
+    nonces = [ext.value for ext in req.extensions if isinstance(ext.value, x509.OCSPNonce)]
+    if any(not 1 <= len(n.nonce) <= MAX_NONCE for n in nonces):
+        return _malformed()
     if (req.issuer_name_hash, req.issuer_key_hash) != _issuer_hashes(keys.issuing, req.hash_algorithm):
         return ocsp.OCSPResponseBuilder.build_unsuccessful(ocsp.OCSPResponseStatus.UNAUTHORIZED).public_bytes(
             serialization.Encoding.DER
@@ -84,7 +92,6 @@ def respond(req: ocsp.OCSPRequest, keys: OnlineKeys, lookup: Callable[[int], Sta
             if revoked and status.reason and status.reason != "unspecified"
             else None,
         )
-    for ext in req.extensions:
-        if isinstance(ext.value, x509.OCSPNonce):
-            builder = builder.add_extension(ext.value, critical=False)
+    for nonce in nonces:
+        builder = builder.add_extension(nonce, critical=False)
     return sign_ocsp_response(builder, keys.ocsp, keys.ocsp_key)

@@ -35,11 +35,13 @@ class Profile:
     issuing_cn: str = "ezla Doctors CA 1"
     ocsp_cn: str = "ezla Doctors CA 1 OCSP Responder"
     service_cn: str = "ezla Receipt Service"
+    audit_cn: str = "ezla Audit Log Signer"
     root_days: int = 7300
     issuing_days: int = 3650
     doctor_days: int = 730
     ocsp_days: int = 365
     service_days: int = 730
+    audit_days: int = 3650
     backdate_minutes: int = 5
     # A deployment adds its own CP/CPS arc in pki/profiles/ezla.toml; we own none to put here.
     policy_oids: tuple[str, ...] = field(default=(ETSI_NCP_OID.dotted_string,))
@@ -292,3 +294,19 @@ def service_builder(
     b = x509.CertificateBuilder().subject_name(_ca_name(profile.service_cn, profile)).serial_number(serial)
     b = _issued_by(_validity(b, now, profile.service_days, profile), issuer, public_key)
     return _document_signing_leaf(b, profile, urls, digital_signature=True)
+
+
+def audit_builder(
+    public_key: CertificateIssuerPublicKeyTypes,
+    issuer: x509.Certificate,
+    serial: int,
+    now: datetime,
+    profile: Profile,
+) -> x509.CertificateBuilder:
+    """The key that signs the audit log's checkpoints: a plain signing leaf, no EKU (no standard
+    one fits), long-lived because old checkpoints are checked against it for years."""
+    b = x509.CertificateBuilder().subject_name(_ca_name(profile.audit_cn, profile)).serial_number(serial)
+    b = _issued_by(_validity(b, now, profile.audit_days, profile), issuer, public_key)
+    return b.add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True).add_extension(
+        _leaf_key_usage(digital_signature=True, non_repudiation=True), critical=True
+    )

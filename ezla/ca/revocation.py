@@ -10,7 +10,9 @@ from cryptography.hazmat.primitives import serialization
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from ezla.ca import audit, crl, ocsp, serials
+from ezla.audit import service as audit
+from ezla.auth.service import revoke_certificate_tokens
+from ezla.ca import crl, ocsp, serials
 from ezla.ca.context import CaContext
 from ezla.ca.holders import check_holder
 from ezla.ca.models import Certificate, CertificateStatus, Crl
@@ -26,6 +28,32 @@ class Revoked:
     status: CertificateStatus
     reason: str
     revoked_at: datetime
+    # Renewals the compromised key made (and theirs): revoked with it, in the same transaction.
+    lineage: tuple[str, ...] = ()
+    tokens_revoked: int = 0
+
+
+# A compromise reaches every certificate renewed with proof of the compromised key: RFC 5280's
+# keyCompromise, and unspecified, which a careful operator uses when unsure.
+LINEAGE_REASONS = frozenset({"keyCompromise", "unspecified"})
+
+
+def _renewals(session: Session, serial: str, *, since: datetime | None) -> list[Certificate]:
+    """Certificates renewed from ``serial`` (from ``since`` on), and everything renewed from those
+    at any time: once the thief holds a renewed key, all that key later proves is the thief's."""
+    found: list[Certificate] = []
+    frontier = [serial]
+    first = True
+    while frontier:
+        stmt = select(Certificate).where(Certificate.renewed_from.in_(frontier)).with_for_update()
+        if first and since is not None:
+            stmt = stmt.where(Certificate.created_at >= since)
+        children = list(session.scalars(stmt))
+        found += children
+        frontier, first = [c.serial for c in children], False
+        if len(found) > 10_000:  # pragma: no cover - a lineage is a handful of renewals
+            raise BadRequest("lineage too long to revoke in one request")
+    return found
 
 
 @dataclass(frozen=True)
@@ -49,20 +77,47 @@ def revoke(
     by: str,
     challenge: str | None = None,
     signature: str | None = None,
+    compromised_at: datetime | None = None,
 ) -> Revoked:
-    """Revoke by the operator (``by="operator"``) or by the holder proving possession of the key."""
+    """Revoke by the operator (``by="operator"``) or by the holder proving possession of the key.
+
+    For keyCompromise (or unspecified) every renewal made with the key since ``compromised_at``
+    (default: since the certificate was issued) is revoked too, and with all of them every doctor
+    token they obtained. The certificate row is locked first, so a renewal racing this either
+    committed before (and is found) or sees the certificate revoked."""
     if reason not in crl.REASONS:
         raise BadRequest(f"reason must be one of {', '.join(crl.REASONS)}", field="reason")
+    if compromised_at is not None and (reason not in LINEAGE_REASONS or compromised_at > now):
+        raise BadRequest("compromised_at is a past time, for keyCompromise or unspecified", field="compromised_at")
     row = load_row(session, serial)
     if by == "holder":
         if not challenge or not signature:
             raise BadRequest("a holder revocation needs challenge and signature")
         check_holder(session, row, "revoke", challenge, signature, reason, now)
+    session.refresh(row, with_for_update=True)
     if row.status == CertificateStatus.REVOKED:
         raise CertificateAlreadyRevoked()
     row.status, row.revoked_at, row.revocation_reason = CertificateStatus.REVOKED, now, reason
-    audit.append(session, "certificate_revoked", row.serial, {"reason": reason, "by": by}, now=now)
-    return Revoked(row.serial, CertificateStatus.REVOKED, reason, now)
+    row.invalid_since = compromised_at
+    session.flush()
+    lineage: list[Certificate] = []
+    if reason in LINEAGE_REASONS:
+        lineage = [
+            c for c in _renewals(session, row.serial, since=compromised_at) if c.status != CertificateStatus.REVOKED
+        ]
+        for c in lineage:
+            c.status, c.revoked_at, c.revocation_reason = CertificateStatus.REVOKED, now, "keyCompromise"
+            c.invalid_since = compromised_at or row.created_at
+    serials_revoked = [row.serial, *(c.serial for c in lineage)]
+    tokens = revoke_certificate_tokens(session, serials_revoked, now=now)
+    audit.record(
+        session,
+        "certificate_revoked",
+        row.serial,
+        {"reason": reason, "by": by, "lineage": serials_revoked[1:], "tokens_revoked": tokens},
+        now=now,
+    )
+    return Revoked(row.serial, CertificateStatus.REVOKED, reason, now, tuple(serials_revoked[1:]), tokens)
 
 
 def publish_crl(
@@ -80,20 +135,23 @@ def publish_crl(
                 return latest
             number = (latest.number if latest else 0) + 1
             revoked = session.execute(
-                select(Certificate.serial, Certificate.revoked_at, Certificate.revocation_reason).where(
-                    Certificate.status == CertificateStatus.REVOKED, Certificate.not_after > now
-                )
+                select(
+                    Certificate.serial, Certificate.revoked_at, Certificate.revocation_reason, Certificate.invalid_since
+                ).where(Certificate.status == CertificateStatus.REVOKED, Certificate.not_after > now)
             ).all()
-        entries = [crl.RevokedEntry(int(s, 16), at, r) for s, at, r in revoked if at is not None and r is not None]
+        entries = [
+            crl.RevokedEntry(int(s, 16), at, r, inv) for s, at, r, inv in revoked if at is not None and r is not None
+        ]
         der = crl.build_crl(
             ctx.keys.issuing, ctx.keys.issuing_key, entries, number=number, now=now, validity=ctx.crl_validity
         )
         with transaction(sessions) as session:
-            audit.append(session, "crl_generated", "crl", {"number": number}, now=now)  # takes the CA lock
+            audit.lock(session)  # the CA-wide lock: one CRL number at a time, across nodes
             if (session.scalar(select(func.max(Crl.number))) or 0) >= number:
                 continue  # a twin published this number meanwhile
             row = Crl(number=number, this_update=now, next_update=now + ctx.crl_validity, der=der)
             session.add(row)
+            audit.record(session, "crl_generated", "crl", {"number": number}, now=now)
             return CrlRecord.of(row)
     raise RuntimeError("CRL number contended three times in a row")
 

@@ -12,12 +12,14 @@ from cryptography.hazmat.primitives import serialization
 from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import CacheControlHeader, State
 
+from ezla.audit import service as audit
 from ezla.auth.guards import principal_of, requires
 from ezla.auth.service import Role
 from ezla.bearer import bearer_token
 from ezla.ca import schemas, service
 from ezla.db import reading, transaction, utcnow
 from ezla.errors import BadRequest, OcspRequestMalformed
+from ezla.ratelimit import bucket, client_address
 
 # Responses that carry a credential: never cached, never kept for Idempotency-Key replay.
 NO_STORE = CacheControlHeader(no_store=True)
@@ -47,7 +49,7 @@ class DoctorLoginController(Controller):
     path = "/v1/auth"
     tags = ["auth"]
 
-    @post("/doctor-token", status_code=200, sync_to_thread=True, cache_control=NO_STORE)
+    @post("/doctor-token", status_code=200, sync_to_thread=True, cache_control=NO_STORE, opt=bucket("login"))
     def doctor_token(self, data: schemas.DoctorTokenIn, state: State) -> schemas.TokenOut:
         with transaction(state.sessionmaker) as session:
             token = service.log_in_doctor(session, data.certificate_pem, data.challenge, data.signature, now=utcnow())
@@ -86,14 +88,30 @@ class CaController(Controller):
             )
         return schemas.RegistrationOut(reg.npwz, reg.activation_code, reg.expires_at)
 
-    @post("/enrollments", status_code=201, sync_to_thread=True)
-    def enroll(self, data: schemas.EnrollmentIn, state: State) -> Response[object]:
+    @get("/doctors/{npwz:str}", guards=[requires(Role.OPERATOR)], sync_to_thread=True)
+    def doctor(self, npwz: str, request: Request[object, object, State], state: State) -> schemas.DoctorOut:
+        """The doctor with every certificate's status and lineage, and the activation codes used."""
+        with transaction(state.sessionmaker) as session:
+            record = service.doctor_record(session, npwz)
+            audit.record(session, "doctor_viewed", npwz, {"by": principal_of(request).account_id}, now=utcnow())
+        return schemas.DoctorOut.of(record)
+
+    @post("/enrollments", status_code=201, sync_to_thread=True, opt=bucket("enrollment"))
+    def enroll(
+        self, data: schemas.EnrollmentIn, request: Request[object, object, State], state: State
+    ) -> Response[object]:
         # The service runs its own short transactions around the CPU work (lint, sign, key, KDF).
         if (data.csr_pem is None) == (data.pkcs12_password is None):
             raise BadRequest("send exactly one of csr_pem or pkcs12_password")
+        requester = service.Requester(client_address(request, state.settings.trusted_proxies), data.npwz)
         if data.csr_pem is not None:
             issued = service.enroll_with_csr(
-                state.sessionmaker, ca(state), activation_code=data.activation_code, csr_pem=data.csr_pem, now=utcnow()
+                state.sessionmaker,
+                ca(state),
+                activation_code=data.activation_code,
+                csr_pem=data.csr_pem,
+                now=utcnow(),
+                requester=requester,
             )
             body = schemas.IssuedOut(
                 issued.serial, issued.certificate_pem, issued.chain_pem, issued.certificate.not_valid_after_utc
@@ -106,6 +124,7 @@ class CaController(Controller):
             activation_code=data.activation_code,
             password=data.pkcs12_password,
             now=utcnow(),
+            requester=requester,
         )
         return Response(
             p12,
@@ -165,9 +184,17 @@ class CaController(Controller):
                 by=by,
                 challenge=data.challenge,
                 signature=data.signature,
+                compromised_at=data.compromised_at if by == "operator" else None,
             )
         refresh_crl_if_stale(state)
-        return schemas.RevocationOut(revoked.serial, revoked.status, revoked.reason, revoked.revoked_at)
+        return schemas.RevocationOut(
+            revoked.serial,
+            revoked.status,
+            revoked.reason,
+            revoked.revoked_at,
+            list(revoked.lineage),
+            revoked.tokens_revoked,
+        )
 
     @post("/certificates/{serial:str}/renewal", status_code=201, sync_to_thread=True)
     def renew(self, serial: str, data: schemas.RenewalIn, state: State) -> schemas.IssuedOut:
@@ -188,14 +215,14 @@ class CaController(Controller):
     def crl(self, state: State) -> bytes:
         return refresh_crl_if_stale(state)
 
-    @post("/ocsp", media_type=OCSP_RESPONSE, status_code=200)
+    @post("/ocsp", media_type=OCSP_RESPONSE, status_code=200, opt=bucket("ocsp"))
     async def ocsp_post(self, request: Request[object, object, State], state: State) -> bytes:
         body = await request.body()  # raw DER: Litestar would otherwise try to decode JSON
         if len(body) > MAX_OCSP_REQUEST:
             raise OcspRequestMalformed("request too large")
         return await anyio.to_thread.run_sync(ocsp_answer, state, body)
 
-    @get("/ocsp/{encoded:path}", media_type=OCSP_RESPONSE, sync_to_thread=True)
+    @get("/ocsp/{encoded:path}", media_type=OCSP_RESPONSE, sync_to_thread=True, opt=bucket("ocsp"))
     def ocsp_get(self, encoded: str, request: Request[object, object, State], state: State) -> bytes:
         # RFC 6960 A.1: base64 of the DER, URL-encoded. Read the raw path: the router's normalised one
         # folds "//" and drops a trailing "/", both legal in base64 (about 2% of requests).

@@ -8,10 +8,14 @@ transaction; the ones that sign (enrollment, renewal, OCSP) take the sessionmake
 their CPU work outside any transaction.
 """
 
+from sqlalchemy.orm import Session
+
 from ezla.ca.context import CaContext, register_pki_certificates
 from ezla.ca.enrollment import (
+    MAX_CODE_FAILURES,
     Issued,
     Registration,
+    Requester,
     enroll_with_csr,
     enroll_with_pkcs12,
     new_activation_code,
@@ -19,7 +23,8 @@ from ezla.ca.enrollment import (
     renew,
 )
 from ezla.ca.login import DoctorToken, log_in_doctor
-from ezla.ca.records import get_certificate
+from ezla.ca.records import DoctorRecord, get_certificate
+from ezla.ca.records import doctor_record as _doctor_record
 from ezla.ca.revocation import (
     CrlRecord,
     Revoked,
@@ -31,14 +36,22 @@ from ezla.ca.revocation import (
     signer_status,
 )
 
+
+def doctor_record(session: Session, npwz: str) -> DoctorRecord:
+    return _doctor_record(session, npwz, max_code_failures=MAX_CODE_FAILURES)
+
+
 __all__ = [
     "CaContext",
     "CrlRecord",
+    "DoctorRecord",
     "DoctorToken",
     "Issued",
     "Registration",
+    "Requester",
     "Revoked",
     "SignerStatus",
+    "doctor_record",
     "enroll_with_csr",
     "enroll_with_pkcs12",
     "get_certificate",

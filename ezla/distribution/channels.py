@@ -24,8 +24,10 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, sessionmaker
 
 from ezla.db import reading, utcnow
+from ezla.distribution.addresses import Resolver, WebhookPolicy, resolve_and_pin, system_resolver
 from ezla.distribution.models import EmployerInboxItem, PatientInboxItem, Webhook
 from ezla.distribution.outbox import Claim
+from ezla.errors import BadRequest
 
 LOCAL = frozenset({"employer", "patient"})
 SIGNATURE_HEADER = "X-Ezla-Signature"
@@ -74,11 +76,15 @@ class Channels:
         registry_token: str | None,
         deadline: float = DEFAULT_DEADLINE,
         factory: sessionmaker[Session] | None = None,
+        webhook_policy: WebhookPolicy | None = None,
+        resolver: Resolver = system_resolver,
     ) -> None:
         self.registry_url = registry_url.rstrip("/")
         self.registry_token = registry_token
         self.deadline = deadline
         self.factory = factory
+        self.webhook_policy = webhook_policy or WebhookPolicy()
+        self.resolver = resolver
 
     def is_local(self, recipient: str) -> bool:
         return recipient in LOCAL
@@ -126,23 +132,41 @@ class Channels:
             head = json.dumps({"event": c.event, "idempotency_key": c.idempotency_key}, separators=(",", ":"))
             raw = f'{head[:-1]},"ezla":{body}}}'.encode()
             ts = str(int(time.time()))
+            try:  # resolved and checked now, connected to what was checked: no DNS rebinding
+                with anyio.fail_after(self.deadline):
+                    target = await resolve_and_pin(url, self.webhook_policy, self.resolver)
+            except BadRequest as exc:
+                raise DeliveryFailed(f"webhook address refused: {exc.detail}") from exc
+            except TimeoutError as exc:
+                raise DeliveryFailed("webhook host did not resolve in time") from exc
             headers = {
                 "Content-Type": "application/json",
+                "Host": target.host_header,
                 TIMESTAMP_HEADER: ts,
                 SIGNATURE_HEADER: webhook_signature(secret, ts, raw),
             }
-            await self._send(c, client, "POST", url, raw, headers)
+            extensions = {"sni_hostname": target.sni_hostname} if target.sni_hostname else {}
+            await self._send(c, client, "POST", target.url, raw, headers, extensions)
         else:
             raise DeliveryFailed(f"unknown recipient {c.recipient}")
 
     async def _send(
-        self, c: Claim, client: httpx.AsyncClient, method: str, url: str, content: str | bytes, headers: dict[str, str]
+        self,
+        c: Claim,
+        client: httpx.AsyncClient,
+        method: str,
+        url: str,
+        content: str | bytes,
+        headers: dict[str, str],
+        extensions: dict[str, Any] | None = None,
     ) -> None:
         headers = {**headers, "Idempotency-Key": c.idempotency_key, "Accept-Encoding": "identity"}
         name = "registry" if c.recipient == "registry" else "webhook"
         try:
             with anyio.fail_after(self.deadline):
-                async with client.stream(method, url, content=content, headers=headers) as response:
+                async with client.stream(
+                    method, url, content=content, headers=headers, extensions=extensions
+                ) as response:
                     status = response.status_code  # the body is never read: see the module docstring
         except TimeoutError as exc:
             raise DeliveryFailed(f"{name} took longer than {self.deadline:.0f} s") from exc

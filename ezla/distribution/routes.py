@@ -12,6 +12,7 @@ from ezla.auth.guards import principal_of, requires
 from ezla.auth.service import Principal, Role
 from ezla.db import reading, transaction, utcnow
 from ezla.distribution import outbox, service
+from ezla.distribution.addresses import WebhookPolicy
 from ezla.distribution.outbox import payer_key
 from ezla.errors import BadRequest
 from ezla.events import EzlaId
@@ -47,15 +48,12 @@ class EmployerController(Controller):
 
     @put("/webhook", status_code=200, sync_to_thread=True)
     def set_webhook(self, data: WebhookIn, request: Request[Any, Any, State], state: State) -> dict[str, Any]:
+        payer = _payer(principal_of(request))
+        service.check_webhook_url(
+            data.url, WebhookPolicy.from_settings(state.settings)
+        )  # resolves: no transaction open
         with transaction(state.sessionmaker) as session:
-            service.set_webhook(
-                session,
-                _payer(principal_of(request)),
-                url=data.url,
-                secret=data.secret,
-                now=utcnow(),
-                allow_insecure=state.settings.webhook_allow_insecure,
-            )
+            service.set_webhook(session, payer, url=data.url, secret=data.secret, now=utcnow())
         return {"url": data.url, "signature_header": "X-Ezla-Signature", "timestamp_header": "X-Ezla-Timestamp"}
 
     @delete("/webhook", status_code=204, sync_to_thread=True)

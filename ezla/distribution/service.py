@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import re
-import socket
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-from urllib.parse import urlsplit
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from ezla.audit import service as audit
+from ezla.distribution.addresses import WebhookPolicy, resolve_now
 from ezla.distribution.models import Delivery, DeliveryStatus, EmployerInboxItem, PatientInboxItem, Webhook
 from ezla.errors import BadRequest, NotFound
 from ezla.events import EzlaId
@@ -94,33 +93,16 @@ def patient_ezla(session: Session, pesel: str) -> list[dict[str, Any]]:
     return list(reversed(latest.values()))
 
 
-def check_webhook_url(url: str, *, allow_insecure: bool) -> None:
-    """https to a public address. A payer must not make our workers POST into our own network (SSRF),
-    nor receive PESELs in clear. Development and tests allow http and loopback explicitly.
-    Names are checked as resolved now; a name re-pointed later (DNS rebinding) is not caught here."""
-    parts = urlsplit(url)
-    if len(url) > 500 or not parts.hostname or any(not ch.isprintable() or ch.isspace() for ch in url):
-        raise BadRequest("url must be an absolute URL of at most 500 characters", field="url")
-    if allow_insecure:
-        if parts.scheme not in ("https", "http"):
-            raise BadRequest("url must be http(s)", field="url")
-        return
-    if parts.scheme != "https":
-        raise BadRequest("url must be https", field="url")
-    try:
-        infos = socket.getaddrinfo(parts.hostname, parts.port or 443, proto=socket.IPPROTO_TCP)
-    except OSError as exc:
-        raise BadRequest("the webhook host does not resolve", field="url") from exc
-    for info in infos:
-        address = ipaddress.ip_address(info[4][0])
-        if not address.is_global:
-            raise BadRequest("the webhook host must be a public address", field="url")
+def check_webhook_url(url: str, policy: WebhookPolicy) -> None:
+    """https to public addresses on an allowed port (``addresses``). A payer must not make our
+    workers POST into our own network (SSRF), nor receive PESELs in clear. Resolved now for early
+    feedback; every delivery resolves and checks again and connects to the address it checked."""
+    host, port = policy.check_url(url)
+    policy.choose(host, resolve_now(host, port))
 
 
-def set_webhook(
-    session: Session, payer_key: str, *, url: str, secret: str, now: datetime, allow_insecure: bool = False
-) -> None:
-    check_webhook_url(url, allow_insecure=allow_insecure)
+def set_webhook(session: Session, payer_key: str, *, url: str, secret: str, now: datetime) -> None:
+    """Store a webhook whose URL passed ``check_webhook_url`` (outside the transaction: it resolves)."""
     if not 16 <= len(secret) <= 200:
         raise BadRequest("secret must be 16..200 characters", field="secret")
     row = session.get(Webhook, payer_key)
@@ -128,6 +110,7 @@ def set_webhook(
         session.add(Webhook(payer_key=payer_key, url=url, secret=secret, updated_at=now))
     else:
         row.url, row.secret, row.updated_at = url, secret, now
+    audit.record(session, "webhook_set", payer_key, {}, now=now)
 
 
 def delete_webhook(session: Session, payer_key: str) -> None:

@@ -8,13 +8,15 @@ import anyio
 from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import State
 
+from ezla.audit import service as audit
 from ezla.auth.guards import principal_of, requires
 from ezla.auth.service import Role
-from ezla.db import reading, utcnow
+from ezla.db import reading, transaction, utcnow
 from ezla.errors import UnsupportedMediaType
 from ezla.events import EzlaId
 from ezla.issuance import service
 from ezla.log import get_logger
+from ezla.ratelimit import bucket
 
 XML_TYPES = ("application/xml", "text/xml")
 log = get_logger("ezla.issuance")
@@ -37,7 +39,7 @@ class EzlaController(Controller):
     path = "/v1/ezla"
     tags = ["e-ZLA"]
 
-    @post("/", status_code=201, summary="Submit a signed SickLeave (application/xml)")
+    @post("/", status_code=201, summary="Submit a signed SickLeave (application/xml)", opt=bucket("submission"))
     async def submit(self, request: Request[Any, Any, State], state: State) -> Response[dict[str, Any]]:
         data = await _xml_body(request)
 
@@ -57,7 +59,12 @@ class EzlaController(Controller):
         )
         return _answer(result)
 
-    @post("/{ezla_id:str}/cancellation", status_code=200, summary="Cancel with a signed Cancellation")
+    @post(
+        "/{ezla_id:str}/cancellation",
+        status_code=200,
+        summary="Cancel with a signed Cancellation",
+        opt=bucket("submission"),
+    )
     async def cancel(self, ezla_id: str, request: Request[Any, Any, State], state: State) -> Response[dict[str, Any]]:
         data = await _xml_body(request)
 
@@ -82,6 +89,9 @@ class EzlaController(Controller):
             view = service.get_for_doctor_or_operator(
                 session, EzlaId(ezla_id), role=principal.role.value, npwz=principal.npwz
             )
+        if principal.role is Role.OPERATOR:  # an operator reading a patient's e-ZLA is a look-up to answer for
+            with transaction(state.sessionmaker) as session:
+                audit.record(session, "ezla_viewed", ezla_id, {"by": principal.account_id}, now=utcnow())
         if "xml" in request.headers.get("accept", ""):
             return Response(view.signed_xml, media_type="application/xml")
         return Response(view.full())

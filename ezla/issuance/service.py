@@ -26,6 +26,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from ezla.audit import service as audit
 from ezla.ca import service as ca_service
 from ezla.ca.keystore import OnlineKeys
 from ezla.ca.profile import names_of, npwz_of
@@ -200,6 +201,13 @@ def submit(sessions: Sessions, keys: OnlineKeys, data: bytes, *, now: datetime, 
             session.flush()
             announcement = _announcement(_view(record, sick_leave))
             outbox.enqueue(session, EzlaId(record.id), EzlaStatus.ISSUED, announcement, now=now)
+            audit.record(
+                session,
+                "ezla_accepted",
+                record.id,
+                {"series": series, "number": number, "npwz": record.doctor_npwz, "sha256": digest},
+                now=now,
+            )
     except IntegrityError:
         # A concurrent twin (other node, same DocumentId) committed first: answer as it did.
         with reading(sessions) as session:
@@ -250,6 +258,7 @@ def _cancel(
     record.cancellation_sha256 = digest
     record.cancellation_reason = cancellation.reason
     outbox.enqueue(session, ezla_id, EzlaStatus.CANCELLED, _announcement(_view(record)), now=now)
+    audit.record(session, "ezla_cancelled", record.id, {"npwz": record.doctor_npwz, "sha256": digest}, now=now)
     return Accepted(record.id, record.series, record.number, record.status, created=True)
 
 

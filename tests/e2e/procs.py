@@ -47,8 +47,14 @@ class Proc(Process):
         return self
 
 
+# Every test client is 127.0.0.1: per-address limits would make tests depend on each other's pace.
+# Tests of the limits themselves pass their own EZLA_RATE_LIMITS.
+UNLIMITED = "challenge=0,login=0,enrollment=0,ocsp=0,submission=0"
+
+
 def base_env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("EZLA_")}
+    env["EZLA_RATE_LIMITS"] = UNLIMITED
     env.update(extra)
     return env
 

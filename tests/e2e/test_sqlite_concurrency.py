@@ -25,7 +25,7 @@ def test_a_dozen_concurrent_requests_of_every_kind_answer_quickly(single_node) -
 
     def wrong_enrollment(i: int) -> tuple[int | str, float]:
         t = time.perf_counter()
-        r = httpx.post(f"{url}/v1/ca/enrollments", json={"activation_code": f"WRONG-{i}", "pkcs12_password": "x" * 12})
+        r = httpx.post(f"{url}/v1/ca/enrollments", json={"activation_code": f"WRONG-{i}", "pkcs12_password": "kot Filemon 2026"})
         return r.json()["code"], time.perf_counter() - t
 
     def read(i: int) -> tuple[int | str, float]:
@@ -40,6 +40,7 @@ def test_a_dozen_concurrent_requests_of_every_kind_answer_quickly(single_node) -
     codes = [c for c, _ in results]
     slowest = max(t for _, t in results)
     print(f"\n[sqlite] 24 concurrent requests, slowest {slowest * 1000:.0f} ms")
-    assert codes[:12] == ["activation-code-invalid"] * 12, codes
+    # Wrong codes from one address: refused, then (after ten, counted in the database) 429.
+    assert set(codes[:12]) <= {"activation-code-invalid", "rate-limited"}, codes
     assert all(c == 200 for c in codes[12:]), codes
     assert slowest < 3.0

@@ -13,6 +13,7 @@ from lxml import etree
 
 from ezla.auth.service import Role, create_account
 from ezla.db import transaction
+from ezla.distribution.addresses import WebhookPolicy
 from ezla.distribution.service import check_webhook_url
 from ezla.errors import BadRequest, ProofInvalid
 from ezla.proof import check_challenge, sign_proof
@@ -123,6 +124,7 @@ def test_odd_inputs_are_4xx(client, operator_token, session_factory):
 
 
 def test_webhook_targets_must_be_public_https():
+    strict, dev = WebhookPolicy(), WebhookPolicy(insecure=True)
     for url in (
         "http://example.com/hook",
         "https://127.0.0.1/hook",
@@ -131,6 +133,6 @@ def test_webhook_targets_must_be_public_https():
         "ftp://example.com",
     ):
         with pytest.raises(BadRequest):
-            check_webhook_url(url, allow_insecure=False)
-    check_webhook_url("https://93.184.216.34/hook", allow_insecure=False)
-    check_webhook_url("http://127.0.0.1:9000/hook", allow_insecure=True)
+            check_webhook_url(url, strict)
+    check_webhook_url("https://93.184.216.34/hook", strict)
+    check_webhook_url("http://127.0.0.1:9000/hook", dev)
