@@ -13,7 +13,8 @@ from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 from ezla.errors import ProofInvalid
 
 LOGIN_CONTEXT = b"ezla-doctor-login-v1\0"
-CHALLENGE_PATTERN = re.compile(r"[A-Za-z0-9_-]{43}")
+# 40 bytes in base64url: expiry (8), random (16), HMAC tag (16); see ezla.auth.service.issue_challenge.
+CHALLENGE_PATTERN = re.compile(r"[A-Za-z0-9_-]{54}")
 
 
 def login_message(challenge: str) -> bytes:
@@ -23,7 +24,7 @@ def login_message(challenge: str) -> bytes:
 
 
 def check_challenge(challenge: str) -> str:
-    """Client side: sign only what looks like one of our challenges (256 random bits, base64url)."""
+    """Client side: sign only what looks like one of our challenges (40 bytes, base64url)."""
     if not CHALLENGE_PATTERN.fullmatch(challenge):
         raise ProofInvalid("the server's challenge has an unexpected form; refusing to sign it")
     return challenge

@@ -177,6 +177,7 @@ def verify_entries(
         if not _checkpoint_valid(cp, certs):
             walk.broken(cp["seq"], f"checkpoint at row {cp['seq']}: signature invalid or signer unknown")
     expected_seq, prev = start
+    vouched = start[0] - 1  # the newest row a valid checkpoint agreed with
     count = 0
     for ev in events:
         count += 1
@@ -189,7 +190,14 @@ def verify_entries(
             walk.broken(seq, f"row {seq}: content does not match its hash")
         signed = by_seq.get(seq)
         if signed is not None and signed["hash"] != ev["hash"]:
-            walk.broken(seq, f"row {seq}: differs from the signed checkpoint (chain rewritten from here or before)")
+            # Links alone cannot tell where a consistent rewrite began: after the last row a
+            # checkpoint vouched for, at the latest here.
+            walk.broken(
+                vouched + 1,
+                f"rows {vouched + 1}..{seq} rewritten: row {seq} differs from its signed checkpoint",
+            )
+        elif signed is not None and _checkpoint_valid(signed, certs):
+            vouched = seq
         prev, expected_seq = ev["hash"], seq + 1
     last = expected_seq - 1
     for cp_seq in sorted(s for s in by_seq if s > last):

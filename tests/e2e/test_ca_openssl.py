@@ -113,9 +113,16 @@ def test_enroll_revoke_and_every_peer_agrees(single_node, tmp_path):
     assert bad.status_code == 400 and bad.json()["code"] == "ocsp-request-malformed"
     assert httpx.get(f"{url}/v1/ca/ocsp/%%%").status_code == 400
 
-    # The audit chain covers all of it, and notices tampering.
+    # The audit chain covers all of it, is signed on demand, exports for offline checks, and
+    # notices tampering.
     ok = json.loads(_ezla(env, "audit", "verify", "--json").stdout)
     assert ok["ok"] and ok["events"] >= 5
+    signed = json.loads(_ezla(env, "audit", "checkpoint", "--json").stdout)
+    assert signed["seq"] == ok["events"]
+    exported = Path(env["EZLA_VAR_DIR"]) / "audit.jsonl"
+    assert _ezla(env, "audit", "export", "--out", str(exported)).returncode == 0
+    offline = json.loads(_ezla(env, "audit", "verify", "--file", str(exported), "--json").stdout)
+    assert offline["ok"] and offline["checkpoints"] == 1
     db = Path(env["EZLA_VAR_DIR"]) / "ezla.sqlite3"
     import sqlite3
 

@@ -23,6 +23,7 @@ from sqlalchemy import select
 
 from ezla.auth.service import Role, create_account
 from ezla.db import reading, transaction
+from ezla.distribution.addresses import WebhookPolicy
 from ezla.distribution.channels import Channels
 from ezla.distribution.models import Delivery
 from ezla.distribution.worker import Worker
@@ -31,6 +32,8 @@ from ezla.identifiers import Nip
 from tests.conftest import REGISTRY_TOKEN
 from tests.factories import XML, enroll, signed_sick_leave
 from tests.identifiers import make_nip
+
+INSECURE = WebhookPolicy(insecure=True)  # test receivers listen on loopback, over http
 
 BOMB = gzip.compress(b"\0" * (64 << 20))  # 64 MiB of zeros in about 64 KB
 
@@ -118,7 +121,13 @@ def test_hostile_webhooks_delay_only_their_own_rows(  # type: ignore[no-untyped-
     for habit, receiver in receivers.items():
         _employer_with_webhook(client, session_factory, str(nips[habit]), receiver.url)
     doctor = enroll(client, operator_token)
-    channels = Channels(registry_url=registry, registry_token=REGISTRY_TOKEN, deadline=1.5, factory=session_factory)
+    channels = Channels(
+        registry_url=registry,
+        registry_token=REGISTRY_TOKEN,
+        deadline=1.5,
+        factory=session_factory,
+        webhook_policy=INSECURE,
+    )
     worker = Worker(session_factory, channels, node_id="T", retry_cap=0.3, concurrency=16, per_destination=2)
     worker.start()
     try:
@@ -180,7 +189,9 @@ def test_one_batch_takes_no_more_than_a_destinations_room(session_factory) -> No
             enqueue(s, EzlaId(str(uuid.uuid4())), EzlaStatus.ISSUED, announcement, now=now)
     worker = Worker(
         session_factory,
-        Channels(registry_url="http://127.0.0.1:9", registry_token="x", factory=session_factory),
+        Channels(
+            registry_url="http://127.0.0.1:9", registry_token="x", factory=session_factory, webhook_policy=INSECURE
+        ),
         node_id="T",
         per_destination=2,
     )

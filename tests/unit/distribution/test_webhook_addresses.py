@@ -58,10 +58,20 @@ REFUSED = {
     "::127.0.0.1": "IPv4-compatible (deprecated)",
     "100::1": "discard-only",
 }
+
+
 def _claim(payload: str) -> Claim:
     return Claim(
-        id=1, ezla_id=EzlaId("e"), event="issued", recipient="employer_webhook", idempotency_key="k", fence=1,
-        attempts=0, created_at=datetime.now(UTC), address="payer", payload=payload,
+        id=1,
+        ezla_id=EzlaId("e"),
+        event="issued",
+        recipient="employer_webhook",
+        idempotency_key="k",
+        fence=1,
+        attempts=0,
+        created_at=datetime.now(UTC),
+        address="payer",
+        payload=payload,
     )
 
 
@@ -147,7 +157,7 @@ def test_delivery_connects_to_the_checked_address_not_a_second_lookup() -> None:
         conn, _ = server.accept()
         with conn:
             head = conn.recv(65536).decode("latin-1")
-            seen["host"] = next(l.split(":", 1)[1].strip() for l in head.split("\r\n") if l.lower().startswith("host:"))
+            seen["host"] = next(h.split(":", 1)[1].strip() for h in head.split("\r\n") if h.lower().startswith("host:"))
             conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
 
     threading.Thread(target=serve, daemon=True).start()
@@ -158,7 +168,9 @@ def test_delivery_connects_to_the_checked_address_not_a_second_lookup() -> None:
         return ["127.0.0.1"]
 
     channels = Channels(
-        registry_url="http://127.0.0.1:1", registry_token=None, webhook_policy=WebhookPolicy(insecure=True),
+        registry_url="http://127.0.0.1:1",
+        registry_token=None,
+        webhook_policy=WebhookPolicy(insecure=True),
         resolver=resolver,
     )
     claim = _claim(json.dumps({"x": 1}))
