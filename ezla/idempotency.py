@@ -4,7 +4,9 @@ Same key + same request -> the stored answer (``Idempotency-Replayed: true``); s
 body -> 422 ``idempotency-key-reused``; same key while the first is still running -> 409
 ``idempotency-in-flight``. Keys are scoped by the caller's credential, method and path, kept 24 h.
 The record lives in the shared database, so a retry that lands on the twin node gets the same answer.
-A 5xx is not stored (the client should retry), nor is a PKCS#12 (it holds a private key).
+A 5xx is not stored (the client should retry), nor is a PKCS#12 (it holds a private key), nor an
+error answered to a caller without a credential: an anonymous flood of bad requests, each with its
+own key, must not leave a row per request (such a retry re-runs and meets the same refusal).
 """
 
 from __future__ import annotations
@@ -84,7 +86,12 @@ def _begin(factory: sessionmaker[Session], scope_hash: str, request_hash: str) -
 
 
 def _finish(
-    factory: sessionmaker[Session], scope_hash: str, status: int, headers: list[tuple[bytes, bytes]], body: bytes
+    factory: sessionmaker[Session],
+    scope_hash: str,
+    status: int,
+    headers: list[tuple[bytes, bytes]],
+    body: bytes,
+    anonymous: bool = False,
 ) -> None:
     with transaction(factory) as session:
         row = session.get(IdempotencyRecord, scope_hash)
@@ -94,7 +101,7 @@ def _finish(
         no_store = b"no-store" in {k.lower(): v for k, v in headers}.get(b"cache-control", b"")
         # Responses that carry credentials (activation codes, tokens, keys) say no-store: they are
         # never kept, so the table holds no secret in clear.
-        if status >= 500 or no_store or ctype.startswith(NOT_STORED_TYPES):
+        if status >= 500 or (anonymous and status >= 400) or no_store or ctype.startswith(NOT_STORED_TYPES):
             session.delete(row)
             return
         keep = [
@@ -173,7 +180,13 @@ def idempotency_middleware(app: ASGIApp) -> ASGIApp:
             await app(scope, replay_receive, capture_send)
         finally:
             await anyio.to_thread.run_sync(
-                _finish, factory, scope_hash, captured["status"], captured["headers"], b"".join(captured["body"])
+                _finish,
+                factory,
+                scope_hash,
+                captured["status"],
+                captured["headers"],
+                b"".join(captured["body"]),
+                not credential,
             )
 
     return middleware

@@ -372,3 +372,44 @@ def test_postgres_restart_sdk_retries(chaos: Chaos, capsys: pytest.CaptureFixtur
 
     load = under_load(chaos, capsys, "PostgreSQL restart, SDK", chaos.cluster.node_urls, restart_postgres)
     assert load.errors == []
+
+
+# --- trust lifecycle across the twins ---------------------------------------------------------
+def test_revocation_on_one_node_holds_on_the_other_at_once(chaos: Chaos) -> None:
+    """The thief scenario on real twin processes: renew with the stolen key, revoke the original
+    with keyCompromise on node A, and node B refuses the renewal's documents and every token at
+    once; an operator's revocation of an employer token on A holds on B too."""
+    from cryptography import x509
+
+    from tests.factories import XML, log_in, renew
+
+    operator = chaos.cluster.operator_token()
+    a, b = (httpx.Client(base_url=chaos.cluster.node(n).url, timeout=10) for n in ("A", "B"))
+    with a, b:
+        doctor = enroll(a, operator)
+        stolen = renew(a, doctor)
+        token = log_in(b, stolen).json()["token"]
+        bearer = {"Authorization": f"Bearer {token}"}
+        probe = "/v1/ezla/00000000-0000-0000-0000-000000000000"
+        assert b.get(probe, headers=bearer).status_code == 404
+        employer = a.post(
+            "/v1/accounts",
+            json={"role": "employer", "nip": "5260250274"},
+            headers={"Authorization": f"Bearer {operator}"},
+        ).json()
+
+        started = time.monotonic()
+        r = a.post(
+            f"/v1/ca/certificates/{doctor.serial}/revocation",
+            json={"reason": "keyCompromise"},
+            headers={"Authorization": f"Bearer {operator}"},
+        )
+        assert r.status_code == 200 and r.json()["lineage_revoked"] == [stolen.serial]
+        a.delete(f"/v1/accounts/{employer['account']['id']}", headers={"Authorization": f"Bearer {operator}"})
+        assert b.get(probe, headers=bearer).status_code == 401
+        assert b.get("/v1/employer/ezla", headers={"Authorization": f"Bearer {employer['token']}"}).status_code == 401
+        refused = b.post("/v1/ezla", content=signed_sick_leave(stolen), headers=XML)
+        assert refused.json()["code"] == "certificate-revoked"
+        crl = x509.load_der_x509_crl(b.get("/v1/ca/crl").content)
+        assert {doctor.cert.serial_number, stolen.cert.serial_number} <= {e.serial_number for e in crl}
+        print(f"\n[trust] revoked on A, refused on B within {(time.monotonic() - started) * 1000:.0f} ms")

@@ -129,3 +129,36 @@ def test_compromise_date_is_checked(client, operator_token):
         headers=_op(operator_token),
     )
     assert (resp.status_code, resp.json()["code"]) == (400, "bad-request")
+
+
+def test_cli_revoke_with_compromise_date_and_doctor_show(client, operator_token, settings):
+    import json
+
+    from click.testing import CliRunner
+
+    from ezla.ca.cli import doctor as doctor_cli
+    from ezla.ca.cli import revoke as revoke_cli
+    from tests.conftest import PASSPHRASE
+
+    doctor = enroll(client, operator_token)
+    stolen = renew(client, doctor)
+    env = {
+        "EZLA_DATABASE_URL": settings.database_url,
+        "EZLA_VAR_DIR": str(settings.var_dir),
+        "EZLA_PKI_DIR": str(settings.pki_dir),
+        "EZLA_CA_KEY_PASSPHRASE": PASSPHRASE,
+    }
+    runner = CliRunner()
+    since = (datetime.now(UTC) - timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M:%S")
+    done = runner.invoke(
+        revoke_cli, [doctor.serial, "--reason", "keyCompromise", "--compromised-at", since, "--json"], env=env
+    )
+    assert done.exit_code == 0, done.output
+    assert json.loads(done.output)["lineage_revoked"] == [stolen.serial]
+    shown = runner.invoke(doctor_cli, ["show", "--npwz", doctor.npwz, "--json"], env=env)
+    assert shown.exit_code == 0, shown.output
+    certs = {c["serial"]: c for c in json.loads(shown.output)["certificates"]}
+    assert certs[stolen.serial]["renewed_from"] == doctor.serial
+    assert certs[doctor.serial]["invalid_since"].startswith(since)
+    human = runner.invoke(doctor_cli, ["show", "--npwz", doctor.npwz], env=env).output
+    assert f"renewed from {doctor.serial}" in human

@@ -86,3 +86,19 @@ def test_keys_are_scoped_by_credential(client, operator_token, session_factory):
     )
     assert a.status_code == 200 and b.status_code == 200 and a.json()["serial"] != b.json()["serial"]
     assert "idempotency-replayed" not in b.headers
+
+
+def test_anonymous_errors_leave_no_record(client, session_factory):
+    """A flood of bad anonymous requests, each with its own key, stores nothing."""
+    from sqlalchemy import func, select
+
+    from ezla.db import reading
+    from ezla.idempotency import IdempotencyRecord
+
+    for i in range(5):
+        r = client.post(
+            "/v1/ezla", content=b"<junk/>", headers={"content-type": "application/xml", "Idempotency-Key": f"k-{i}"}
+        )
+        assert 400 <= r.status_code < 500
+    with reading(session_factory) as s:
+        assert s.scalar(select(func.count()).select_from(IdempotencyRecord)) == 0
