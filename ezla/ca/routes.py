@@ -196,7 +196,7 @@ class CaController(Controller):
             revoked.tokens_revoked,
         )
 
-    @post("/certificates/{serial:str}/renewal", status_code=201, sync_to_thread=True)
+    @post("/certificates/{serial:str}/renewal", status_code=201, sync_to_thread=True, opt=bucket("enrollment"))
     def renew(self, serial: str, data: schemas.RenewalIn, state: State) -> schemas.IssuedOut:
         issued = service.renew(
             state.sessionmaker,

@@ -142,6 +142,9 @@ class Channels:
             headers = {
                 "Content-Type": "application/json",
                 "Host": target.host_header,
+                # The pool knows connections by address, not by TLS name: a connection verified for
+                # one payer's name must never carry another payer's request to the same address.
+                "Connection": "close",
                 TIMESTAMP_HEADER: ts,
                 SIGNATURE_HEADER: webhook_signature(secret, ts, raw),
             }
