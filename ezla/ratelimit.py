@@ -41,14 +41,24 @@ def _trusted(address: str, trusted: tuple[str, ...]) -> bool:
 
 
 def client_address(connection: ASGIConnection[Any, Any, Any, Any], trusted_proxies: tuple[str, ...]) -> str:
-    """``trusted_proxies`` holds addresses or networks (``10.0.0.0/8``: a compose network)."""
+    """``trusted_proxies`` holds addresses or networks (``10.0.0.0/8``: a compose network).
+
+    Every X-Forwarded-For line counts, in order: HAProxy adds its own line after any the client
+    sent, so reading only the first would believe the client. The rightmost hop that is not a
+    trusted proxy is the client; one that is not an IP address was written by someone we do not
+    trust, so the last trusted hop before it answers for the request."""
     peer = connection.client.host if connection.client else "unknown"
     if not _trusted(peer, trusted_proxies):
         return peer
-    hops = [h.strip() for h in connection.headers.get("x-forwarded-for", "").split(",") if h.strip()]
+    lines = connection.headers.getall("x-forwarded-for", [])
+    hops = [h.strip() for line in lines for h in line.split(",") if h.strip()]
     for hop in reversed(hops):
-        if not _trusted(hop, trusted_proxies):
-            return hop[:64]
+        try:
+            address = str(ipaddress.ip_address(hop))
+        except ValueError:
+            return peer
+        if not _trusted(address, trusted_proxies):
+            return address
     return peer
 
 

@@ -51,8 +51,17 @@ def run_node(*, host: str, port: int, node_id: str | None, workers: bool) -> Non
         settings = settings.with_(node_id=node_id)
     settings = settings.with_(worker_enabled=workers and settings.worker_enabled)
     app = create_app(settings)
+    # proxy_headers off: which X-Forwarded-For to believe is ezla.ratelimit's one decision
+    # (EZLA_TRUSTED_PROXIES), not also uvicorn's (FORWARDED_ALLOW_IPS).
     config = uvicorn.Config(
-        app, host=host, port=port, log_config=None, access_log=False, timeout_graceful_shutdown=30, lifespan="on"
+        app,
+        host=host,
+        port=port,
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=30,
+        lifespan="on",
+        proxy_headers=False,
     )
     server = DrainingServer(config, float(os.environ.get("EZLA_DRAIN_SECONDS", "3")))
     log.info("node_listening", url=f"http://{host}:{port}", node=settings.node_id)

@@ -15,7 +15,7 @@ import hashlib
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from cryptography import x509
@@ -204,8 +204,7 @@ def verify_entries(
         walk.broken(last + 1, f"checkpoint at row {cp_seq} but the log ends at row {last}: rows deleted at the end")
     if head is not None and (head[0] != last or head[1] != prev):
         walk.broken(last + 1, f"log ends at row {last} but the head says {head[0]}: rows deleted at the end")
-    newest = max((s for s in by_seq if s <= last), default=start[0] - 1)
-    return AuditReport(count, len(checkpoints), 0, tuple(walk.problems), walk.first_broken, last - newest)
+    return AuditReport(count, len(checkpoints), 0, tuple(walk.problems), walk.first_broken, max(0, last - vouched))
 
 
 def _event_dict(ev: AuditEvent) -> dict[str, Any]:
@@ -239,12 +238,31 @@ def checkpoints(session: Session, *, first: int = 1, last: int | None = None) ->
     return [_checkpoint_dict(cp) for cp in session.scalars(stmt)]
 
 
-def verify(session: Session, audit_certs: list[x509.Certificate]) -> AuditReport:
+# Nodes sign the head every minute; rows that stay unsigned far longer mean signing stopped, or
+# that checkpoints were deleted to hide a rewritten tail.
+MAX_UNSIGNED_AGE = timedelta(hours=1)
+
+
+def verify(
+    session: Session,
+    audit_certs: list[x509.Certificate],
+    *,
+    now: datetime,
+    max_unsigned_age: timedelta = MAX_UNSIGNED_AGE,
+) -> AuditReport:
     head = session.get(AuditHead, 1)
     report = verify_entries(
         events(session), checkpoints(session), audit_certs, head=(head.seq, head.hash) if head is not None else None
     )
+    problems, first_broken = list(report.problems), report.first_broken
+    if report.unsigned_tail:
+        first_unsigned = report.events - report.unsigned_tail + 1
+        oldest = session.scalar(select(AuditEvent.at).where(AuditEvent.seq == first_unsigned))
+        if oldest is not None and now - oldest > max_unsigned_age:
+            problems.append(
+                f"rows {first_unsigned}..{report.events} are older than {max_unsigned_age} and no checkpoint signs "
+                "them: checkpoints were deleted, or no node has signed since"
+            )
+            first_broken = first_unsigned if first_broken is None else min(first_broken, first_unsigned)
     pending = session.scalar(select(func.count()).select_from(PendingEvent)) or 0
-    return AuditReport(
-        report.events, report.checkpoints, pending, report.problems, report.first_broken, report.unsigned_tail
-    )
+    return AuditReport(report.events, report.checkpoints, pending, tuple(problems), first_broken, report.unsigned_tail)

@@ -10,13 +10,14 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import re
 import secrets
 import struct
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -112,6 +113,14 @@ def create_account(
     return account, token
 
 
+def expiry_of(account: Account) -> datetime:
+    """An account written by a node of the release before 0007 (a rolling upgrade) has no expiry
+    yet: it gets its role's default, counted from creation."""
+    if account.expires_at is not None:
+        return account.expires_at
+    return account.created_at + DEFAULT_TTL.get(account.role, DOCTOR_TOKEN_TTL)
+
+
 @dataclass(frozen=True)
 class Authenticated:
     principal: Principal
@@ -151,7 +160,7 @@ class AccountView:
 
     @classmethod
     def of(cls, a: Account, now: datetime) -> AccountView:
-        active = a.revoked_at is None and a.expires_at is not None and a.expires_at > now
+        active = a.revoked_at is None and expiry_of(a) > now
         hint = f"*******{a.pesel[-4:]}" if a.pesel else None
         return cls(
             a.id,
@@ -162,7 +171,7 @@ class AccountView:
             a.npwz,
             a.certificate_serial,
             a.created_at,
-            a.expires_at,
+            expiry_of(a),
             a.last_used_at,
             a.revoked_at,
             active,
@@ -176,13 +185,14 @@ def list_accounts(
     if role is not None:
         stmt = stmt.where(Account.role == role.value)
     if not include_inactive:
-        stmt = stmt.where(Account.revoked_at.is_(None), Account.expires_at > now)
-    return [AccountView.of(a, now) for a in session.scalars(stmt)]
+        stmt = stmt.where(Account.revoked_at.is_(None), or_(Account.expires_at.is_(None), Account.expires_at > now))
+    views = [AccountView.of(a, now) for a in session.scalars(stmt)]
+    return views if include_inactive else [v for v in views if v.active]
 
 
 def revoke_account(session: Session, account_id: int, *, now: datetime, by: str) -> AccountView:
     """Takes effect on the next request on either node: every request reads the account."""
-    account = session.get(Account, account_id)
+    account = session.get(Account, account_id) if 0 < account_id < 2**62 else None
     if account is None:
         raise AccountNotFound()
     if account.revoked_at is None:
@@ -216,6 +226,8 @@ def issue_doctor_token(
 
 # --- challenges: stateless until spent -----------------------------------------------------
 CHALLENGE_KEY = "challenge-mac"
+CHALLENGE = re.compile(r"[A-Za-z0-9_-]{53}[AQgw]")  # 40 bytes: the last character carries 4 bits
+LEGACY_CHALLENGE = re.compile(r"[A-Za-z0-9_-]{43}")
 
 
 def _challenge_key(session: Session, *, create: bool) -> bytes | None:
@@ -242,11 +254,15 @@ def issue_challenge(session: Session, *, now: datetime) -> tuple[str, datetime]:
 
 
 def consume_challenge(session: Session, challenge: str, *, now: datetime) -> None:
-    """Valid, unexpired and single use: spending inserts its hash, which succeeds once on either node."""
-    try:
-        raw = base64.urlsafe_b64decode(challenge + "=" * (-len(challenge) % 4))
-    except ValueError as exc:
-        raise ChallengeInvalid() from exc
+    """Valid, unexpired and single use: spending inserts its hash, which succeeds once on either node.
+    Only the canonical form is accepted (base64 decoding is lenient: several strings decode to the
+    same bytes), and the hash is over the bytes, so no variant of one challenge spends twice."""
+    if LEGACY_CHALLENGE.fullmatch(challenge):
+        _consume_legacy(session, challenge, now=now)
+        return
+    if not CHALLENGE.fullmatch(challenge):
+        raise ChallengeInvalid()
+    raw = base64.urlsafe_b64decode(challenge + "==")
     key = _challenge_key(session, create=False)
     if len(raw) != 40 or key is None or not hmac.compare_digest(raw[24:], _mac(key, raw[:24])):
         raise ChallengeInvalid()
@@ -255,9 +271,27 @@ def consume_challenge(session: Session, challenge: str, *, now: datetime) -> Non
         raise ChallengeInvalid()
     session.execute(delete(SpentChallenge).where(SpentChallenge.expires_at <= now))
     spent = _insert_ignore(
-        session, SpentChallenge, {"challenge_hash": _digest(challenge), "expires_at": expires_at, "used_at": now}
+        session,
+        SpentChallenge,
+        {"challenge_hash": hashlib.sha256(raw).hexdigest(), "expires_at": expires_at, "used_at": now},
     )
     if not spent:
+        raise ChallengeInvalid()
+
+
+def _consume_legacy(session: Session, challenge: str, *, now: datetime) -> None:
+    """A challenge a node of the release before 0007 issued (stored when issued) during a rolling
+    upgrade: spent with the old conditional UPDATE. Goes with the release after this one."""
+    result = session.execute(
+        update(SpentChallenge)
+        .where(
+            SpentChallenge.challenge_hash == _digest(challenge),
+            SpentChallenge.used_at.is_(None),
+            SpentChallenge.expires_at > now,
+        )
+        .values(used_at=now)
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
         raise ChallengeInvalid()
 
 

@@ -13,6 +13,7 @@ from ezla.audit import service as audit
 from ezla.auth.service import consume_challenge, issue_doctor_token
 from ezla.ca import serials
 from ezla.ca.profile import npwz_of
+from ezla.ca.records import lock_certificate
 from ezla.ca.revocation import signer_status
 from ezla.errors import BadRequest, Forbidden
 from ezla.proof import login_message, verify_proof
@@ -35,6 +36,7 @@ def log_in_doctor(
         signature = base64.b64decode(signature_b64, validate=True)
     except ValueError as exc:
         raise BadRequest("certificate_pem must be PEM and signature base64") from exc
+    lock_certificate(session, cert.serial_number)
     status = signer_status(session, cert)
     if status is None or status.revocation is not None:
         raise Forbidden("certificate unknown or revoked")

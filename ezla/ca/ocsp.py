@@ -54,10 +54,15 @@ def _issuer_hashes(issuer: x509.Certificate, algorithm: hashes.HashAlgorithm) ->
 
 
 def respond(req: ocsp.OCSPRequest, keys: OnlineKeys, lookup: Callable[[int], Status], *, now: datetime) -> bytes:
-    if not isinstance(req.hash_algorithm, hashes.SHA1 | hashes.SHA256 | hashes.SHA384 | hashes.SHA512):
+    try:  # cryptography parses these lazily: an unknown hash OID or a repeated extension raises here
+        algorithm = req.hash_algorithm
+        extensions = list(req.extensions)
+    except Exception:
         return _malformed()
-    nonces = [ext.value for ext in req.extensions if isinstance(ext.value, x509.OCSPNonce)]
-    if any(not 1 <= len(n.nonce) <= MAX_NONCE for n in nonces):
+    if not isinstance(algorithm, hashes.SHA1 | hashes.SHA256 | hashes.SHA384 | hashes.SHA512):
+        return _malformed()
+    nonces = [ext.value for ext in extensions if isinstance(ext.value, x509.OCSPNonce)]
+    if len(nonces) > 1 or any(not 1 <= len(n.nonce) <= MAX_NONCE for n in nonces):
         return _malformed()
     if (req.issuer_name_hash, req.issuer_key_hash) != _issuer_hashes(keys.issuing, req.hash_algorithm):
         return ocsp.OCSPResponseBuilder.build_unsuccessful(ocsp.OCSPResponseStatus.UNAUTHORIZED).public_bytes(

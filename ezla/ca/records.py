@@ -22,6 +22,12 @@ def load_row(session: Session, serial: str) -> Certificate:
     return row
 
 
+def lock_certificate(session: Session, serial_number: int) -> None:
+    """Hold the certificate's row until the transaction ends: a revocation on either node waits for
+    us or we see it (a login must not mint a token for a certificate revoked meanwhile)."""
+    session.get(Certificate, serials.to_hex(serial_number), with_for_update=True, populate_existing=True)
+
+
 def get_certificate(session: Session, serial: str) -> x509.Certificate:
     row = load_row(session, serial)
     assert row.der is not None

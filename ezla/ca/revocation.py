@@ -34,8 +34,8 @@ class Revoked:
 
 
 # A compromise reaches every certificate renewed with proof of the compromised key: RFC 5280's
-# keyCompromise, and unspecified, which a careful operator uses when unsure.
-LINEAGE_REASONS = frozenset({"keyCompromise", "unspecified"})
+# keyCompromise, and an operator's unspecified (a careful operator's choice when unsure). A holder's
+# unspecified does not: a doctor retiring an old certificate keeps the renewal made with it.
 
 
 def _renewals(session: Session, serial: str, *, since: datetime | None) -> list[Certificate]:
@@ -81,14 +81,21 @@ def revoke(
 ) -> Revoked:
     """Revoke by the operator (``by="operator"``) or by the holder proving possession of the key.
 
-    For keyCompromise (or unspecified) every renewal made with the key since ``compromised_at``
-    (default: since the certificate was issued) is revoked too, and with all of them every doctor
-    token they obtained. The certificate row is locked first, so a renewal racing this either
-    committed before (and is found) or sees the certificate revoked."""
+    For keyCompromise (and an operator's unspecified) every renewal made with the key since
+    ``compromised_at`` (default: since the certificate was issued) is revoked too, as keyCompromise,
+    and with all of them every doctor token they obtained. A certificate already revoked for
+    another reason can be revoked again for keyCompromise (RFC 5280 lets the reason change; the
+    revocation date stays): a thief who revoked it "superseded" first does not shield the renewal.
+    The certificate row is locked first, so a renewal or login racing this either committed before
+    (and is found) or sees the certificate revoked."""
     if reason not in crl.REASONS:
         raise BadRequest(f"reason must be one of {', '.join(crl.REASONS)}", field="reason")
-    if compromised_at is not None and (reason not in LINEAGE_REASONS or compromised_at > now):
-        raise BadRequest("compromised_at is a past time, for keyCompromise or unspecified", field="compromised_at")
+    cascade = reason == "keyCompromise" or (reason == "unspecified" and by == "operator")
+    if compromised_at is not None and (compromised_at.tzinfo is None or not cascade or compromised_at > now):
+        raise BadRequest(
+            "compromised_at is a past time with its UTC offset, for keyCompromise or unspecified",
+            field="compromised_at",
+        )
     row = load_row(session, serial)
     if by == "holder":
         if not challenge or not signature:
@@ -96,18 +103,25 @@ def revoke(
         check_holder(session, row, "revoke", challenge, signature, reason, now)
     session.refresh(row, with_for_update=True)
     if row.status == CertificateStatus.REVOKED:
-        raise CertificateAlreadyRevoked()
-    row.status, row.revoked_at, row.revocation_reason = CertificateStatus.REVOKED, now, reason
-    row.invalid_since = compromised_at
+        upgrade = reason == "keyCompromise" and (row.revocation_reason != reason or compromised_at is not None)
+        if not upgrade:
+            raise CertificateAlreadyRevoked()
+        row.revocation_reason = reason
+        row.invalid_since = compromised_at or row.invalid_since or row.created_at
+    else:
+        row.status, row.revoked_at, row.revocation_reason = CertificateStatus.REVOKED, now, reason
+        row.invalid_since = compromised_at
     session.flush()
     lineage: list[Certificate] = []
-    if reason in LINEAGE_REASONS:
-        lineage = [
-            c for c in _renewals(session, row.serial, since=compromised_at) if c.status != CertificateStatus.REVOKED
-        ]
-        for c in lineage:
-            c.status, c.revoked_at, c.revocation_reason = CertificateStatus.REVOKED, now, "keyCompromise"
+    if cascade:
+        for c in _renewals(session, row.serial, since=compromised_at):
+            if c.status == CertificateStatus.REVOKED and c.revocation_reason == "keyCompromise":
+                continue
+            if c.status != CertificateStatus.REVOKED:
+                c.status, c.revoked_at = CertificateStatus.REVOKED, now
+            c.revocation_reason = "keyCompromise"
             c.invalid_since = compromised_at or row.created_at
+            lineage.append(c)
     serials_revoked = [row.serial, *(c.serial for c in lineage)]
     tokens = revoke_certificate_tokens(session, serials_revoked, now=now)
     audit.record(
@@ -117,7 +131,8 @@ def revoke(
         {"reason": reason, "by": by, "lineage": serials_revoked[1:], "tokens_revoked": tokens},
         now=now,
     )
-    return Revoked(row.serial, CertificateStatus.REVOKED, reason, now, tuple(serials_revoked[1:]), tokens)
+    assert row.revoked_at is not None
+    return Revoked(row.serial, CertificateStatus.REVOKED, reason, row.revoked_at, tuple(serials_revoked[1:]), tokens)
 
 
 def publish_crl(

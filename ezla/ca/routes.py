@@ -186,7 +186,8 @@ class CaController(Controller):
                 signature=data.signature,
                 compromised_at=data.compromised_at if by == "operator" else None,
             )
-        refresh_crl_if_stale(state)
+        # A fresh CRL at once (a changed reason does not move the newest revocation time).
+        service.publish_crl(state.sessionmaker, ca(state), now=utcnow())
         return schemas.RevocationOut(
             revoked.serial,
             revoked.status,

@@ -86,6 +86,11 @@ class WebhookPolicy:
             raise BadRequest("url must be an absolute URL with a host and no credentials", field="url")
         if parts.scheme not in (("https", "http") if self.insecure else ("https",)):
             raise BadRequest("url must be https", field="url")
+        if not host.isascii():  # an international name: its ASCII form is what DNS, Host and SNI carry
+            try:
+                host = host.encode("idna").decode("ascii")
+            except UnicodeError as exc:
+                raise BadRequest("url has a host name that is not a valid domain name", field="url") from exc
         port = port or (443 if parts.scheme == "https" else 80)
         if not self.insecure and port not in self.ports:
             allowed = ", ".join(str(p) for p in sorted(self.ports))
@@ -137,8 +142,9 @@ def pin(url: str, address: IPAddress, host: str, port: int) -> PinnedTarget:
     literal = f"[{address}]" if isinstance(address, ipaddress.IPv6Address) else str(address)
     default_port = 443 if parts.scheme == "https" else 80
     netloc = literal if port == default_port else f"{literal}:{port}"
-    host_header = parts.netloc.rsplit("@", 1)[-1]
     is_literal = host.replace(".", "").isdigit() or ":" in host
+    named = f"[{host}]" if ":" in host else host
+    host_header = named if port == default_port else f"{named}:{port}"
     sni = host if parts.scheme == "https" and not is_literal else None
     return PinnedTarget(urlunsplit((parts.scheme, netloc, parts.path or "/", parts.query, "")), host_header, sni)
 

@@ -2,12 +2,14 @@
 shared failure counters, and the audit trail's pending queue and signed checkpoints.
 
 Expand only: every column is nullable or defaulted, so release N keeps working beside this schema.
-Accounts made before it get an expiry a year out (doctor tokens: their hour is long gone).
+Accounts made before it get an expiry a year from the upgrade (or from creation, if later); while
+release N still runs beside it, accounts it creates without an expiry get their role's default
+(``auth.service.expiry_of``), and challenges it issued are still spent the old way.
 
 Revision ID: 0007
 Revises: 0006
 """
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 from alembic import op
@@ -39,13 +41,14 @@ def upgrade() -> None:
         sa.column("expires_at", UtcDateTime()),
     )
     conn = op.get_bind()
+    now = datetime.now(UTC)
     for account_id, created_at in conn.execute(
         sa.select(accounts.c.id, accounts.c.created_at).where(accounts.c.expires_at.is_(None))
     ).all():
         conn.execute(
             accounts.update()
             .where(accounts.c.id == account_id)
-            .values(expires_at=created_at + timedelta(days=365))
+            .values(expires_at=max(now, created_at) + timedelta(days=365))
         )
     op.create_index("ix_auth_challenges_expires_at", "auth_challenges", ["expires_at"])
     op.create_table(

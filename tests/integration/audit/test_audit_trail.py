@@ -5,7 +5,7 @@ named by the verifier — including a rewrite of the whole chain and its head wi
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from cryptography.hazmat.primitives import hashes
@@ -49,7 +49,7 @@ def audited(client, operator_token, pki_dir):  # type: ignore[no-untyped-def]
 
 def _verify(sm, certs) -> service.AuditReport:  # type: ignore[no-untyped-def]
     with reading(sm) as s:
-        return service.verify(s, certs)
+        return service.verify(s, certs, now=datetime.now(UTC))
 
 
 def test_every_domain_is_in_the_chain_and_it_verifies(audited):
@@ -165,3 +165,29 @@ def test_sequencing_takes_turns_and_keeps_every_event(audited):
         assert service.sequence(s) == 1
         assert service.sequence(s) == 0
     assert _verify(sm, certs).ok
+
+
+def test_deleting_the_newest_checkpoints_to_hide_a_rewritten_tail_is_caught(audited):
+    """Delete the checkpoints after row k, rewrite the rows after it and fix the head: the links all
+    agree, but rows older than the signing interval are unsigned, which is itself a finding."""
+    sm, certs = audited
+    with reading(sm) as s:
+        newest = max(s.scalars(select(Checkpoint.seq)))
+    with transaction(sm) as s:
+        s.execute(delete(Checkpoint).where(Checkpoint.seq == newest))
+    _rewrite_from(sm, newest - 1)
+    assert _verify(sm, certs).unsigned_tail > 0  # fresh rows: not yet a problem
+    with reading(sm) as s:
+        late = datetime.now(UTC) + timedelta(hours=2)
+        report = service.verify(s, certs, now=late)
+    assert not report.ok and report.first_broken is not None and report.first_broken <= newest - 1
+    assert any("no checkpoint signs them" in p for p in report.problems)
+
+
+def test_an_export_without_its_checkpoints_is_not_trusted(audited):
+    sm, certs = audited
+    with reading(sm) as s:
+        lines = list(export.export_lines(s, first=1))
+    stripped = [line for line in lines if json.loads(line)["type"] != "checkpoint"]
+    report = export.verify_export("\n".join(stripped), certs)
+    assert not report.ok and any("not signed by a checkpoint" in p for p in report.problems)

@@ -164,8 +164,9 @@ def test_ocsp_nonces_longer_than_32_bytes_are_refused(client, operator_token, si
         assert resp.extensions.get_extension_for_class(x509.OCSPNonce).value.nonce == nonce
 
 
-def _request(peer: str, forwarded: str | None) -> Request:  # type: ignore[type-arg]
-    headers = [(b"x-forwarded-for", forwarded.encode())] if forwarded else []
+def _request(peer: str, forwarded: str | list[str] | None) -> Request:  # type: ignore[type-arg]
+    lines = [forwarded] if isinstance(forwarded, str) else (forwarded or [])
+    headers = [(b"x-forwarded-for", line.encode()) for line in lines]
     return Request(scope={"type": "http", "client": (peer, 5555), "headers": headers, "path": "/", "query_string": b""})  # type: ignore[arg-type]
 
 
@@ -178,7 +179,51 @@ def _request(peer: str, forwarded: str | None) -> Request:  # type: ignore[type-
         ("127.0.0.1", "6.6.6.6, 198.51.100.7", "198.51.100.7"),  # the leftmost entry is client-written
         ("10.1.2.3", "198.51.100.7, 10.0.0.9", "198.51.100.7"),  # a chain of trusted proxies
         ("127.0.0.1", None, "127.0.0.1"),
+        # HAProxy adds its own line after the client's: the client's line is not believed.
+        ("127.0.0.1", ["203.0.113.1", "198.51.100.7"], "198.51.100.7"),
+        ("127.0.0.1", "not-an-ip", "127.0.0.1"),
+        ("127.0.0.1", "junk, 198.51.100.7", "198.51.100.7"),
     ],
 )
 def test_client_address_trusts_only_configured_proxies(peer, forwarded, expected):
     assert client_address(_request(peer, forwarded), ("127.0.0.1", "10.0.0.0/8")) == expected
+
+
+def test_a_challenge_has_one_spelling(client):
+    """base64 decoding is lenient; only the canonical string is a challenge, so no variant of a
+    spent challenge spends again."""
+    from ezla.auth import service
+
+    challenge = client.get("/v1/auth/challenge").json()["challenge"]
+    sm = client.app.state.sessionmaker
+    variants = [challenge[:-1] + c for c in "BCDRhx" if c != challenge[-1]] + [challenge + "=", challenge + "AAAA"]
+    for variant in variants:
+        with pytest.raises(service.ChallengeInvalid), transaction(sm) as s:
+            service.consume_challenge(s, variant, now=datetime.now(UTC))
+    with transaction(sm) as s:
+        service.consume_challenge(s, challenge, now=datetime.now(UTC))
+
+
+def test_odd_ids_and_ocsp_requests_are_4xx(client, operator_token):
+    op = {"Authorization": f"Bearer {operator_token}"}
+    r = client.delete("/v1/accounts/99999999999999999999", headers=op)
+    assert r.status_code in (400, 404), r.text
+    doctor = enroll(client, operator_token)
+    issuing = x509.load_pem_x509_certificates(client.get("/v1/ca/chain").content)[0]
+    from asn1crypto import ocsp as asn1_ocsp
+
+    req = (
+        ocsp.OCSPRequestBuilder()
+        .add_certificate(doctor.cert, issuing, hashes.SHA256())
+        .add_extension(x509.OCSPNonce(b"1234"), critical=False)
+        .build()
+    )
+    parsed = asn1_ocsp.OCSPRequest.load(req.public_bytes(serialization.Encoding.DER))
+    exts = parsed["tbs_request"]["request_extensions"]
+    exts.append(exts[0])  # the nonce twice
+    r = client.post(
+        "/v1/ca/ocsp", content=parsed.dump(force=True), headers={"content-type": "application/ocsp-request"}
+    )
+    assert r.status_code in (200, 400), r.text
+    if r.status_code == 200:
+        assert ocsp.load_der_ocsp_response(r.content).response_status == ocsp.OCSPResponseStatus.MALFORMED_REQUEST

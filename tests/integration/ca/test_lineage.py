@@ -162,3 +162,57 @@ def test_cli_revoke_with_compromise_date_and_doctor_show(client, operator_token,
     assert certs[doctor.serial]["invalid_since"].startswith(since)
     human = runner.invoke(doctor_cli, ["show", "--npwz", doctor.npwz], env=env).output
     assert f"renewed from {doctor.serial}" in human
+
+
+def _holder_revoke(client, doctor, reason: str):  # type: ignore[no-untyped-def]
+    import base64
+
+    from ezla.proof import holder_message, sign_proof
+
+    challenge = client.get("/v1/auth/challenge").json()["challenge"]
+    proof = sign_proof(doctor.key, holder_message("revoke", doctor.serial, challenge, reason))
+    return client.post(
+        f"/v1/ca/certificates/{doctor.serial}/revocation",
+        json={"reason": reason, "challenge": challenge, "signature": base64.b64encode(proof).decode()},
+    )
+
+
+def test_a_thief_who_revokes_first_does_not_shield_the_renewal(client, operator_token):
+    """The thief renews, then revokes the original itself as 'superseded'. The operator's later
+    keyCompromise changes the reason (RFC 5280 allows it) and still takes the renewal."""
+    doctor = enroll(client, operator_token)
+    stolen = renew(client, doctor)
+    token = log_in(client, stolen).json()["token"]
+    assert _holder_revoke(client, doctor, "superseded").status_code == 200
+    resp = client.post(
+        f"/v1/ca/certificates/{doctor.serial}/revocation", json={"reason": "keyCompromise"}, headers=_op(operator_token)
+    )
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["lineage_revoked"] == [stolen.serial]
+    assert _ocsp_status(client, stolen.cert) == ocsp.OCSPCertStatus.REVOKED
+    assert client.get("/v1/ezla/00000000-0000-0000-0000-000000000000", headers=_op(token)).status_code == 401
+    crl = x509.load_der_x509_crl(client.get("/v1/ca/crl").content)
+    entry = next(e for e in crl if e.serial_number == doctor.cert.serial_number)
+    assert entry.extensions.get_extension_for_class(x509.CRLReason).value.reason == x509.ReasonFlags.key_compromise
+    # Asked again, nothing changes: 409.
+    again = client.post(
+        f"/v1/ca/certificates/{doctor.serial}/revocation", json={"reason": "keyCompromise"}, headers=_op(operator_token)
+    )
+    assert again.status_code == 409
+
+
+def test_a_holders_unspecified_revocation_keeps_the_renewal(client, operator_token):
+    doctor = enroll(client, operator_token)
+    renewed = renew(client, doctor)
+    assert _holder_revoke(client, doctor, "unspecified").json()["lineage_revoked"] == []
+    assert client.post("/v1/ezla", content=signed_sick_leave(renewed), headers=XML).status_code == 201
+
+
+def test_a_compromise_date_without_an_offset_is_400(client, operator_token):
+    doctor = enroll(client, operator_token)
+    resp = client.post(
+        f"/v1/ca/certificates/{doctor.serial}/revocation",
+        json={"reason": "keyCompromise", "compromised_at": "2026-01-01T00:00:00"},
+        headers=_op(operator_token),
+    )
+    assert (resp.status_code, resp.json()["code"]) == (400, "bad-request")

@@ -198,3 +198,15 @@ def test_strict_delivery_to_an_internal_address_fails_without_connecting() -> No
 
     with pytest.raises(DeliveryFailed, match="address refused"):
         anyio.run(go)
+
+
+def test_an_international_name_travels_in_its_ascii_form() -> None:
+    seen: list[str] = []
+
+    async def resolver(host: str, port: int) -> list[str]:
+        seen.append(host)
+        return ["93.184.216.34"]
+
+    target = anyio.run(resolve_and_pin, "https://zażółć.example.pl/hook", WebhookPolicy(), resolver)
+    assert seen == ["xn--za-6ja4f8n1l.example.pl"]
+    assert target.host_header == "xn--za-6ja4f8n1l.example.pl" and target.sni_hostname == seen[0]
