@@ -13,8 +13,9 @@ from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 from ezla.errors import ProofInvalid
 
 LOGIN_CONTEXT = b"ezla-doctor-login-v1\0"
-# 40 bytes in base64url: expiry (8), random (16), HMAC tag (16); see ezla.auth.service.issue_challenge.
-CHALLENGE_PATTERN = re.compile(r"[A-Za-z0-9_-]{54}")
+# 40 bytes in base64url, unpadded: expiry (8), random (16), HMAC tag (16) (ezla.auth.service). The
+# last character carries 4 bits, so it is one of four: one spelling per challenge.
+CHALLENGE_PATTERN = re.compile(r"[A-Za-z0-9_-]{53}[AQgw]")
 
 
 def login_message(challenge: str) -> bytes:

@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 from ezla.audit import service as audit
 from ezla.auth.models import Account, Secret, SpentChallenge, Throttle
 from ezla.errors import AccountNotFound, BadRequest, ChallengeInvalid, RateLimited, Unauthenticated
+from ezla.proof import CHALLENGE_PATTERN
 
 CHALLENGE_TTL = timedelta(minutes=5)
 DOCTOR_TOKEN_TTL = timedelta(hours=1)
@@ -226,7 +227,6 @@ def issue_doctor_token(
 
 # --- challenges: stateless until spent -----------------------------------------------------
 CHALLENGE_KEY = "challenge-mac"
-CHALLENGE = re.compile(r"[A-Za-z0-9_-]{53}[AQgw]")  # 40 bytes: the last character carries 4 bits
 LEGACY_CHALLENGE = re.compile(r"[A-Za-z0-9_-]{43}")
 
 
@@ -260,7 +260,7 @@ def consume_challenge(session: Session, challenge: str, *, now: datetime) -> Non
     if LEGACY_CHALLENGE.fullmatch(challenge):
         _consume_legacy(session, challenge, now=now)
         return
-    if not CHALLENGE.fullmatch(challenge):
+    if not CHALLENGE_PATTERN.fullmatch(challenge):
         raise ChallengeInvalid()
     raw = base64.urlsafe_b64decode(challenge + "==")
     key = _challenge_key(session, create=False)

@@ -37,8 +37,8 @@ def test_login_signature_is_bound_to_its_context(client, operator_token):
 
 
 def test_client_refuses_to_sign_a_foreign_challenge():
-    assert check_challenge("A" * 43) == "A" * 43
-    for bad in ("<ds:SignedInfo xmlns:ds=...>", "A" * 44, "", "A" * 42 + "="):
+    assert check_challenge("A" * 53 + "w") == "A" * 53 + "w"
+    for bad in ("<ds:SignedInfo xmlns:ds=...>", "A" * 43, "A" * 55, "A" * 53 + "B", "", "A" * 53 + "="):
         with pytest.raises(ProofInvalid):
             check_challenge(bad)
 
