@@ -9,7 +9,7 @@ REGISTRY_PORT ?= 8100
 export EZLA_REGISTRY_TOKEN_FILE ?= var/registry-token
 export EZLA_REGISTRY_READ_TOKEN_FILE ?= var/registry-read-token
 
-.PHONY: run test test-deps lint type bench cluster demo install install-test clean
+.PHONY: run test test-deps cluster-deps lint type bench cluster demo install install-test clean
 
 $(BIN)/ezla: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -38,18 +38,27 @@ run: $(BIN)/ezla var/registry-token var/registry-read-token
 	  EZLA_REGISTRY_URL=http://$(HOST):$(REGISTRY_PORT) $(BIN)/ezla serve --host $(HOST) --port $(PORT) & \
 	  wait
 
-# What the tests run besides Python (peers, the front, the browser) on a new Debian machine of this
-# kind; PostgreSQL itself is one of the machine's services (.ci/run starts it if it is down).
-TEST_TOOLS := haproxy:haproxy xmlsec1:xmlsec1 node:nodejs npm:npm openssl:openssl chromium:chromium
-test-deps:
-	@missing=""; for pair in $(TEST_TOOLS); do command -v $${pair%%:*} >/dev/null || missing="$$missing $${pair#*:}"; done; \
+# What the tests run besides Python (peers, the front, the browser, pg_auto_failover for the twins'
+# databases) on a new Debian machine of this kind, as command:package; PostgreSQL itself is one of
+# the machine's services (.ci/run starts it if it is down). `make cluster` needs the last two.
+CLUSTER_TOOLS := haproxy:haproxy pg_autoctl:postgresql-15-auto-failover
+TEST_TOOLS := xmlsec1:xmlsec1 node:nodejs npm:npm openssl:openssl chromium:chromium $(CLUSTER_TOOLS)
+define install_missing
+	@missing=""; for pair in $(1); do command -v $${pair%%:*} >/dev/null || missing="$$missing $${pair#*:}"; done; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then \
-	    echo "make test needs:$$missing -- install them with: sudo apt-get install -y$$missing" >&2; exit 1; \
+	    echo "$(2) needs:$$missing -- install them with: sudo apt-get install -y$$missing" >&2; exit 1; \
 	  fi; \
 	  echo "installing:$$missing"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	fi
+endef
+
+test-deps:
+	$(call install_missing,$(TEST_TOOLS),make test)
+
+cluster-deps:
+	$(call install_missing,$(CLUSTER_TOOLS),make cluster)
 
 test: test-deps $(VENV)/.test-installed
 	$(BIN)/ruff check ezla tests bench tools
@@ -71,7 +80,7 @@ bench: $(VENV)/.test-installed
 	$(BIN)/python bench/load_bench.py --hostile
 	$(BIN)/python bench/inbox_bench.py
 
-cluster: $(BIN)/ezla
+cluster: cluster-deps $(BIN)/ezla
 	$(BIN)/python -m tools.cluster
 
 demo: $(BIN)/ezla

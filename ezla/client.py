@@ -68,7 +68,7 @@ class EzlaClient:
         *,
         token: str | None = None,
         timeout: float = 10.0,
-        attempts: int = 8,
+        attempts: int = 10,
         backoff: float = 0.1,
         max_backoff: float = 2.0,
     ) -> None:
@@ -121,9 +121,11 @@ class EzlaClient:
             self.failovers += 1
             self._preferred = (index + 1) % len(self.urls)
             if attempt + 1 < attempts and attempt >= len(self.urls) - 1:
-                # Every node has failed once: back off (full jitter) before going round again.
+                # Every node has failed once: back off before going round again. Equal jitter (half
+                # the delay, plus up to half at random) spreads clients yet guarantees the retries
+                # span a database failover (about 3-5 s): at least ~5 s over the default attempts.
                 delay = min(self.max_backoff, self.backoff * 2 ** (attempt - len(self.urls) + 1))
-                time.sleep(random.uniform(0, delay))  # noqa: S311
+                time.sleep(delay / 2 + random.uniform(0, delay / 2))  # noqa: S311
         raise Unreachable(f"no node answered after {attempts} attempts: {type(last).__name__}")
 
     @staticmethod

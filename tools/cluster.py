@@ -28,21 +28,20 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
 
 import click
 import httpx
 
 from ezla.migrate import ensure_database, redact
+from tools.formation import Formation
+from tools.processes import ClusterError, Process
+
+__all__ = ["Cluster", "ClusterError", "Formation", "NodeHandle", "Process", "find_haproxy"]
 
 DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/ezla"
 DEFAULT_REGISTRY_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/ezla_registry"
 NODE_NAMES = ("A", "B")
 _PLACEHOLDER = re.compile(r"\{\{\s*([a-z_]+)\s*\}\}")
-
-
-class ClusterError(RuntimeError):
-    """The cluster cannot be brought up (missing HAProxy, database, a process that did not start)."""
 
 
 def ezla_command() -> list[str]:
@@ -99,106 +98,6 @@ def public_url_for(host: str, port: int) -> str:
 
 def _is_postgres(url: str) -> bool:
     return url.startswith(("postgresql", "postgres:"))
-
-
-@dataclass
-class Process:
-    """One child process: its own session (Ctrl-C in the terminal reaches only us), log to a file."""
-
-    name: str
-    args: list[str]
-    env: dict[str, str]
-    log_path: Path
-    ready_url: str | None = None
-    popen: subprocess.Popen[bytes] | None = field(default=None, repr=False)
-    _log: IO[bytes] | None = field(default=None, repr=False)
-
-    def start(self, *, wait: bool = True, timeout: float = 60.0) -> None:
-        if self.alive():
-            raise ClusterError(f"{self.name} is already running (pid {self.pid})")
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        if self._log is not None:
-            self._log.close()
-        self._log = self.log_path.open("ab")
-        self.popen = subprocess.Popen(
-            self.args, env=self.env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True
-        )
-        if wait:
-            self.wait_ready(timeout)
-
-    def wait_ready(self, timeout: float = 60.0) -> None:
-        if self.ready_url is None:
-            return
-        deadline = time.monotonic() + timeout
-        last: object = None
-        while time.monotonic() < deadline:
-            if not self.alive():
-                raise ClusterError(f"{self.name} exited with {self.returncode}:\n{self.log_tail()}")
-            try:
-                r = httpx.get(self.ready_url, timeout=2)
-                if r.status_code == 200:
-                    return
-                last = f"{r.status_code} {r.text[:200]}"
-            except httpx.HTTPError as exc:
-                last = type(exc).__name__
-            time.sleep(0.05)
-        raise ClusterError(f"{self.name} not ready after {timeout:.0f} s ({last}):\n{self.log_tail()}")
-
-    def log_tail(self, chars: int = 3000) -> str:
-        try:
-            return self.log_path.read_text(errors="replace")[-chars:]
-        except OSError:
-            return ""
-
-    @property
-    def pid(self) -> int:
-        if self.popen is None:
-            raise ClusterError(f"{self.name} was never started")
-        return self.popen.pid
-
-    @property
-    def returncode(self) -> int | None:
-        return self.popen.poll() if self.popen else None
-
-    def alive(self) -> bool:
-        return self.popen is not None and self.popen.poll() is None
-
-    def send(self, sig: int) -> None:
-        if self.alive():
-            os.kill(self.pid, sig)
-
-    def wait(self, timeout: float) -> int | None:
-        if self.popen is None:
-            return None
-        try:
-            return self.popen.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            return None
-
-    def kill(self) -> None:
-        """SIGKILL: no drain, no lease release, sockets reset (a crashed machine, roughly)."""
-        self.send(signal.SIGKILL)
-        self.wait(10)
-
-    def terminate(self) -> None:
-        """SIGTERM, once (a second SIGTERM cuts a node's drain short). A frozen process is thawed."""
-        self.send(signal.SIGCONT)
-        self.send(signal.SIGTERM)
-
-    def stop(self, timeout: float = 30.0, *, signalled: bool = False) -> int | None:
-        """SIGTERM (unless ``signalled`` already) and wait; SIGKILL after ``timeout``."""
-        if not self.alive():
-            return self.returncode
-        if not signalled:
-            self.terminate()
-        if self.wait(timeout) is None:
-            self.kill()
-        return self.returncode
-
-    def close_log(self) -> None:
-        if self._log is not None:
-            self._log.close()
-            self._log = None
 
 
 @dataclass
@@ -270,6 +169,9 @@ class Cluster:
     env: Mapping[str, str] | None = None  # base environment for every child (default: os.environ)
     haproxy: str | None = None
     template: Path | None = None
+    # A pg_auto_failover formation, one data node per twin: each twin is app + database. Without
+    # one, both nodes share the PostgreSQL at ``database_url``.
+    formation: Formation | None = None
     nodes: dict[str, NodeHandle] = field(default_factory=dict, init=False)
     registry: Process | None = field(default=None, init=False)
     balancer: Process | None = field(default=None, init=False)
@@ -371,6 +273,10 @@ class Cluster:
         if set(self.node_ports) != set(NODE_NAMES):
             raise ClusterError(f"node_ports must name {NODE_NAMES}")
         haproxy = find_haproxy(self.haproxy)
+        if self.formation is not None:
+            self.formation.start()
+            self.database_url = self.formation.url("ezla")
+            self.registry_database_url = self.formation.url("ezla_registry")
         env = self.child_env()
         self.prepare(env)
         cfg = self.render_haproxy()
@@ -420,6 +326,22 @@ class Cluster:
         for proc in [*(h.process for h in self.nodes.values()), self.balancer, self.registry]:
             if proc is not None:
                 proc.close_log()
+        if self.formation is not None:
+            self.formation.stop()
+
+    # --- whole twins ------------------------------------------------------------------------
+    def kill_twin(self, name: str) -> None:
+        """SIGKILL a twin's app and its PostgreSQL together (the machine is gone)."""
+        self.node(name).kill()
+        if self.formation is not None:
+            self.formation.kill(name)
+
+    def restart_twin(self, name: str) -> None:
+        """Bring a killed twin back: its database rejoins as the standby, its app takes traffic."""
+        if self.formation is not None:
+            self.formation.start_node(name)
+        if not self.node(name).alive():
+            self.node(name).start()
 
     def __enter__(self) -> Cluster:
         return self.start()
@@ -460,6 +382,12 @@ class Cluster:
         lines += [f"node {h.name}    {h.url}   (pid {h.pid})" for h in self.nodes.values()]
         lines.append(f"registry  {self.registry_url}   (pid {self.registry.pid if self.registry else '-'})")
         lines.append(f"database  {redact(self.database_url)}")
+        if self.formation is not None:
+            lines.append(
+                f"formation monitor :{self.formation.monitor_port}, data nodes "
+                + ", ".join(f"{t}:{p}" for t, p in self.formation.node_ports.items())
+                + f" ({self.formation.data_root})"
+            )
         lines.append(f"logs      {self.run_dir / 'logs'}/*.log")
         return "\n".join(lines)
 
@@ -475,6 +403,16 @@ class Cluster:
 @click.option("--registry-database-url", envvar="EZLA_REGISTRY_DATABASE_URL", default=DEFAULT_REGISTRY_DATABASE_URL)
 @click.option("--var-dir", envvar="EZLA_VAR_DIR", type=click.Path(path_type=Path), default=Path("var"))
 @click.option("--haproxy", default=None, help="haproxy binary (default: EZLA_HAPROXY or PATH)")
+@click.option(
+    "--formation/--shared-postgres",
+    default=True,
+    show_default=True,
+    help="Each twin with its own PostgreSQL in a pg_auto_failover formation (monitor + one data node per "
+    "twin), or both on the shared server at --database-url.",
+)
+@click.option("--pg-monitor-port", envvar="EZLA_CLUSTER_PG_MONITOR_PORT", type=int, default=6000, show_default=True)
+@click.option("--pg-a-port", envvar="EZLA_CLUSTER_PG_A_PORT", type=int, default=6001, show_default=True)
+@click.option("--pg-b-port", envvar="EZLA_CLUSTER_PG_B_PORT", type=int, default=6002, show_default=True)
 def main(
     host: str,
     lb_port: int,
@@ -486,6 +424,10 @@ def main(
     registry_database_url: str,
     var_dir: Path,
     haproxy: str | None,
+    formation: bool,
+    pg_monitor_port: int,
+    pg_a_port: int,
+    pg_b_port: int,
 ) -> None:
     cluster = Cluster(
         host=host,
@@ -497,6 +439,7 @@ def main(
         registry_database_url=registry_database_url,
         var_dir=var_dir,
         haproxy=haproxy,
+        formation=Formation(pg_monitor_port, {"A": pg_a_port, "B": pg_b_port}) if formation else None,
     )
     stopping = threading.Event()
 
@@ -505,7 +448,11 @@ def main(
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
-    click.echo("starting: migrations, registry, node A, node B, HAProxy ...")
+    click.echo(
+        "starting: "
+        + ("PostgreSQL formation (monitor, twin A, twin B), " if formation else "")
+        + "migrations, registry, node A, node B, HAProxy ..."
+    )
     try:
         cluster.start()
     except ClusterError as exc:

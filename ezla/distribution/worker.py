@@ -139,6 +139,8 @@ class Worker:
     async def _local(self, claims: list[Claim]) -> None:
         try:
             await anyio.to_thread.run_sync(self._local_batch, claims)
+        except Exception as exc:  # the database went away mid-batch: the leases expire, rows retry
+            log.warning("delivery_outcome_unrecorded", deliveries=len(claims), error=type(exc).__name__)
         finally:
             self._in_flight["local"] -= len(claims)
 
@@ -191,8 +193,14 @@ class Worker:
             return complete(session, c, now=utcnow())
 
     def _failed(self, c: Claim, error: str) -> None:
-        with transaction(self.factory) as session:
-            outcome = fail(session, c, error, now=utcnow(), dead_after=self.dead_after, retry_cap=self.retry_cap)
+        """Record a failed attempt. When even that fails (the database is away: a failover), the
+        row keeps its lease until it expires and is claimed again; the worker carries on."""
+        try:
+            with transaction(self.factory) as session:
+                outcome = fail(session, c, error, now=utcnow(), dead_after=self.dead_after, retry_cap=self.retry_cap)
+        except Exception as exc:
+            log.warning("delivery_outcome_unrecorded", delivery_id=c.id, error=type(exc).__name__)
+            return
         log.warning(
             "delivery_failed",
             delivery_id=c.id,
@@ -260,8 +268,19 @@ class Worker:
                     with contextlib.suppress(Exception):
                         proxy.invalidate()  # a LISTENing connection never goes back to the pool
 
+    def _supervise(self) -> None:
+        """The loop, started again if anything escapes it: a worker that dies quietly would leave
+        every row of this node's claims waiting for their leases to expire, and then some."""
+        while not self._stop.is_set():
+            try:
+                anyio.run(self._loop)
+            except Exception as exc:  # logged, and the loop runs again
+                log.error("worker_crashed", error=type(exc).__name__, where=where(exc))
+                self._in_flight.clear()
+                self._stop.wait(1.0)
+
     def start(self) -> None:
-        self._thread = threading.Thread(target=anyio.run, args=(self._loop,), name="ezla-delivery", daemon=True)
+        self._thread = threading.Thread(target=self._supervise, name="ezla-delivery", daemon=True)
         self._thread.start()
         if self.factory.kw["bind"].dialect.name == "postgresql":
             self._listener = threading.Thread(target=self._listen, name="ezla-outbox-listen", daemon=True)

@@ -25,7 +25,9 @@ def test_a_dozen_concurrent_requests_of_every_kind_answer_quickly(single_node) -
 
     def wrong_enrollment(i: int) -> tuple[int | str, float]:
         t = time.perf_counter()
-        r = httpx.post(f"{url}/v1/ca/enrollments", json={"activation_code": f"WRONG-{i}", "pkcs12_password": "kot Filemon 2026"})
+        r = httpx.post(
+            f"{url}/v1/ca/enrollments", json={"activation_code": f"WRONG-{i}", "pkcs12_password": "kot Filemon 2026"}
+        )
         return r.json()["code"], time.perf_counter() - t
 
     def read(i: int) -> tuple[int | str, float]:

@@ -82,7 +82,13 @@ def test_a_doctor_token_ends_with_its_certificate(client, operator_token):
 def test_cli_adds_lists_and_revokes(settings: Settings, client):
     from ezla.auth.cli import account
 
-    env = {"EZLA_DATABASE_URL": settings.database_url, "EZLA_VAR_DIR": str(settings.var_dir)}
+    # Only this test's database: `make test` exports token-file variables for the real nodes.
+    env = {
+        "EZLA_DATABASE_URL": settings.database_url,
+        "EZLA_VAR_DIR": str(settings.var_dir),
+        "EZLA_REGISTRY_TOKEN_FILE": None,
+        "EZLA_REGISTRY_READ_TOKEN_FILE": None,
+    }
     runner = CliRunner()
     added = runner.invoke(
         account, ["add", "--role", "patient", "--pesel", "44051401359", "--label", "Jan", "--json"], env=env

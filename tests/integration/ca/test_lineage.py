@@ -147,6 +147,8 @@ def test_cli_revoke_with_compromise_date_and_doctor_show(client, operator_token,
         "EZLA_VAR_DIR": str(settings.var_dir),
         "EZLA_PKI_DIR": str(settings.pki_dir),
         "EZLA_CA_KEY_PASSPHRASE": PASSPHRASE,
+        "EZLA_REGISTRY_TOKEN_FILE": None,  # `make test` exports these for the real nodes
+        "EZLA_REGISTRY_READ_TOKEN_FILE": None,
     }
     runner = CliRunner()
     since = (datetime.now(UTC) - timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M:%S")

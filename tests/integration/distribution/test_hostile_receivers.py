@@ -130,6 +130,7 @@ def test_hostile_webhooks_delay_only_their_own_rows(  # type: ignore[no-untyped-
     )
     worker = Worker(session_factory, channels, node_id="T", retry_cap=0.3, concurrency=16, per_destination=2)
     worker.start()
+    client.app.state.outbox_committed = worker.wake  # as a node does: deliveries start on commit
     try:
         for _ in range(3):  # the hostile payers' e-ZLA first, so their webhook rows are ahead in line
             for habit in receivers:

@@ -52,3 +52,25 @@ def test_keys_are_stable_and_distinct() -> None:
     assert payer_key(None, "44051401359") == "pesel:44051401359"
     keys = {idempotency_key("e1", ev, r) for ev in ("issued", "cancelled") for r in ("registry", "employer")}
     assert len(keys) == 4 and idempotency_key("e1", "issued", "registry") == "ezla:e1:issued:registry"
+
+
+def test_a_failed_attempt_that_cannot_be_recorded_does_not_kill_the_worker(tmp_path) -> None:
+    """The database is away (a failover): recording the failure fails too; the worker logs it and
+    carries on, and the row's lease expires so it is claimed again."""
+    from datetime import UTC, datetime
+
+    from ezla.db import make_engine, make_sessionmaker
+    from ezla.distribution.channels import Channels
+    from ezla.distribution.outbox import Claim
+    from ezla.distribution.worker import Worker
+    from ezla.events import EzlaId
+
+    engine = make_engine("postgresql://nobody@127.0.0.1:1/none?connect_timeout=1")
+    factory = make_sessionmaker(engine)
+    worker = Worker(factory, Channels(registry_url="http://127.0.0.1:1", registry_token=None), node_id="T")
+    claim = Claim(
+        id=1, ezla_id=EzlaId("e"), event="issued", recipient="registry", idempotency_key="k", fence=1,
+        attempts=0, created_at=datetime.now(UTC), address=None, payload="{}",
+    )  # fmt: skip
+    worker._failed(claim, "registry unreachable")  # no exception
+    engine.dispose()
