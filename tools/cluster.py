@@ -273,12 +273,17 @@ class Cluster:
         if set(self.node_ports) != set(NODE_NAMES):
             raise ClusterError(f"node_ports must name {NODE_NAMES}")
         haproxy = find_haproxy(self.haproxy)
-        if self.formation is not None:
-            self.formation.start()
-            self.database_url = self.formation.url("ezla")
-            self.registry_database_url = self.formation.url("ezla_registry")
-        env = self.child_env()
-        self.prepare(env)
+        try:
+            if self.formation is not None:
+                self.formation.start()
+                self.database_url = self.formation.url("ezla")
+                self.registry_database_url = self.formation.url("ezla_registry")
+            env = self.child_env()
+            self.prepare(env)
+        except BaseException:
+            if self.formation is not None:
+                self.formation.stop()
+            raise
         cfg = self.render_haproxy()
         check = subprocess.run([haproxy, "-c", "-q", "-f", str(cfg)], capture_output=True, text=True, check=False)
         if check.returncode != 0:

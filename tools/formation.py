@@ -178,7 +178,11 @@ class Formation:
             created = not (self.pgdata(twin) / "PG_VERSION").exists()
             self.start_node(twin)
             # One at a time: the first becomes primary, the next ones clone it as standbys.
-            self._wait(lambda t=twin: self._reported(t) in SETTLED, timeout, f"data node {twin} to join")
+            self._wait(
+                lambda t=twin, port=port: self._reported(t) in SETTLED and self._accepts(port),
+                timeout,
+                f"data node {twin} to join",
+            )
             if created:
                 self._set_keeper_timeouts(twin)
         self.wait_healthy(timeout=timeout)
@@ -313,7 +317,10 @@ class Formation:
             if set(states) != wanted:
                 return False
             values = sorted(states.values())
-            return values.count("primary") == 1 and values.count("secondary") == len(wanted) - 1
+            if values.count("primary") != 1 or values.count("secondary") != len(wanted) - 1:
+                return False
+            # The monitor may still hold what it knew before a restart: ask the databases too.
+            return all(self._accepts(port) for port in self.node_ports.values()) and self.primary() is not None
 
         self._wait(healthy, timeout, "a primary with its standbys")
 
