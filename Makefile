@@ -80,8 +80,9 @@ bench: $(VENV)/.test-installed
 	$(BIN)/python bench/load_bench.py --hostile
 	$(BIN)/python bench/inbox_bench.py
 
+NODES ?= 2
 cluster: cluster-deps $(BIN)/ezla
-	$(BIN)/python -m tools.cluster
+	$(BIN)/python -m tools.cluster --nodes $(NODES)
 
 demo: $(BIN)/ezla
 	$(BIN)/ezla demo

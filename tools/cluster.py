@@ -23,6 +23,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Mapping
@@ -40,7 +41,7 @@ __all__ = ["Cluster", "ClusterError", "Formation", "NodeHandle", "Process", "fin
 
 DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/ezla"
 DEFAULT_REGISTRY_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/ezla_registry"
-NODE_NAMES = ("A", "B")
+NODE_LETTERS = "ABCDEFGHIJ"  # node names: A, B, C, ... (the node byte of serials comes from them)
 _PLACEHOLDER = re.compile(r"\{\{\s*([a-z_]+)\s*\}\}")
 
 
@@ -258,8 +259,10 @@ class Cluster:
             template,
             {
                 "bind": f"{self.host}:{self.lb_port}",
-                "node_a": f"{self.host}:{ports['A']}",
-                "node_b": f"{self.host}:{ports['B']}",
+                # One line per node: nothing assumes two (make cluster NODES=3).
+                "servers": "\n".join(
+                    f"    server {name} {self.host}:{port} check" for name, port in ports.items()
+                ).lstrip(),
                 "stats_bind": f"{self.host}:{self.stats_port}",
             },
         )
@@ -270,8 +273,8 @@ class Cluster:
 
     # --- lifecycle --------------------------------------------------------------------------
     def start(self) -> Cluster:
-        if set(self.node_ports) != set(NODE_NAMES):
-            raise ClusterError(f"node_ports must name {NODE_NAMES}")
+        if len(self.node_ports) < 2:
+            raise ClusterError("a cluster has two nodes or more")
         haproxy = find_haproxy(self.haproxy)
         try:
             if self.formation is not None:
@@ -313,7 +316,7 @@ class Cluster:
                 handle.process.wait_ready()
             self.balancer = Process("haproxy", [haproxy, "-db", "-f", str(cfg)], env, logs / "haproxy.log")
             self.balancer.start()
-            self.wait_balanced(set(NODE_NAMES))
+            self.wait_balanced(set(self.node_ports))
         except BaseException:
             self.stop()
             raise
@@ -375,7 +378,7 @@ class Cluster:
                 seen = self.lb_servers()
             except httpx.HTTPError:
                 seen = {}
-            if seen and all((seen.get(n) == "UP") == (n in up) for n in NODE_NAMES):
+            if seen and all((seen.get(n) == "UP") == (n in up) for n in self.node_ports):
                 return
             time.sleep(0.05)
         raise ClusterError(f"HAProxy did not converge to {sorted(up)} UP within {timeout:.0f} s: {seen}")
@@ -400,8 +403,17 @@ class Cluster:
 @click.command(help=__doc__.split("\n\n")[0])
 @click.option("--host", envvar="EZLA_CLUSTER_HOST", default="127.0.0.1", show_default=True)
 @click.option("--lb-port", envvar="EZLA_CLUSTER_LB_PORT", type=int, default=8080, show_default=True)
-@click.option("--node-a-port", envvar="EZLA_CLUSTER_NODE_A_PORT", type=int, default=8001, show_default=True)
-@click.option("--node-b-port", envvar="EZLA_CLUSTER_NODE_B_PORT", type=int, default=8002, show_default=True)
+@click.option(
+    "--nodes", envvar="EZLA_CLUSTER_NODES", type=click.IntRange(2, len(NODE_LETTERS)), default=2, show_default=True
+)
+@click.option(
+    "--node-port",
+    envvar="EZLA_CLUSTER_NODE_PORT",
+    type=int,
+    default=8001,
+    show_default=True,
+    help="Node A's port; B, C, ... take the next ones.",
+)
 @click.option("--registry-port", envvar="EZLA_CLUSTER_REGISTRY_PORT", type=int, default=8100, show_default=True)
 @click.option("--stats-port", envvar="EZLA_CLUSTER_STATS_PORT", type=int, default=8404, show_default=True)
 @click.option("--database-url", envvar="EZLA_DATABASE_URL", default=DEFAULT_DATABASE_URL)
@@ -416,13 +428,19 @@ class Cluster:
     "twin), or both on the shared server at --database-url.",
 )
 @click.option("--pg-monitor-port", envvar="EZLA_CLUSTER_PG_MONITOR_PORT", type=int, default=6000, show_default=True)
-@click.option("--pg-a-port", envvar="EZLA_CLUSTER_PG_A_PORT", type=int, default=6001, show_default=True)
-@click.option("--pg-b-port", envvar="EZLA_CLUSTER_PG_B_PORT", type=int, default=6002, show_default=True)
+@click.option(
+    "--pg-port",
+    envvar="EZLA_CLUSTER_PG_PORT",
+    type=int,
+    default=6001,
+    show_default=True,
+    help="Twin A's PostgreSQL port; B, C, ... take the next ones.",
+)
 def main(
     host: str,
     lb_port: int,
-    node_a_port: int,
-    node_b_port: int,
+    nodes: int,
+    node_port: int,
     registry_port: int,
     stats_port: int,
     database_url: str,
@@ -431,20 +449,26 @@ def main(
     haproxy: str | None,
     formation: bool,
     pg_monitor_port: int,
-    pg_a_port: int,
-    pg_b_port: int,
+    pg_port: int,
 ) -> None:
     cluster = Cluster(
         host=host,
         lb_port=lb_port,
-        node_ports={"A": node_a_port, "B": node_b_port},
+        node_ports={NODE_LETTERS[i]: node_port + i for i in range(nodes)},
         registry_port=registry_port,
         stats_port=stats_port,
         database_url=database_url,
         registry_database_url=registry_database_url,
         var_dir=var_dir,
         haproxy=haproxy,
-        formation=Formation(pg_monitor_port, {"A": pg_a_port, "B": pg_b_port}) if formation else None,
+        # One formation per node count: a formation made for three twins does not run with two.
+        formation=Formation(
+            pg_monitor_port,
+            {NODE_LETTERS[i]: pg_port + i for i in range(nodes)},
+            root=Path(tempfile.gettempdir()) / f"ezla-formation-{pg_monitor_port}-{nodes}",
+        )
+        if formation
+        else None,
     )
     stopping = threading.Event()
 
@@ -453,10 +477,11 @@ def main(
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
+    names = ", ".join(NODE_LETTERS[:nodes])
     click.echo(
         "starting: "
-        + ("PostgreSQL formation (monitor, twin A, twin B), " if formation else "")
-        + "migrations, registry, node A, node B, HAProxy ..."
+        + (f"PostgreSQL formation (monitor; data nodes {names}), " if formation else "")
+        + f"migrations, registry, nodes {names}, HAProxy ..."
     )
     try:
         cluster.start()

@@ -173,18 +173,22 @@ class Formation:
             )  # fmt: skip
         self._wait(lambda: self._accepts(self.monitor_port, "pg_auto_failover"), timeout, "the monitor to be ready")
         self._tune_monitor()
+        existing = [t for t in self.node_ports if (self.pgdata(t) / "PG_VERSION").exists()]
         for twin, port in self.node_ports.items():
             self.nodes[twin] = DataNode(twin.lower(), port)
-            created = not (self.pgdata(twin) / "PG_VERSION").exists()
+        for twin in existing:  # known to the monitor: all at once, each resumes its role
             self.start_node(twin)
-            # One at a time: the first becomes primary, the next ones clone it as standbys.
+        for twin, port in self.node_ports.items():
+            if twin in existing:
+                continue
+            self.start_node(twin)
+            # New nodes one at a time: the first becomes primary, the next ones clone it as standbys.
             self._wait(
                 lambda t=twin, port=port: self._reported(t) in SETTLED and self._accepts(port),
                 timeout,
                 f"data node {twin} to join",
             )
-            if created:
-                self._set_keeper_timeouts(twin)
+            self._set_keeper_timeouts(twin)
         self.wait_healthy(timeout=timeout)
         return self
 
@@ -203,15 +207,16 @@ class Formation:
         node.process = self._keeper(node.name, args)
 
     def stop(self) -> None:
-        """Stop every keeper (which stops its PostgreSQL), data nodes first, then the monitor."""
+        """The monitor first, so that stopping the data nodes is not taken for a failure (a stopped
+        primary would otherwise be failed over in the middle of the shutdown), then the data nodes."""
+        if self.monitor is not None:
+            self.monitor.stop(30)
+            self._kill_postmaster(self.pgdata("monitor"))
         for node in self.nodes.values():
             if node.process is not None:
                 self._signal_node(node, signal.SIGCONT)
                 node.process.stop(30)
             self._kill_postmaster(self.pgdata(node.name))  # a keeper killed earlier left none, or one
-        if self.monitor is not None:
-            self.monitor.stop(30)
-            self._kill_postmaster(self.pgdata("monitor"))
         for proc in [self.monitor, *(n.process for n in self.nodes.values())]:
             if proc is not None:
                 proc.close_log()
@@ -314,6 +319,7 @@ class Formation:
             except (ClusterError, ValueError, subprocess.TimeoutExpired):
                 return False
             wanted = {t.lower() for t in self.node_ports}
+            states = {name: state for name, state in states.items() if name in wanted}  # a node left out
             if set(states) != wanted:
                 return False
             values = sorted(states.values())
@@ -348,7 +354,10 @@ class Formation:
                 if proc is not None and proc.popen is not None and not proc.alive():
                     raise ClusterError(f"{proc.name} exited while waiting for {what}:\n{proc.log_tail()}")
             time.sleep(0.3)
-        raise ClusterError(f"timed out waiting for {what}; state: {self._describe_state()}")
+        raise ClusterError(
+            f"timed out waiting for {what}; state: {self._describe_state()} "
+            f"(a formation left in a bad state can be started afresh by deleting {self.data_root})"
+        )
 
     def _describe_state(self) -> str:
         try:
