@@ -74,6 +74,9 @@ def sign_crl(builder: x509.CertificateRevocationListBuilder, issuer_key: Certifi
     return crl.public_bytes(Encoding.DER)
 
 
+MAX_PRODUCED_AT_DRIFT = 60  # seconds between the lint copy's signature and the real one (pkilint runs between)
+
+
 @cache
 def _stand_in(responder: x509.Certificate, kind: str, size: int) -> x509.Certificate:
     """A certificate for the throwaway key with the responder's names: cryptography refuses to sign
@@ -92,11 +95,12 @@ def _stand_in(responder: x509.Certificate, kind: str, size: int) -> x509.Certifi
 
 
 def _tbs_but_responder_id(response: ocsp.OCSPResponse) -> list[bytes]:
-    """The signed response data except the ResponderID, which names the key by its hash."""
+    """The signed response data except the ResponderID, which names the key by its hash, and
+    producedAt, which cryptography sets to the clock at each signature (compared on its own)."""
     tbs = asn1_ocsp.OCSPResponse.load(response.public_bytes(Encoding.DER))["response_bytes"]["response"].parsed[
         "tbs_response_data"
     ]
-    return [tbs[field].dump() for field in ("version", "produced_at", "responses", "response_extensions")]
+    return [tbs[field].dump() for field in ("version", "responses", "response_extensions")]
 
 
 def sign_ocsp_response(
@@ -125,4 +129,8 @@ def sign_ocsp_response(
     )
     if _tbs_but_responder_id(response) != _tbs_but_responder_id(lint_copy):
         raise LintFailed("the signed OCSP response differs from the linted copy")
+    # The two signatures straddle a second now and then: producedAt may move on, never back or far.
+    drift = (response.produced_at_utc - lint_copy.produced_at_utc).total_seconds()
+    if not 0 <= drift <= MAX_PRODUCED_AT_DRIFT:
+        raise LintFailed("the signed OCSP response's producedAt is not the linted copy's")
     return response.public_bytes(Encoding.DER)
