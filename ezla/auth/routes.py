@@ -3,7 +3,6 @@ operator's account API."""
 
 from __future__ import annotations
 
-import dataclasses
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
@@ -53,27 +52,8 @@ class AccountIn(msgspec.Struct, forbid_unknown_fields=True):
     expires_in_days: int | None = None
 
 
-class AccountOut(msgspec.Struct):
-    id: int
-    role: str
-    label: str | None
-    nip: str | None
-    pesel_hint: str | None
-    npwz: str | None
-    certificate_serial: str | None
-    created_at: datetime
-    expires_at: datetime | None
-    last_used_at: datetime | None
-    revoked_at: datetime | None
-    active: bool
-
-    @classmethod
-    def of(cls, view: service.AccountView) -> AccountOut:
-        return cls(**dataclasses.asdict(view))
-
-
 class NewAccountOut(msgspec.Struct):
-    account: AccountOut
+    account: service.AccountView  # the domain view as is: never the token, a PESEL only by its last digits
     token: str  # shown once
 
 
@@ -85,10 +65,10 @@ class AccountsController(Controller):
     guards = [requires(Role.OPERATOR)]
 
     @get("/", sync_to_thread=True)
-    def list_accounts(self, state: State, role: Role | None = None, include_inactive: bool = False) -> list[AccountOut]:
+    def list_accounts(self, state: State, role: Role | None = None, include_inactive: bool = False) -> list[service.AccountView]:
         with reading(state.sessionmaker) as session:
             views = service.list_accounts(session, now=utcnow(), role=role, include_inactive=include_inactive)
-        return [AccountOut.of(v) for v in views]
+        return views
 
     @post("/", status_code=201, sync_to_thread=True, cache_control=NO_STORE)
     def create(self, data: AccountIn, state: State) -> NewAccountOut:
@@ -110,11 +90,11 @@ class AccountsController(Controller):
                 expires_at=expires_at,
             )
             view = service.AccountView.of(account, now)
-        return NewAccountOut(AccountOut.of(view), token)
+        return NewAccountOut(view, token)
 
     @delete("/{account_id:int}", status_code=200, sync_to_thread=True)
-    def revoke(self, account_id: int, request: Request[Any, Any, State], state: State) -> AccountOut:
+    def revoke(self, account_id: int, request: Request[Any, Any, State], state: State) -> service.AccountView:
         by = f"operator:{principal_of(request).account_id}"
         with transaction(state.sessionmaker) as session:
             view = service.revoke_account(session, account_id, now=utcnow(), by=by)
-        return AccountOut.of(view)
+        return view

@@ -11,12 +11,16 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 import httpx
 import psycopg
 import pytest
 
 from ezla.client import EzlaClient
+from tests.conftest import PASSPHRASE, PUBLIC_URL
+from tests.e2e.procs import base_env, free_port
 from tests.factories import EnrolledDoctor, signed_sick_leave
 from tools.cluster import Cluster
 
@@ -26,6 +30,37 @@ RECIPIENTS = ("registry", "employer", "patient")
 DELIVERY_DEADLINE = 60.0
 REGISTRY_TOKEN = "chaos-registry-token"  # test credentials on loopback: the nodes write with this one
 REGISTRY_READ_TOKEN = "chaos-registry-read-token"  # and the checks read with this one
+
+
+def chaos_env(**extra: str) -> dict[str, str]:
+    """Node settings for the chaos clusters: short leases and retries, so recovery shows within a test."""
+    return base_env(
+        EZLA_CA_KEY_PASSPHRASE=PASSPHRASE,
+        EZLA_REGISTRY_TOKEN=REGISTRY_TOKEN,
+        EZLA_REGISTRY_READ_TOKEN=REGISTRY_READ_TOKEN,
+        EZLA_LEASE_SECONDS="3",
+        EZLA_WORKER_POLL_SECONDS="0.1",
+        EZLA_RETRY_CAP_SECONDS="1",
+        # The production default: HAProxy sees a drain in ~0.7 s when idle, but its checks slow down
+        # when the whole suite shares two cores (1.5 s once let a request reach a stopping node).
+        EZLA_DRAIN_SECONDS="3",
+        **extra,
+    )
+
+
+def chaos_cluster(root: Path, pki_dir: Path, env: dict[str, str], **kwargs: Any) -> Cluster:
+    """Two nodes, the registry and HAProxy on free ports (databases and formation from ``kwargs``)."""
+    return Cluster(
+        lb_port=free_port(),
+        node_ports={"A": free_port(), "B": free_port()},
+        registry_port=free_port(),
+        stats_port=free_port(),
+        var_dir=root / "var",
+        pki_dir=pki_dir,
+        public_url=PUBLIC_URL,
+        env=env,
+        **kwargs,
+    )
 
 
 @dataclass

@@ -22,11 +22,10 @@ import httpx
 import psycopg
 import pytest
 
-from tests.conftest import PASSPHRASE, PG_ADMIN, PUBLIC_URL
-from tests.e2e.chaos import REGISTRY_READ_TOKEN, REGISTRY_TOKEN, Chaos, under_load
-from tests.e2e.procs import base_env, free_port
+from tests.conftest import PG_ADMIN
+from tests.e2e.chaos import REGISTRY_READ_TOKEN, Chaos, chaos_cluster, chaos_env, under_load
 from tests.factories import enroll, signed_sick_leave
-from tools.cluster import Cluster, find_haproxy
+from tools.cluster import find_haproxy
 
 pytestmark = pytest.mark.slow
 
@@ -47,28 +46,8 @@ def chaos(tmp_path_factory: pytest.TempPathFactory, pki_dir: Path) -> Iterator[C
     for db in (name, f"{name}_registry"):
         _admin(f'CREATE DATABASE "{db}"')  # fails loudly when PostgreSQL is not running
     root = tmp_path_factory.mktemp("chaos")
-    env = base_env(
-        EZLA_CA_KEY_PASSPHRASE=PASSPHRASE,
-        EZLA_REGISTRY_TOKEN=REGISTRY_TOKEN,
-        EZLA_REGISTRY_READ_TOKEN=REGISTRY_READ_TOKEN,
-        EZLA_LEASE_SECONDS="3",
-        EZLA_WORKER_POLL_SECONDS="0.1",
-        EZLA_RETRY_CAP_SECONDS="1",
-        # The production default: HAProxy sees a drain in ~0.7 s when idle, but its checks slow down
-        # when the whole suite shares two cores (1.5 s once let a request reach a stopping node).
-        EZLA_DRAIN_SECONDS="3",
-    )
-    cluster = Cluster(
-        lb_port=free_port(),
-        node_ports={"A": free_port(), "B": free_port()},
-        registry_port=free_port(),
-        stats_port=free_port(),
-        database_url=_pg(name),
-        registry_database_url=_pg(f"{name}_registry"),
-        var_dir=root / "var",
-        pki_dir=pki_dir,
-        public_url=PUBLIC_URL,
-        env=env,
+    cluster = chaos_cluster(
+        root, pki_dir, chaos_env(), database_url=_pg(name), registry_database_url=_pg(f"{name}_registry")
     )
     try:
         cluster.start()

@@ -25,24 +25,14 @@ import httpx
 import psycopg
 import pytest
 
-from tests.conftest import PASSPHRASE, PG_ADMIN, PUBLIC_URL
-from tests.e2e.chaos import REGISTRY_READ_TOKEN, REGISTRY_TOKEN, Chaos, under_load
-from tests.e2e.procs import base_env, free_port
+from tests.conftest import pg_create, pg_drop
+from tests.e2e.chaos import REGISTRY_READ_TOKEN, Chaos, chaos_cluster, chaos_env, under_load
 from tests.factories import enroll
-from tools.cluster import Cluster, ezla_command, find_haproxy
+from tools.cluster import ezla_command, find_haproxy
 
 pytestmark = pytest.mark.slow
 RELEASE_N = "72f00dc"  # the last commit whose schema is 0006 (before the trust lifecycle's 0007)
 REPO = Path(__file__).resolve().parents[2]
-
-
-def _admin(sql: str) -> None:
-    with psycopg.connect(PG_ADMIN, autocommit=True, connect_timeout=10) as conn:
-        conn.execute(sql)
-
-
-def _pg(name: str) -> str:
-    return PG_ADMIN.rsplit("/", 1)[0] + f"/{name}"
 
 
 def _head(db_url: str) -> str:
@@ -71,41 +61,20 @@ def release_n(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def on_release_n(tmp_path_factory: pytest.TempPathFactory, pki_dir: Path, release_n: Path) -> Iterator[Chaos]:
     find_haproxy()
     name = f"ezla_upgrade_{secrets.token_hex(4)}"
-    for db in (name, f"{name}_registry"):
-        _admin(f'CREATE DATABASE "{db}"')
+    db_url, registry_db_url = pg_create(name), pg_create(f"{name}_registry")
     root = tmp_path_factory.mktemp("upgrade")
-    env = base_env(
-        PYTHONPATH=str(release_n),
-        EZLA_CA_KEY_PASSPHRASE=PASSPHRASE,
-        EZLA_REGISTRY_TOKEN=REGISTRY_TOKEN,
-        EZLA_REGISTRY_READ_TOKEN=REGISTRY_READ_TOKEN,
-        EZLA_LEASE_SECONDS="3",
-        EZLA_WORKER_POLL_SECONDS="0.1",
-        EZLA_RETRY_CAP_SECONDS="1",
-        EZLA_DRAIN_SECONDS="3",
-    )
-    cluster = Cluster(
-        lb_port=free_port(),
-        node_ports={"A": free_port(), "B": free_port()},
-        registry_port=free_port(),
-        stats_port=free_port(),
-        database_url=_pg(name),
-        registry_database_url=_pg(f"{name}_registry"),
-        var_dir=root / "var",
-        pki_dir=pki_dir,
-        public_url=PUBLIC_URL,
-        env=env,
-    )
+    env = chaos_env(PYTHONPATH=str(release_n))
+    cluster = chaos_cluster(root, pki_dir, env, database_url=db_url, registry_database_url=registry_db_url)
     try:
         cluster.start()  # release N migrates its own schema (0006) and serves
         operator = cluster.operator_token()
         with httpx.Client(base_url=cluster.lb_url, timeout=10) as http:
             doctor = enroll(http, operator)
-        yield Chaos(cluster, _pg(name), doctor, REGISTRY_READ_TOKEN)
+        yield Chaos(cluster, db_url, doctor, REGISTRY_READ_TOKEN)
     finally:
         cluster.stop()
         for db in (name, f"{name}_registry"):
-            _admin(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
+            pg_drop(db)
 
 
 def test_rolling_upgrade_with_a_schema_change_under_load(

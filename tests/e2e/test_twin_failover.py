@@ -21,11 +21,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import PASSPHRASE, PUBLIC_URL
-from tests.e2e.chaos import REGISTRY_READ_TOKEN, REGISTRY_TOKEN, Chaos, under_load
-from tests.e2e.procs import base_env, free_port
+from tests.e2e.chaos import REGISTRY_READ_TOKEN, Chaos, chaos_cluster, chaos_env, under_load
+from tests.e2e.procs import free_port
 from tests.factories import enroll
-from tools.cluster import Cluster, Formation, find_haproxy
+from tools.cluster import Formation, find_haproxy
 from tools.formation import find_pg_autoctl
 
 pytestmark = pytest.mark.slow
@@ -40,26 +39,7 @@ def twins(tmp_path_factory: pytest.TempPathFactory, pki_dir: Path) -> Iterator[C
     # The data directories belong to the postgres user: outside pytest's root-only temp tree.
     pg_root = Path(tempfile.mkdtemp(prefix="ezla-twins-"))
     formation = Formation(free_port(), {"A": free_port(), "B": free_port()}, root=pg_root)
-    env = base_env(
-        EZLA_CA_KEY_PASSPHRASE=PASSPHRASE,
-        EZLA_REGISTRY_TOKEN=REGISTRY_TOKEN,
-        EZLA_REGISTRY_READ_TOKEN=REGISTRY_READ_TOKEN,
-        EZLA_LEASE_SECONDS="3",
-        EZLA_WORKER_POLL_SECONDS="0.1",
-        EZLA_RETRY_CAP_SECONDS="1",
-        EZLA_DRAIN_SECONDS="3",
-    )
-    cluster = Cluster(
-        lb_port=free_port(),
-        node_ports={"A": free_port(), "B": free_port()},
-        registry_port=free_port(),
-        stats_port=free_port(),
-        var_dir=root / "var",
-        pki_dir=pki_dir,
-        public_url=PUBLIC_URL,
-        env=env,
-        formation=formation,
-    )
+    cluster = chaos_cluster(root, pki_dir, chaos_env(), formation=formation)
     try:
         cluster.start()
         operator = cluster.operator_token()
