@@ -10,7 +10,7 @@ import importlib
 
 import click
 
-from ezla.clikit import emit, json_option, settings
+from ezla.clikit import emit_upgrade, json_option, settings
 from ezla.migrate import upgrade
 
 COMMANDS = {
@@ -57,9 +57,15 @@ def db() -> None:
 
 
 @db.command("upgrade")
+@click.option(
+    "--contract",
+    is_flag=True,
+    help="Also apply contract migrations (they require or remove what the previous release uses): "
+    "only once every node runs this release.",
+)
 @json_option
-def db_upgrade(as_json: bool) -> None:
-    """Apply alembic migrations up to head."""
+def db_upgrade(contract: bool, as_json: bool) -> None:
+    """Apply the expand migrations (all of them on a new database)."""
     s = settings()
-    upgrade(s.database_url)
-    emit(as_json, {"upgraded": True, "database": s.database_url.split("@")[-1]}, "database at head")
+    done = upgrade(s.database_url, contract=contract)
+    emit_upgrade(as_json, done, s.database_url)

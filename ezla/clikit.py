@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from ezla.db import make_engine, make_sessionmaker, transaction
 from ezla.errors import EzlaError
+from ezla.migrate import Upgraded, redact
 from ezla.settings import Settings
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -36,6 +37,17 @@ def emit(as_json: bool, data: dict[str, Any], human: str) -> None:
         click.echo(json.dumps(data, default=_default, ensure_ascii=False))
     else:
         click.echo(human)
+
+
+def emit_upgrade(as_json: bool, done: Upgraded, url: str) -> None:
+    data = {"database": redact(url), "from": done.before, "to": done.after, "held_back": done.held_back}
+    human = f"database at {done.after} (was {done.before or 'empty'})"
+    if done.held_back:
+        human += (
+            f"; contract migration(s) {', '.join(done.held_back)} held back: run again with --contract once "
+            "every node runs this release"
+        )
+    emit(as_json, data, human)
 
 
 def fail(as_json: bool, exc: EzlaError | Exception) -> None:

@@ -140,7 +140,9 @@ def renew(client: Any, doctor: EnrolledDoctor, key_type: str = "ec", *, proving_
 
     key = new_key(key_type)
     csr_pem = make_csr(key)
-    digest = hashlib.sha256(x509.load_pem_x509_csr(csr_pem.encode()).public_bytes(serialization.Encoding.DER)).hexdigest()
+    digest = hashlib.sha256(
+        x509.load_pem_x509_csr(csr_pem.encode()).public_bytes(serialization.Encoding.DER)
+    ).hexdigest()
     challenge = client.get("/v1/auth/challenge").json()["challenge"]
     proof = sign_proof(proving_key or doctor.key, holder_message("renew", doctor.serial, challenge, digest))
     resp = client.post(

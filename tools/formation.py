@@ -354,9 +354,15 @@ class Formation:
                 if proc is not None and proc.popen is not None and not proc.alive():
                     raise ClusterError(f"{proc.name} exited while waiting for {what}:\n{proc.log_tail()}")
             time.sleep(0.3)
+        # The keepers' own words are what explains a stuck node: keep them in the error (CI logs).
+        tails = "".join(
+            f"\n--- {n.name} keeper (last lines) ---\n{n.process.log_tail(2500)}"
+            for n in self.nodes.values()
+            if n.process is not None
+        )
         raise ClusterError(
             f"timed out waiting for {what}; state: {self._describe_state()} "
-            f"(a formation left in a bad state can be started afresh by deleting {self.data_root})"
+            f"(a formation left in a bad state can be started afresh by deleting {self.data_root}){tails}"
         )
 
     def _describe_state(self) -> str:

@@ -65,7 +65,9 @@ class AccountsController(Controller):
     guards = [requires(Role.OPERATOR)]
 
     @get("/", sync_to_thread=True)
-    def list_accounts(self, state: State, role: Role | None = None, include_inactive: bool = False) -> list[service.AccountView]:
+    def list_accounts(
+        self, state: State, role: Role | None = None, include_inactive: bool = False
+    ) -> list[service.AccountView]:
         with reading(state.sessionmaker) as session:
             views = service.list_accounts(session, now=utcnow(), role=role, include_inactive=include_inactive)
         return views

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import BigInteger, Date, Integer, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Date, Index, Integer, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ezla.db import Base, UtcDateTime
@@ -14,7 +14,10 @@ class SickLeaveRecord(Base):
     """One accepted e-ZLA: the signed original, what was read from its signed part, its state."""
 
     __tablename__ = "ezla_sick_leaves"
-    __table_args__ = (UniqueConstraint("series", "number"),)
+    __table_args__ = (
+        UniqueConstraint("series", "number"),
+        Index("ix_ezla_sick_leaves_patient_period", "patient_pesel", "incapacity_from"),
+    )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     document_id: Mapped[str] = mapped_column(String(36), unique=True)
@@ -26,6 +29,8 @@ class SickLeaveRecord(Base):
     payer_nip: Mapped[str | None] = mapped_column(String(10), nullable=True, index=True)
     payer_pesel: Mapped[str | None] = mapped_column(String(11), nullable=True, index=True)
     issue_date: Mapped[date] = mapped_column(Date)
+    incapacity_from: Mapped[date] = mapped_column(Date)  # required since 0009 (written since 0008)
+    incapacity_to: Mapped[date] = mapped_column(Date)
     signer_serial: Mapped[str] = mapped_column(String(40))
     document_sha256: Mapped[str] = mapped_column(String(64))
     signed_xml: Mapped[bytes] = mapped_column(LargeBinary)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 import uvicorn
 
-from ezla.clikit import emit, json_option, settings
+from ezla.clikit import emit_upgrade, json_option, settings
 from ezla.log import get_logger
 from ezla.migrate import upgrade_registry
 from ezla.registry.app import create_registry_app
@@ -17,12 +17,13 @@ def registry() -> None:
 
 
 @registry.command("db-upgrade")
+@click.option("--contract", is_flag=True, help="Also apply contract migrations (see `ezla db upgrade`).")
 @json_option
-def db_upgrade(as_json: bool) -> None:
-    """Apply the registry's migrations."""
+def db_upgrade(contract: bool, as_json: bool) -> None:
+    """Apply the registry's expand migrations (all of them on a new database)."""
 
-    upgrade_registry(settings().registry_database_url)
-    emit(as_json, {"upgraded": True}, "registry database at head")
+    url = settings().registry_database_url
+    emit_upgrade(as_json, upgrade_registry(url, contract=contract), url)
 
 
 @registry.command("serve")

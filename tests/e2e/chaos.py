@@ -199,6 +199,44 @@ def under_load(
 
 
 # --- invariants ------------------------------------------------------------------------------
+def forensics(chaos: Chaos, wrong: dict[str, tuple[object, object]]) -> str:
+    """What a lost or changed acknowledgement looked like: the answer and the stored row, the row as
+    each data node has it (asked directly, not through the multi-host URL), and the formation's
+    recent state changes. A failure this rare must explain itself from the CI log alone."""
+    lines = [f"{len(wrong)} acknowledged e-ZLA not stored as answered:"]
+    lines += [f"  {doc}: answered {answer}, stored {row}" for doc, (answer, row) in list(wrong.items())[:5]]
+    formation = chaos.cluster.formation
+    if formation is None:
+        return "\n".join(lines)
+    dbname = chaos.db_url.rsplit("/", 1)[-1].split("?", 1)[0]
+    for twin in formation.node_ports:
+        try:
+            with psycopg.connect(formation.node_url(twin, dbname), connect_timeout=3) as conn:
+                role = conn.execute(
+                    "SELECT pg_is_in_recovery(), (CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() "
+                    "ELSE pg_current_wal_lsn() END)::text"
+                ).fetchone()
+                found = conn.execute(
+                    "SELECT document_id, id, series, number, accepted_at, accepted_by_node FROM ezla_sick_leaves "
+                    "WHERE document_id = ANY(%s)",
+                    (list(wrong),),
+                ).fetchall()
+            lines.append(f"  twin {twin} (in recovery, lsn: {role}): {found}")
+        except psycopg.Error as exc:
+            lines.append(f"  twin {twin}: {type(exc).__name__}: {exc}")
+    try:
+        monitor = f"postgresql://postgres@{formation.host}:{formation.monitor_port}/pg_auto_failover"
+        with psycopg.connect(monitor, connect_timeout=3) as conn:
+            events = conn.execute(
+                "SELECT eventtime, nodename, reportedstate, goalstate, description FROM pgautofailover.event "
+                "ORDER BY eventid DESC LIMIT 40"
+            ).fetchall()
+        lines += [f"  {e[0]:%H:%M:%S.%f} {e[1]} {e[2]} -> {e[3]}: {e[4][:160]}" for e in reversed(events)]
+    except psycopg.Error as exc:
+        lines.append(f"  monitor: {type(exc).__name__}: {exc}")
+    return "\n".join(lines)
+
+
 def check_invariants(chaos: Chaos, load: Load, capsys: pytest.CaptureFixture[str]) -> None:
     acked = load.acked
     ids = {str(a["id"]) for a in acked.values()}
@@ -211,9 +249,12 @@ def check_invariants(chaos: Chaos, load: Load, capsys: pytest.CaptureFixture[str
         stored: dict[str, list[tuple[str, str, int]]] = {}
         for document_id, ezla_id, series, number in rows:
             stored.setdefault(document_id, []).append((ezla_id, series, number))
-        for document_id, answer in acked.items():
-            expected = (answer["id"], answer["series"], int(str(answer["number"])))
-            assert stored.get(document_id) == [expected], document_id
+        wrong = {
+            document_id: ((answer["id"], answer["series"], int(str(answer["number"]))), stored.get(document_id))
+            for document_id, answer in acked.items()
+            if stored.get(document_id) != [(answer["id"], answer["series"], int(str(answer["number"])))]
+        }
+        assert not wrong, forensics(chaos, wrong)
         # Numbers are unique over the whole database, not only this test's e-ZLA.
         dupes = conn.execute(
             "SELECT series, number FROM ezla_sick_leaves GROUP BY series, number HAVING count(*) > 1"

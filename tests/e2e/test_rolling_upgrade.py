@@ -1,21 +1,24 @@
 """A release with a schema change rolls out one twin at a time, under load, with no error.
 
-Release N is the last commit before migration 0007 (``RELEASE_N``), taken from this repository's
+Release N is the last commit before migration 0008 (``RELEASE_N``), taken from this repository's
 history with ``git archive`` and run from the same virtualenv (``PYTHONPATH`` puts its ``ezla``
-first). Release N+1 is this checkout. The upgrade, as docs/postgres-ha.md prescribes:
+first). Release N+1 is this checkout: it adds the incapacity period as columns, in three steps
+(docs/postgres-ha.md):
 
-1. both nodes run release N on its schema (0006) behind HAProxy, clinics submitting;
-2. release N+1's migration (0007: columns added nullable or with defaults, new tables) is applied
-   while release N still serves: *expand* only, so N keeps working on the new schema;
-3. node A is drained and restarted on N+1; N and N+1 serve side by side;
-4. node B likewise; then the registry.
+1. both nodes run release N on its schema (0007) behind HAProxy, clinics submitting;
+2. *expand*: ``ezla db upgrade`` of release N+1 applies 0008 (the columns, nullable, and an index
+   built concurrently) while release N still serves, and holds the contract step 0009 back;
+3. node A is drained and restarted on N+1, then node B, then the registry; N and N+1 serve side by
+   side meanwhile, and N's rows lack the new columns;
+4. *contract*, once no node of release N is left: ``ezla db upgrade --contract`` back-fills N's rows
+   from their signed content in small batches and makes the columns required, under load.
 
-The contraction (making what 0007 added required, dropping what it replaced) belongs to the release
-after, once no node of release N is left. The invariants of the chaos tests hold throughout.
+The invariants of the chaos tests hold throughout.
 """
 
 from __future__ import annotations
 
+import json
 import secrets
 import subprocess
 from collections.abc import Iterator
@@ -31,8 +34,15 @@ from tests.factories import enroll
 from tools.cluster import ezla_command, find_haproxy
 
 pytestmark = pytest.mark.slow
-RELEASE_N = "72f00dc"  # the last commit whose schema is 0006 (before the trust lifecycle's 0007)
+RELEASE_N = "bfbe59e"  # the last commit whose schema is 0007 (before 0008's incapacity period)
 REPO = Path(__file__).resolve().parents[2]
+
+
+def _nulls(db_url: str) -> int:
+    with psycopg.connect(db_url) as conn:
+        row = conn.execute("SELECT count(*) FROM ezla_sick_leaves WHERE incapacity_from IS NULL").fetchone()
+    assert row is not None
+    return int(row[0])
 
 
 def _head(db_url: str) -> str:
@@ -52,8 +62,8 @@ def release_n(tmp_path_factory: pytest.TempPathFactory) -> Path:
         ["git", "-C", str(REPO), "archive", RELEASE_N], capture_output=True, check=True, timeout=60
     ).stdout
     subprocess.run(["tar", "-x", "-C", str(root)], input=archive, check=True, timeout=60)
-    assert (root / "ezla" / "migrations" / "versions" / "0006_inbox_paging_indexes.py").exists()
-    assert not (root / "ezla" / "migrations" / "versions" / "0007_trust_lifecycle.py").exists()
+    assert (root / "ezla" / "migrations" / "versions" / "0007_trust_lifecycle.py").exists()
+    assert not (root / "ezla" / "migrations" / "versions" / "0008_incapacity_period.py").exists()
     return root
 
 
@@ -66,7 +76,7 @@ def on_release_n(tmp_path_factory: pytest.TempPathFactory, pki_dir: Path, releas
     env = chaos_env(PYTHONPATH=str(release_n))
     cluster = chaos_cluster(root, pki_dir, env, database_url=db_url, registry_database_url=registry_db_url)
     try:
-        cluster.start()  # release N migrates its own schema (0006) and serves
+        cluster.start()  # release N migrates its own schema (0007) and serves
         operator = cluster.operator_token()
         with httpx.Client(base_url=cluster.lb_url, timeout=10) as http:
             doctor = enroll(http, operator)
@@ -81,22 +91,31 @@ def test_rolling_upgrade_with_a_schema_change_under_load(
     on_release_n: Chaos, capsys: pytest.CaptureFixture[str]
 ) -> None:
     cluster = on_release_n.cluster
-    assert _head(on_release_n.db_url) == "0006"
+    db_url = on_release_n.db_url
+    assert _head(db_url) == "0007"
     served_by = {name: handle.process.env.get("PYTHONPATH") for name, handle in cluster.nodes.items()}
     assert all(served_by.values()), "both nodes start on release N"
-    # Release N has no /v1/accounts (it came with 0007): 404 there, 401 (no token) on N+1.
-    for name in ("A", "B"):
-        assert httpx.get(f"{cluster.node(name).url}/v1/accounts").status_code == 404
     new_env = {k: v for k, v in cluster.nodes["A"].process.env.items() if k != "PYTHONPATH"}
     steps: list[str] = []
 
-    def upgrade() -> None:
-        # Expand while release N serves: N+1's migration on the live database.
+    def db_upgrade(*flags: str) -> dict[str, object]:
         done = subprocess.run(
-            [*ezla_command(), "db", "upgrade"], env=new_env, capture_output=True, text=True, timeout=120, check=False
+            [*ezla_command(), "db", "upgrade", "--json", *flags],
+            env=new_env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
         )
         assert done.returncode == 0, done.stdout + done.stderr
-        steps.append(f"schema {_head(on_release_n.db_url)} under release N")
+        answer: dict[str, object] = json.loads(done.stdout.strip().splitlines()[-1])
+        return answer
+
+    def upgrade() -> None:
+        # Expand while release N serves: the contract step is held back without --contract.
+        expanded = db_upgrade()
+        assert (expanded["to"], expanded["held_back"]) == ("0008", ["0009"])
+        steps.append("schema 0008 under release N")
         for name in ("A", "B"):  # one twin at a time; the other carries the traffic
             handle = cluster.node(name)
             handle.process.env = dict(new_env)
@@ -108,23 +127,34 @@ def test_rolling_upgrade_with_a_schema_change_under_load(
         cluster.registry.stop(30)
         cluster.registry.start()
         steps.append("registry on N+1")
+        left_by_n = _nulls(db_url)
+        assert left_by_n > 0, "release N wrote no rows without the new columns: the test proves nothing"
+        # Contract, with only N+1 serving: back-fill, then required.
+        contracted = db_upgrade("--contract")
+        assert (contracted["from"], contracted["to"], contracted["held_back"]) == ("0008", "0009", [])
+        steps.append(f"0009 back-filled {left_by_n} rows of release N and made the period required")
 
     load = under_load(
         on_release_n,
         capsys,
-        "rolling upgrade N -> N+1 with migration 0007, HAProxy",
+        "rolling upgrade N -> N+1, expand 0008 then contract 0009, HAProxy",
         [cluster.lb_url],
         upgrade,
-        seconds=24,
+        seconds=30,
         at=2.0,
     )
     assert load.errors == []
-    assert _head(on_release_n.db_url) == "0007"
-    for name in ("A", "B"):
-        assert httpx.get(f"{cluster.node(name).url}/v1/accounts").status_code == 401
+    assert _head(db_url) == "0009"
+    assert _nulls(db_url) == 0
+    with psycopg.connect(db_url) as conn:
+        nullable = conn.execute(
+            "SELECT column_name, is_nullable FROM information_schema.columns "
+            "WHERE table_name = 'ezla_sick_leaves' AND column_name LIKE 'incapacity_%'"
+        ).fetchall()
+    assert sorted(nullable) == [("incapacity_from", "NO"), ("incapacity_to", "NO")]
     with capsys.disabled():
         print("[upgrade] " + "; ".join(steps))
-    # Release N+1's own features work on the upgraded cluster: the audit trail links N's rows and N+1's.
+    # Release N+1 works on the contracted schema: the audit trail links N's rows and N+1's.
     verify = subprocess.run(
         [*ezla_command(), "audit", "verify", "--json"],
         env=new_env,
