@@ -109,7 +109,17 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
     # connection the server dropped (restart, failover) fails its first statement instead; the
     # dialect recognises the disconnect and empties the pool, the request answers 503 (problems.py)
     # and the SDK or HAProxy repeats it, idempotently (SQLAlchemy's "optimistic" disconnect handling).
-    return create_engine(url, pool_size=pool_size, max_overflow=10, hide_parameters=True)
+    engine = create_engine(url, pool_size=pool_size, max_overflow=10, hide_parameters=True)
+
+    @event.listens_for(engine, "handle_error")
+    def _read_only_is_a_disconnect(context: Any) -> None:
+        # 25006: the server turned read-only under us (a primary fenced for a switchover, or
+        # demoted). Treat it as a lost connection: the pool is emptied, the request answers 503, and
+        # the next connection's target_session_attrs=read-write finds the writable node.
+        if getattr(context.original_exception, "sqlstate", None) == "25006":
+            context.is_disconnect = True
+
+    return engine
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:

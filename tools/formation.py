@@ -242,11 +242,63 @@ class Formation:
         self._signal_node(self.nodes[twin], signal.SIGCONT)
 
     def switchover(self, *, timeout: float = 60.0) -> None:
-        """The planned way: the primary hands over to the standby (``pg_autoctl perform switchover``)."""
-        self.autoctl(
-            "perform", "switchover", "--pgdata", str(self.pgdata("monitor")), "--formation", "default",
-            timeout=timeout,
-        )  # fmt: skip
+        """The planned way: the primary hands over to the standby (``pg_autoctl perform switchover``),
+        with writes fenced first.
+
+        pg_auto_failover 2.0 (Debian 12's) can, in the middle of a switchover, give the old primary
+        ``wait_primary`` for a moment: its standby has left ``secondary`` (it is being promoted), so
+        the monitor's "no healthy standby" rule turns synchronous replication off (upstream #774,
+        fixed after 2.0). A commit acknowledged in that moment exists only on the old primary and is
+        rewound away. So the primary stops taking writes before the monitor is asked: clients get
+        503s and retry on the new primary a few seconds later, as they would anyway.
+        """
+        old = self.primary()
+        if old is not None:
+            self._fence_writes(old)
+        try:
+            self.autoctl(
+                "perform", "switchover", "--pgdata", str(self.pgdata("monitor")), "--formation", "default",
+                timeout=timeout,
+            )  # fmt: skip
+        finally:
+            if old is not None:
+                self._unfence_writes(old, timeout=timeout)
+
+    def _fence_writes(self, twin: str, *, grace: float = 5.0) -> None:
+        """New transactions on ``twin`` are read-only; every transaction begun before that ends,
+        within ``grace`` on its own or else terminated (its client sees an error, never a commit)."""
+        with psycopg.connect(self.node_url(twin), autocommit=True, connect_timeout=2) as conn:
+            conn.execute("ALTER SYSTEM SET default_transaction_read_only TO on")
+            conn.execute("SELECT pg_reload_conf()")
+            time.sleep(0.1)  # backends take the reload at their next command
+            fenced_at = conn.execute("SELECT clock_timestamp()").fetchone()
+            assert fenced_at is not None
+            older = (
+                "FROM pg_stat_activity WHERE backend_type = 'client backend' AND pid <> pg_backend_pid() "
+                "AND xact_start < %s"
+            )
+            deadline = time.monotonic() + grace
+            while time.monotonic() < deadline:
+                row = conn.execute(f"SELECT count(*) {older}", fenced_at).fetchone()
+                if row is not None and row[0] == 0:
+                    return
+                time.sleep(0.05)
+            conn.execute(f"SELECT pg_terminate_backend(pid) {older}", fenced_at)
+
+    def _unfence_writes(self, twin: str, *, timeout: float) -> None:
+        """Back to the default on the old primary, now a standby (or still the primary, if the
+        switchover failed). pg_autoctl sets the same setting itself when it promotes a node."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                with psycopg.connect(self.node_url(twin), autocommit=True, connect_timeout=2) as conn:
+                    conn.execute("ALTER SYSTEM RESET default_transaction_read_only")
+                    conn.execute("SELECT pg_reload_conf()")
+                    return
+            except psycopg.Error:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
 
     def _signal_node(self, node: DataNode, sig: int) -> None:
         if node.process is not None and node.process.alive():

@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import psycopg
 import pytest
 
 from tests.e2e.chaos import REGISTRY_READ_TOKEN, Chaos, chaos_cluster, chaos_env, under_load
@@ -155,6 +156,9 @@ def test_partitioned_primary_is_replaced_and_demoted(twins: Chaos, capsys: pytes
 
 
 def test_planned_switchover_under_load(twins: Chaos, capsys: pytest.CaptureFixture[str]) -> None:
+    """Writes are fenced on the primary first (pg_auto_failover 2.0 may drop synchronous replication
+    mid-switchover, see ``Formation.switchover``), then the standby is promoted and the old primary
+    follows it; nothing acknowledged is lost."""
     formation = _formation(twins)
     before = formation.primary()
     timing: dict[str, float] = {}
@@ -168,14 +172,16 @@ def test_planned_switchover_under_load(twins: Chaos, capsys: pytest.CaptureFixtu
     assert load.errors == []
     formation.wait_healthy(timeout=60)
     assert formation.primary() not in (None, before)
+    # The write fence (Formation.switchover) is lifted again on both: neither is left read-only.
+    for twin in formation.node_ports:
+        with psycopg.connect(formation.node_url(twin)) as conn:
+            assert conn.execute("SHOW default_transaction_read_only").fetchone() == ("off",), twin
     with capsys.disabled():
         print(f"[twins]   switchover took {timing['switchover']:.1f} s")
 
 
 def test_acknowledged_means_on_both_databases(twins: Chaos) -> None:
     """Synchronous replication is on whenever the standby is healthy: the primary waits for it."""
-    import psycopg
-
     formation = _formation(twins)
     with psycopg.connect(formation.url("ezla")) as conn:
         names = conn.execute("SHOW synchronous_standby_names").fetchone()
