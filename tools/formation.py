@@ -51,6 +51,19 @@ POSTGRES_USER = "postgres"
 SETTLED = frozenset({"single", "primary", "wait_primary", "secondary"})
 
 
+def find_iptables() -> str:
+    found = shutil.which("iptables")
+    if found is None:
+        raise ClusterError("iptables not found: the partition test needs it (Debian: apt-get install iptables)")
+    return found
+
+
+def _iptables(*args: str) -> None:
+    done = subprocess.run([find_iptables(), "-w", *args], capture_output=True, text=True, timeout=30, check=False)
+    if done.returncode != 0:
+        raise ClusterError(f"iptables {' '.join(args)}: {done.stderr.strip()}")
+
+
 def find_pg_autoctl() -> str:
     found = shutil.which("pg_autoctl") or ("/usr/bin/pg_autoctl" if Path("/usr/bin/pg_autoctl").exists() else None)
     if found is None:
@@ -89,6 +102,7 @@ class Formation:
     host: str = "127.0.0.1"
     monitor: Process | None = field(default=None, init=False)
     nodes: dict[str, DataNode] = field(default_factory=dict, init=False)
+    partitioned: set[str] = field(default_factory=set, init=False)  # twins cut off by ``partition``
 
     # --- where things are -------------------------------------------------------------------
     @property
@@ -209,6 +223,8 @@ class Formation:
     def stop(self) -> None:
         """The monitor first, so that stopping the data nodes is not taken for a failure (a stopped
         primary would otherwise be failed over in the middle of the shutdown), then the data nodes."""
+        for twin in list(self.partitioned):  # never leave a firewall rule behind
+            self.heal(twin)
         if self.monitor is not None:
             self.monitor.stop(30)
             self._kill_postmaster(self.pgdata("monitor"))
@@ -240,6 +256,47 @@ class Formation:
 
     def thaw(self, twin: str) -> None:
         self._signal_node(self.nodes[twin], signal.SIGCONT)
+
+    def partition(self, twin: str) -> None:
+        """Cut the twin's database host off the network while everything on it keeps running.
+
+        Its PostgreSQL port drops every packet (iptables): the apps, the standby's replication and
+        the monitor's health checks all lose it, established connections included. Its keeper is
+        frozen, as if its own link to the monitor were cut too (on one loopback, a rule cannot tell
+        its packets from the other keeper's); PostgreSQL itself runs on, so commits in flight on it
+        wait for a standby they cannot reach, and none is acknowledged.
+        """
+        port = str(self.nodes[twin].port)
+        _iptables("-I", "INPUT", "-p", "tcp", "--dport", port, "-j", "DROP", "-m", "comment", "--comment", "ezla")
+        self.partitioned.add(twin)
+        self._signal_keepers(self.nodes[twin], signal.SIGSTOP)
+
+    def heal(self, twin: str) -> None:
+        """Undo ``partition``: idempotent, so a fixture can always call it."""
+        if twin not in self.partitioned:
+            return
+        port = str(self.nodes[twin].port)
+        with suppress(ClusterError):  # already gone
+            while True:
+                _iptables(
+                    "-D", "INPUT", "-p", "tcp", "--dport", port, "-j", "DROP", "-m", "comment", "--comment", "ezla"
+                )
+        self.partitioned.discard(twin)
+        self._signal_keepers(self.nodes[twin], signal.SIGCONT)
+
+    def _signal_keepers(self, node: DataNode, sig: int) -> None:
+        """The node's pg_autoctl processes (keeper, supervisor), not its PostgreSQL."""
+        if node.process is None or not node.process.alive():
+            return
+        group = os.getpgid(node.process.pid)
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                if (entry / "comm").read_text().strip() == "pg_autoctl" and os.getpgid(int(entry.name)) == group:
+                    os.kill(int(entry.name), sig)
+            except (OSError, ProcessLookupError):
+                continue
 
     def switchover(self, *, timeout: float = 60.0) -> None:
         """The planned way: the primary hands over to the standby (``pg_autoctl perform switchover``),

@@ -2,12 +2,12 @@
 formation (``tools.formation``), with synchronous replication between the twins' databases.
 
 Under a steady load through HAProxy each test takes a whole twin away — SIGKILL of app and database
-together, a frozen (partitioned) primary, a planned switchover — and checks the chaos invariants
+together, a partitioned primary (iptables), a planned switchover — and checks the chaos invariants
 (``tests.e2e.chaos``): nothing acknowledged lost, no duplicate numbers, every e-ZLA at the three
 recipients once, no client-visible error after the SDK's retries. Each prints the failover gap and
 how long the formation took to heal (old primary back as the standby).
 
-pg_auto_failover, HAProxy or PostgreSQL missing fails these tests; nothing here skips.
+pg_auto_failover, HAProxy, iptables or PostgreSQL missing fails these tests; nothing here skips.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from tests.e2e.chaos import REGISTRY_READ_TOKEN, Chaos, chaos_cluster, chaos_env
 from tests.e2e.procs import free_port
 from tests.factories import enroll
 from tools.cluster import Formation, find_haproxy
-from tools.formation import find_pg_autoctl
+from tools.formation import find_iptables, find_pg_autoctl
 
 pytestmark = pytest.mark.slow
 HEAL_WITHIN = 10.0  # seconds from the loss of a whole twin to a writable primary again
@@ -36,6 +36,7 @@ HEAL_WITHIN = 10.0  # seconds from the loss of a whole twin to a writable primar
 def twins(tmp_path_factory: pytest.TempPathFactory, pki_dir: Path) -> Iterator[Chaos]:
     find_haproxy()
     find_pg_autoctl()  # fails (ClusterError) rather than skips when pg_auto_failover is missing
+    find_iptables()
     root = tmp_path_factory.mktemp("twins")
     # The data directories belong to the postgres user: outside pytest's root-only temp tree.
     pg_root = Path(tempfile.mkdtemp(prefix="ezla-twins-"))
@@ -65,6 +66,7 @@ def healthy(twins: Chaos) -> Iterator[None]:
     def restore() -> None:
         formation = _formation(twins)
         for name, handle in twins.cluster.nodes.items():
+            formation.heal(name)
             formation.thaw(name)
             node = formation.nodes[name]
             if node.process is None or not node.process.alive():
@@ -129,9 +131,10 @@ def test_whole_twin_killed_under_load_and_rejoins(twins: Chaos, capsys: pytest.C
 
 
 def test_partitioned_primary_is_replaced_and_demoted(twins: Chaos, capsys: pytest.CaptureFixture[str]) -> None:
-    """The primary's database stops answering anyone (SIGSTOP: its network is cut) while its app keeps
-    serving: commits wait for the standby they cannot reach, none is acknowledged, the monitor
-    promotes the standby, and when the old primary comes back it steps down and follows."""
+    """The primary's database host is cut off (its port blocked with iptables, its keeper frozen) while
+    its PostgreSQL runs on and its app keeps serving: commits wait for the standby they cannot reach,
+    none is acknowledged, the monitor promotes the standby, and when the network comes back the old
+    primary steps down and follows."""
     formation = _formation(twins)
     primary = formation.primary()
     assert primary is not None
@@ -139,10 +142,12 @@ def test_partitioned_primary_is_replaced_and_demoted(twins: Chaos, capsys: pytes
 
     def partition() -> None:
         began = time.monotonic()
-        formation.freeze(primary)
-        healed["failover"] = _wait_primary(formation, other_than=primary, since=began)
-        time.sleep(1.0)
-        formation.thaw(primary)
+        formation.partition(primary)
+        try:
+            healed["failover"] = _wait_primary(formation, other_than=primary, since=began)
+            time.sleep(1.0)
+        finally:
+            formation.heal(primary)
 
     load = under_load(
         twins, capsys, f"partition of the primary ({primary})", [twins.cluster.lb_url], partition, seconds=14
