@@ -34,18 +34,23 @@ import psycopg
 
 from tools.processes import ClusterError, Process
 
-# Health checks for loopback: a dead primary is noticed in ~1-2 s and its standby promoted.
-FAST_MONITOR = {
-    "pgautofailover.health_check_period": "1000",
-    "pgautofailover.health_check_timeout": "1000",
-    "pgautofailover.health_check_max_retries": "1",
-    "pgautofailover.health_check_retry_delay": "500",
-    "pgautofailover.node_considered_unhealthy_timeout": "2000",
-    # How long the monitor waits for a lost primary to have demoted itself before the standby may
-    # take writes. Safe only together with KEEPER_TIMEOUTS: a primary cut off from the monitor and
-    # its standby steps down after 2 s (and with synchronous replication it could not commit anyway).
-    "pgautofailover.primary_demote_timeout": "3000",
-}
+# The monitor's failover timing, shared with compose's monitor: a dead primary is noticed in 1-2 s
+# and its standby promoted within about 8 s (deploy/pg_auto_failover/monitor-failover.conf says why
+# each value is safe together with KEEPER_TIMEOUTS).
+MONITOR_CONF = Path(__file__).resolve().parents[1] / "deploy" / "pg_auto_failover" / "monitor-failover.conf"
+
+
+def _monitor_settings(path: Path = MONITOR_CONF) -> dict[str, str]:
+    settings: dict[str, str] = {}
+    for raw in path.read_text(encoding="utf-8").splitlines():
+        line = raw.split("#", 1)[0].strip()
+        if line:
+            name, _, value = line.partition("=")
+            settings[name.strip()] = value.strip()
+    return settings
+
+
+FAST_MONITOR = _monitor_settings()
 KEEPER_TIMEOUTS = {"timeout.network_partition_timeout": "2"}
 POSTGRES_USER = "postgres"
 SETTLED = frozenset({"single", "primary", "wait_primary", "secondary"})
@@ -451,7 +456,7 @@ class Formation:
             f"postgresql://{POSTGRES_USER}@{self.host}:{self.monitor_port}/pg_auto_failover", autocommit=True
         ) as conn:
             for name, value in FAST_MONITOR.items():
-                conn.execute(f"ALTER SYSTEM SET {name} TO '{value}'")  # constants above, not input
+                conn.execute(f"ALTER SYSTEM SET {name} TO '{value}'")  # our own deploy file, not input
             conn.execute("SELECT pg_reload_conf()")
 
     def _wait(self, ready: object, timeout: float, what: str) -> None:
