@@ -14,6 +14,8 @@ import argparse
 import json
 import os
 import secrets
+import shutil
+import signal
 import socket
 import statistics
 import subprocess
@@ -163,6 +165,34 @@ def cpu_by_component(cluster: Cluster) -> dict[str, float]:
     return out
 
 
+def start_profiles(cluster: Cluster, out: Path) -> list[subprocess.Popen[bytes]]:
+    """py-spy (https://github.com/benfred/py-spy, not a dependency: install it to profile) on each
+    node and the registry while the load runs; collapsed stacks, one file per process."""
+    spy = shutil.which("py-spy")
+    if spy is None:
+        raise SystemExit("--profile needs py-spy on PATH (pip install py-spy)")
+    out.mkdir(parents=True, exist_ok=True)
+    pids = {f"node-{n}": h.process.pid for n, h in cluster.nodes.items() if h.process}
+    if cluster.registry:
+        pids["registry"] = cluster.registry.pid
+    return [
+        subprocess.Popen(
+            [spy, "record", "--format", "raw", "--rate", "200", "--subprocesses", "--pid", str(pid),
+             "--output", str(out / f"{name}.txt")],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for name, pid in pids.items()
+    ]  # fmt: skip
+
+
+def stop_profiles(spies: list[subprocess.Popen[bytes]]) -> None:
+    for spy in spies:
+        spy.send_signal(signal.SIGINT)  # py-spy writes its file on SIGINT
+    for spy in spies:
+        spy.wait(60)
+
+
 def delivery_lags(db_url: str, n: int, timeout: float = 120) -> dict[str, list[float]]:
     """Waits until every delivery but the (hostile) webhooks' is done; lags of the delivered ones."""
     deadline = time.monotonic() + timeout
@@ -207,6 +237,7 @@ def main() -> int:
     parser.add_argument("-c", "--clients", type=int, default=16, help="concurrent clients")
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--hostile", action="store_true", help="the payer's webhook drips (see issue 11)")
+    parser.add_argument("--profile", type=Path, default=None, help="py-spy each process into this directory")
     args = parser.parse_args()
 
     find_haproxy()
@@ -247,9 +278,11 @@ def main() -> int:
         limit_one_core = verify_only(docs[: min(300, len(docs))], pki)
         cores = os.cpu_count() or 1
         before = cpu_by_component(cluster)
+        spies = start_profiles(cluster, args.profile) if args.profile else []
         seconds, latencies, statuses = post_all(cluster.lb_url, docs, args.clients)
         accepted = statuses.get(201, 0)
         lags = delivery_lags(db_url, accepted)
+        stop_profiles(spies)
         after = cpu_by_component(cluster)
         cpu_ms = {k: round((after[k] - before.get(k, 0.0)) * 1000 / max(accepted, 1), 2) for k in after}
     finally:

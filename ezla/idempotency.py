@@ -7,6 +7,11 @@ The record lives in the shared database, so a retry that lands on the twin node 
 A 5xx is not stored (the client should retry), nor is a PKCS#12 (it holds a private key), nor an
 error answered to a caller without a credential: an anonymous flood of bad requests, each with its
 own key, must not leave a row per request (such a retry re-runs and meets the same refusal).
+
+Handlers whose request is its own idempotency key (``by_content()``: a signed e-ZLA carries its
+DocumentId, a signed Cancellation its e-ZLA) skip this layer: the service already answers a repeat
+with the first answer and a concurrent twin through the unique constraint, so the key would only add
+two synchronously replicated commits to every submission.
 """
 
 from __future__ import annotations
@@ -33,6 +38,12 @@ STALE_IN_FLIGHT = timedelta(seconds=10)
 MAX_BODY = 2_000_000  # same cap as the app; checked here because this layer buffers first
 MAX_KEY = 255
 NOT_STORED_TYPES = ("application/x-pkcs12",)
+OPT_KEY = "idempotent_by_content"
+
+
+def by_content() -> dict[str, bool]:
+    """``opt`` for a handler whose request body identifies it (see the module's docstring)."""
+    return {OPT_KEY: True}
 
 
 class IdempotencyRecord(Base):
@@ -121,7 +132,8 @@ def idempotency_middleware(app: ASGIApp) -> ASGIApp:
             return
         raw_headers = dict(scope["headers"])
         key = raw_headers.get(b"idempotency-key")
-        if key is None:
+        handler = scope.get("route_handler")
+        if key is None or (handler is not None and handler.opt.get(OPT_KEY)):
             await app(scope, receive, send)
             return
         factory = scope["app"].state.sessionmaker

@@ -5,6 +5,8 @@ Any ERROR (or WARNING for the doctor profile, as the issue's pkilint call demand
 
 from __future__ import annotations
 
+import functools
+import threading
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -81,29 +83,42 @@ DOCTOR_CHECKS: tuple[Check, ...] = (
 LEAF_CHECKS: tuple[Check, ...] = (_serial_entropy, _key_strength)
 
 
-def pkilint_findings(der: bytes, *, etsi_natural_person: bool) -> list[str]:
-    """pkilint's PKIX validators (and ETSI NCP natural person for doctors) at WARNING and above."""
-
-    doc = loader.RFC5280CertificateDocumentLoader().load_der_document(der, "tbs")
+@functools.cache
+def _validators(etsi_natural_person: bool) -> tuple[Any, list[Any]]:
+    """pkilint's validator containers, built once: building them parses the public suffix list
+    (hundreds of milliseconds), which every issuance paid before. pkilint's own REST service reuses
+    them the same way; ``_LINT`` serialises their use, as they are not documented as thread-safe."""
     if etsi_natural_person:
         ctype = etsi_constants.CertificateType.NCP_NATURAL_PERSON_CERTIFICATE
         container = certificate.create_pkix_certificate_validator_container(
             etsi.create_decoding_validators(ctype), etsi.create_validators(ctype)
         )
+        return container, etsi.create_etsi_finding_filters(ctype)
+    container = certificate.create_pkix_certificate_validator_container(
+        certificate.create_decoding_validators(name.ATTRIBUTE_TYPE_MAPPINGS, extension.EXTENSION_MAPPINGS),
+        [
+            certificate.create_issuer_validator_container([]),
+            certificate.create_validity_validator_container(),
+            certificate.create_subject_validator_container([]),
+            certificate.create_extensions_validator_container([]),
+            certificate.create_spki_validator_container([]),
+        ],
+    )
+    return container, []
+
+
+_LINT = threading.Lock()
+
+
+def pkilint_findings(der: bytes, *, etsi_natural_person: bool) -> list[str]:
+    """pkilint's PKIX validators (and ETSI NCP natural person for doctors) at WARNING and above."""
+
+    doc = loader.RFC5280CertificateDocumentLoader().load_der_document(der, "tbs")
+    with _LINT:
+        container, filters = _validators(etsi_natural_person)
         results = container.validate(doc.root)
-        results, _ = finding_filter.filter_results(etsi.create_etsi_finding_filters(ctype), results)
-    else:
-        container = certificate.create_pkix_certificate_validator_container(
-            certificate.create_decoding_validators(name.ATTRIBUTE_TYPE_MAPPINGS, extension.EXTENSION_MAPPINGS),
-            [
-                certificate.create_issuer_validator_container([]),
-                certificate.create_validity_validator_container(),
-                certificate.create_subject_validator_container([]),
-                certificate.create_extensions_validator_container([]),
-                certificate.create_spki_validator_container([]),
-            ],
-        )
-        results = container.validate(doc.root)
+    if filters:
+        results, _ = finding_filter.filter_results(filters, results)
     return _at_least_warning(results)
 
 
@@ -131,9 +146,9 @@ def _crl_checks(crl_: x509.CertificateRevocationList) -> list[str]:
     return problems
 
 
-def lint_crl(crl_: x509.CertificateRevocationList) -> None:
-    """Raise LintFailed on a CRL (signed with a throwaway key) that our profile or pkilint refuses."""
-    container = crl.create_pkix_crl_validator_container(
+@functools.cache
+def _crl_validator() -> Any:
+    return crl.create_pkix_crl_validator_container(
         [
             pkix.create_attribute_decoder(name.ATTRIBUTE_TYPE_MAPPINGS),
             pkix.create_extension_decoder(extension.EXTENSION_MAPPINGS),
@@ -144,15 +159,11 @@ def lint_crl(crl_: x509.CertificateRevocationList) -> None:
             crl.create_extensions_validator_container([]),
         ],
     )
-    doc = loader.RFC5280CertificateListDocumentLoader().load_der_document(crl_.public_bytes(Encoding.DER), "crl")
-    problems = _crl_checks(crl_) + _at_least_warning(container.validate(doc.root))
-    if problems:
-        raise LintFailed("; ".join(problems))
 
 
-def lint_ocsp_response(der: bytes) -> None:
-    """Raise LintFailed on an OCSP response (signed with a throwaway key) that pkilint refuses."""
-    container = ocsp.create_pkix_ocsp_response_validator_container(
+@functools.cache
+def _ocsp_validator() -> Any:
+    return ocsp.create_pkix_ocsp_response_validator_container(
         [
             ocsp.create_response_decoder(),
             pkix.create_attribute_decoder(name.ATTRIBUTE_TYPE_MAPPINGS),
@@ -160,8 +171,24 @@ def lint_ocsp_response(der: bytes) -> None:
         ],
         [],
     )
+
+
+def lint_crl(crl_: x509.CertificateRevocationList) -> None:
+    """Raise LintFailed on a CRL (signed with a throwaway key) that our profile or pkilint refuses."""
+    doc = loader.RFC5280CertificateListDocumentLoader().load_der_document(crl_.public_bytes(Encoding.DER), "crl")
+    with _LINT:
+        results = _crl_validator().validate(doc.root)
+    problems = _crl_checks(crl_) + _at_least_warning(results)
+    if problems:
+        raise LintFailed("; ".join(problems))
+
+
+def lint_ocsp_response(der: bytes) -> None:
+    """Raise LintFailed on an OCSP response (signed with a throwaway key) that pkilint refuses."""
     doc = loader.RFC6960OCSPResponseDocumentLoader().load_der_document(der, "ocsp")
-    problems = _at_least_warning(container.validate(doc.root))
+    with _LINT:
+        results = _ocsp_validator().validate(doc.root)
+    problems = _at_least_warning(results)
     if problems:
         raise LintFailed("; ".join(problems))
 

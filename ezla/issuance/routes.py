@@ -14,6 +14,7 @@ from ezla.auth.service import Role
 from ezla.db import reading, transaction, utcnow
 from ezla.errors import UnsupportedMediaType
 from ezla.events import EzlaId
+from ezla.idempotency import by_content
 from ezla.issuance import service
 from ezla.log import get_logger
 from ezla.ratelimit import bucket
@@ -39,7 +40,12 @@ class EzlaController(Controller):
     path = "/v1/ezla"
     tags = ["e-ZLA"]
 
-    @post("/", status_code=201, summary="Submit a signed SickLeave (application/xml)", opt=bucket("submission"))
+    @post(
+        "/",
+        status_code=201,
+        summary="Submit a signed SickLeave (application/xml)",
+        opt={**bucket("submission"), **by_content()},
+    )
     async def submit(self, request: Request[Any, Any, State], state: State) -> Response[dict[str, Any]]:
         data = await _xml_body(request)
 
@@ -63,7 +69,7 @@ class EzlaController(Controller):
         "/{ezla_id:str}/cancellation",
         status_code=200,
         summary="Cancel with a signed Cancellation",
-        opt=bucket("submission"),
+        opt={**bucket("submission"), **by_content()},
     )
     async def cancel(self, ezla_id: str, request: Request[Any, Any, State], state: State) -> Response[dict[str, Any]]:
         data = await _xml_body(request)

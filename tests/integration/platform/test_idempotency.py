@@ -102,3 +102,25 @@ def test_anonymous_errors_leave_no_record(client, session_factory):
         assert 400 <= r.status_code < 500
     with reading(session_factory) as s:
         assert s.scalar(select(func.count()).select_from(IdempotencyRecord)) == 0
+
+
+def test_submissions_are_idempotent_by_their_content_not_the_key(client, operator_token, session_factory):
+    """A signed e-ZLA carries its own key (DocumentId): the Idempotency-Key layer steps aside (no row,
+    no two extra commits), and a repeat under any key gets the first e-ZLA back."""
+    from sqlalchemy import func, select
+
+    from ezla.db import reading
+    from ezla.idempotency import IdempotencyRecord
+    from tests.factories import enroll, signed_sick_leave
+
+    doctor = enroll(client, operator_token)
+    xml = signed_sick_leave(doctor)
+    xml_headers = {"content-type": "application/xml"}
+    first = client.post("/v1/ezla", content=xml, headers={**xml_headers, "Idempotency-Key": "s-1"})
+    again = client.post("/v1/ezla", content=xml, headers={**xml_headers, "Idempotency-Key": "s-1"})
+    other_key = client.post("/v1/ezla", content=xml, headers={**xml_headers, "Idempotency-Key": "s-2"})
+    assert first.status_code == 201 and again.status_code == 200 and other_key.status_code == 200
+    assert first.json()["id"] == again.json()["id"] == other_key.json()["id"]
+    assert "idempotency-replayed" not in again.headers
+    with reading(session_factory) as s:
+        assert s.scalar(select(func.count()).select_from(IdempotencyRecord)) == 0
