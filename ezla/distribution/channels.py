@@ -33,6 +33,8 @@ LOCAL = frozenset({"employer", "patient"})
 SIGNATURE_HEADER = "X-Ezla-Signature"
 TIMESTAMP_HEADER = "X-Ezla-Timestamp"
 DEFAULT_DEADLINE = 10.0  # seconds for one remote attempt, connect to response headers
+REGISTRY_BATCH = 50  # registry rows per request (the registry's MAX_BATCH)
+MAX_REGISTRY_ANSWER = 256 * 1024  # a batch answer is ~100 bytes an item
 
 
 class DeliveryFailed(Exception):
@@ -152,6 +154,50 @@ class Channels:
             await self._send(c, client, "POST", target.url, raw, headers, extensions)
         else:
             raise DeliveryFailed(f"unknown recipient {c.recipient}")
+
+    async def deliver_registry_batch(self, claims: Sequence[Claim], client: httpx.AsyncClient) -> list[str | None]:
+        """The registry's rows in one request (its ``POST /v1/registry/batch``): per claim, in order,
+        None when stored or an error to retry it with. One slow registry still holds only its own
+        rows, within one deadline."""
+        items = [
+            {"ezla_id": c.ezla_id, "event": c.event, "idempotency_key": c.idempotency_key, **json.loads(_body_of(c))}
+            for c in claims
+        ]
+        headers = {
+            "Content-Type": "application/json",
+            "Authorization": f"Bearer {self.registry_token}",
+            "Accept-Encoding": "identity",
+        }
+        body = bytearray()
+        try:
+            with anyio.fail_after(self.deadline):
+                async with client.stream(
+                    "POST",
+                    f"{self.registry_url}/v1/registry/batch",
+                    content=json.dumps({"items": items}),
+                    headers=headers,
+                ) as response:
+                    status = response.status_code
+                    async for chunk in response.aiter_raw():  # raw: never inflated, and capped
+                        body += chunk
+                        if len(body) > MAX_REGISTRY_ANSWER:
+                            raise DeliveryFailed("registry answer too large")
+        except TimeoutError as exc:
+            raise DeliveryFailed(f"registry took longer than {self.deadline:.0f} s") from exc
+        except httpx.HTTPError as exc:
+            raise DeliveryFailed(f"registry unreachable: {type(exc).__name__}") from exc
+        if status != 200:
+            raise DeliveryFailed(f"registry answered {status}")
+        try:
+            results = json.loads(body)["results"]
+            if not isinstance(results, list) or len(results) != len(claims):
+                raise ValueError("one result per item")
+            return [
+                None if r.get("status") in (200, 201) else f"registry refused: {r.get('status')} {r.get('code')}"
+                for r in results
+            ]
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise DeliveryFailed("registry answer unreadable") from exc
 
     async def _send(
         self,

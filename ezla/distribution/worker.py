@@ -26,7 +26,7 @@ import httpx
 from sqlalchemy.orm import Session, sessionmaker
 
 from ezla.db import transaction, utcnow
-from ezla.distribution.channels import Channels, DeliveryFailed, destination
+from ezla.distribution.channels import REGISTRY_BATCH, Channels, DeliveryFailed, destination
 from ezla.distribution.outbox import (
     NOTIFY_CHANNEL,
     Claim,
@@ -106,16 +106,16 @@ class Worker:
         already full are not even read, and a batch's rows beyond a destination's remaining room
         are given back in the same transaction (one batch can hold many rows of one webhook)."""
         now = utcnow()
-        busy = frozenset(d for d, n in in_flight.items() if n >= self.per_destination)
-        room = Counter({d: self.per_destination - n for d, n in in_flight.items()})
+        busy = frozenset(d for d, n in in_flight.items() if n >= self._capacity(d))
+        room = Counter({d: self._capacity(d) - n for d, n in in_flight.items()})
         with transaction(self.factory) as session:
             expired = expire(session, now=now, dead_after=self.dead_after)
             claims = claim(session, self.owner, now=now, lease=self.lease, limit=limit, busy=busy)
             kept, back = [], []
             for c in claims:
                 d = destination(c)
-                if d == "local" or room.get(d, self.per_destination) > 0:
-                    room[d] = room.get(d, self.per_destination) - 1
+                if d == "local" or room.get(d, self._capacity(d)) > 0:
+                    room[d] = room.get(d, self._capacity(d)) - 1
                     kept.append(c)
                 else:
                     back.append(c)
@@ -125,13 +125,28 @@ class Worker:
             log.warning("deliveries_expired", count=expired)
         return kept
 
+    def _capacity(self, d: str) -> int:
+        """Rows in flight a destination may hold: ``per_destination`` requests, and a request to
+        the registry carries up to REGISTRY_BATCH rows."""
+        return self.per_destination * (REGISTRY_BATCH if d == "registry" else 1)
+
+    def _slots(self) -> int:
+        """Requests in flight (what ``concurrency`` bounds): registry rows travel in batches."""
+        registry = self._in_flight.get("registry", 0)
+        return sum(self._in_flight.values()) - registry + -(-registry // REGISTRY_BATCH)
+
     def _dispatch(self, tg: anyio.abc.TaskGroup, client: httpx.AsyncClient, claims: Sequence[Claim]) -> None:
         local = [c for c in claims if self.channels.is_local(c.recipient)]
         if local:
             self._in_flight["local"] += len(local)
             tg.start_soon(self._local, local)
+        registry = [c for c in claims if c.recipient == "registry"]
+        for i in range(0, len(registry), REGISTRY_BATCH):
+            batch = registry[i : i + REGISTRY_BATCH]
+            self._in_flight["registry"] += len(batch)
+            tg.start_soon(self._registry, batch, client)
         for c in claims:
-            if not self.channels.is_local(c.recipient):
+            if not self.channels.is_local(c.recipient) and c.recipient != "registry":
                 self._in_flight[destination(c)] += 1
                 tg.start_soon(self._remote, c, client)
 
@@ -188,6 +203,48 @@ class Worker:
         finally:
             self._in_flight[destination(c)] -= 1
 
+    async def _registry(self, claims: list[Claim], client: httpx.AsyncClient) -> None:
+        try:
+            try:
+                errors = await self.channels.deliver_registry_batch(claims, client)
+                if self._crash_after in ("registry", "any"):
+                    log.warning("fault_injected_crash", deliveries=len(claims))
+                    os._exit(137)
+            except DeliveryFailed as exc:
+                errors = [str(exc)] * len(claims)
+            except Exception as exc:  # a bug in a channel must not kill the worker; the rows retry
+                log.error("delivery_error", deliveries=len(claims), error=type(exc).__name__, where=where(exc))
+                errors = [type(exc).__name__] * len(claims)
+            done = [c for c, e in zip(claims, errors, strict=True) if e is None]
+            if done:
+                await anyio.to_thread.run_sync(self._complete_batch, done)
+            for c, error in zip(claims, errors, strict=True):
+                if error is not None:
+                    await anyio.to_thread.run_sync(self._failed, c, error)
+        except Exception as exc:  # the database went away: the leases expire, the rows retry
+            log.warning("delivery_outcome_unrecorded", deliveries=len(claims), error=type(exc).__name__)
+        finally:
+            self._in_flight["registry"] -= len(claims)
+
+    def _complete_batch(self, claims: list[Claim]) -> None:
+        """One statement for the batch; if any lease was lost meanwhile, each row on its own."""
+        try:
+            with transaction(self.factory) as session:
+                if not complete_all(session, claims, now=utcnow()):
+                    raise _LeaseLost  # rolls the batch back
+        except _LeaseLost:
+            for c in claims:
+                done = self._complete(c)
+                log.info(
+                    "delivered" if done else "delivery_fenced",
+                    delivery_id=c.id,
+                    ezla_id=c.ezla_id,
+                    recipient=c.recipient,
+                )
+            return
+        for c in claims:
+            log.info("delivered", delivery_id=c.id, ezla_id=c.ezla_id, recipient=c.recipient)
+
     def _complete(self, c: Claim) -> bool:
         with transaction(self.factory) as session:
             return complete(session, c, now=utcnow())
@@ -215,7 +272,7 @@ class Worker:
         async with self._client() as client, anyio.create_task_group() as tg:
             while not self._stop.is_set():
                 claims: list[Claim] = []
-                free = self.concurrency - sum(self._in_flight.values())
+                free = self.concurrency - self._slots()
                 if free > 0:
                     self._wake.clear()
                     try:

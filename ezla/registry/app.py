@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from litestar import Controller, Litestar, Request, Response, get, put
+from litestar import Controller, Litestar, Request, Response, get, post, put
 from litestar.connection import ASGIConnection
 from litestar.datastructures import State
 from litestar.handlers.base import BaseRouteHandler
@@ -16,7 +16,7 @@ from sqlalchemy import text
 
 from ezla.bearer import bearer_token
 from ezla.db import make_engine, make_sessionmaker, transaction, utcnow
-from ezla.errors import Forbidden, Unauthenticated
+from ezla.errors import BadRequest, EzlaError, Forbidden, Unauthenticated
 from ezla.events import EzlaId
 from ezla.log import configure_logging, get_logger, request_context
 from ezla.problems import EXCEPTION_HANDLERS
@@ -24,6 +24,7 @@ from ezla.registry import evidence, service
 from ezla.settings import Settings, get_settings
 
 log = get_logger("ezla.registry")
+MAX_BATCH = 50  # e-ZLA per batch ingest: with their signed originals, well under the body cap
 
 
 def _token_guard(setting: str) -> Any:
@@ -66,6 +67,56 @@ class RegistryController(Controller):
             {"id": result.ezla_id, "status": result.status, "duplicate": result.duplicate},
             status_code=201 if result.created else 200,
         )
+
+    @post(
+        "/batch",
+        guards=[may_write],
+        sync_to_thread=True,
+        status_code=200,
+        summary="Ingest many e-ZLA or cancellations in one request; a result per item, in order",
+    )
+    def ingest_batch(self, data: dict[str, Any], state: State) -> dict[str, Any]:
+        """Each item is what ``PUT /ezla/{id}`` takes, plus its ``ezla_id``. Every item is verified
+        first (CPU, outside the transaction); then one transaction stores the good ones, each in
+        its own savepoint, so one refused item costs only itself. The nodes send the registry's
+        deliveries this way: one request and one commit for many e-ZLA."""
+        items = data.get("items")
+        if not isinstance(items, list) or not 1 <= len(items) <= MAX_BATCH:
+            raise BadRequest(f"items must be a list of 1 to {MAX_BATCH} ingests", field="items")
+        now = utcnow()
+        results: list[dict[str, Any]] = [{} for _ in items]
+        proven: list[tuple[int, dict[str, Any], evidence.Evidence]] = []
+        for i, item in enumerate(items):
+            try:
+                if not isinstance(item, dict) or not isinstance(item.get("ezla_id"), str):
+                    raise BadRequest("each item needs its ezla_id", field="ezla_id")
+                proven.append((i, item, evidence.read(item, state.trust(), now=now)))
+            except EzlaError as exc:
+                results[i] = {"status": exc.status, "code": exc.code, "detail": exc.detail}
+        with transaction(state.sessionmaker) as session:
+            for i, item, proof in proven:
+                try:
+                    with session.begin_nested():
+                        done = service.ingest(
+                            session,
+                            EzlaId(item["ezla_id"]),
+                            str(item.get("event")),
+                            str(item.get("idempotency_key") or ""),
+                            proof,
+                            now=now,
+                        )
+                except EzlaError as exc:
+                    results[i] = {"status": exc.status, "code": exc.code, "detail": exc.detail}
+                    continue
+                results[i] = {
+                    "status": 201 if done.created else 200,
+                    "id": done.ezla_id,
+                    "state": done.status,
+                    "duplicate": done.duplicate,
+                }
+        stored = sum(1 for r in results if r.get("status") in (200, 201))
+        log.info("registry_batch_ingested", items=len(items), stored=stored)
+        return {"results": results}
 
     @get("/ezla", sync_to_thread=True, guards=[may_read])
     def query(

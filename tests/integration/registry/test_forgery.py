@@ -130,3 +130,30 @@ def test_write_and_read_are_separate_credentials(registry, accepted) -> None:  #
     assert httpx.get(f"{registry}/v1/registry/ezla/{sub['id']}", headers=WRITE).status_code == 403
     assert httpx.get(f"{registry}/v1/registry/ezla/{sub['id']}", headers=READ).status_code == 200
     assert _absent(registry, str(uuid.uuid4()))
+
+
+def test_a_batch_stores_each_good_item_and_refuses_each_forged_one(  # type: ignore[no-untyped-def]
+    client, session_factory, registry, accepted
+) -> None:
+    """The nodes' batch ingest: one result per item, in order; a forged item costs only itself, a
+    repeated one is answered as a repeat; a batch beyond the limit, or of the wrong shape, is a 400."""
+    doctor, sub, body = accepted
+    other = client.post("/v1/ezla", content=signed_sick_leave(doctor), headers=XML).json()
+    other_body = _announced(session_factory, other["id"])
+    tampered = {
+        **other_body,
+        "signed_xml": base64.b64encode(
+            base64.b64decode(other_body["signed_xml"]).replace(b"<Icd10>", b"<Icd10>Z")
+        ).decode(),
+    }
+    items = [{"ezla_id": sub["id"], **body}, {"ezla_id": other["id"], **tampered}, {"ezla_id": sub["id"], **body}]
+    r = httpx.post(f"{registry}/v1/registry/batch", json={"items": items}, headers=WRITE, timeout=30)
+    assert r.status_code == 200, r.text
+    results = r.json()["results"]
+    assert [x["status"] for x in results] == [201, 422, 200]
+    assert results[1]["code"] == "signature-invalid" and results[2]["duplicate"] is True
+    assert not _absent(registry, sub["id"]) and _absent(registry, other["id"])
+    for bad in ({"items": []}, {"items": [{"ezla_id": sub["id"], **body}] * 51}, {"items": "x"}, {}):
+        r = httpx.post(f"{registry}/v1/registry/batch", json=bad, headers=WRITE, timeout=30)
+        assert (r.status_code, r.json()["code"]) == (400, "bad-request"), r.text
+    assert httpx.post(f"{registry}/v1/registry/batch", json={"items": items}, headers=READ).status_code == 403
