@@ -90,19 +90,6 @@ def test_kill9_node_sdk_failover_only(chaos: Chaos, capsys: pytest.CaptureFixtur
     assert load.errors == []
 
 
-def test_rolling_update_behind_haproxy(chaos: Chaos, capsys: pytest.CaptureFixture[str]) -> None:
-    cluster = chaos.cluster
-
-    def rolling_update() -> None:
-        for name in ("A", "B"):
-            cluster.node(name).drain_restart()
-            cluster.wait_balanced({"A", "B"})  # the upgraded node is back in the pool first
-
-    load = under_load(chaos, capsys, "rolling update A then B, HAProxy", [cluster.lb_url], rolling_update, seconds=16)
-    assert load.errors == []
-    assert load.first_try_errors == 0, "a drained node failed a request"
-
-
 @pytest.mark.parametrize("path", ["haproxy", "sdk"])
 def test_hung_node(chaos: Chaos, capsys: pytest.CaptureFixture[str], path: str) -> None:
     node = chaos.cluster.node("B")
