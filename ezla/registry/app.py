@@ -6,6 +6,7 @@ import functools
 import hmac
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import datetime
 from typing import Any
 
 from litestar import Controller, Litestar, Request, Response, get, post, put
@@ -13,6 +14,8 @@ from litestar.connection import ASGIConnection
 from litestar.datastructures import State
 from litestar.handlers.base import BaseRouteHandler
 from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from ezla.bearer import bearer_token
 from ezla.db import make_engine, make_sessionmaker, transaction, utcnow
@@ -43,6 +46,14 @@ def _token_guard(setting: str) -> Any:
 
 may_write = _token_guard("registry_token")
 may_read = _token_guard("registry_read_token")
+
+
+def _ingest_one(session: Session, item: service.Item, *, now: datetime) -> service.Ingested | EzlaError:
+    try:
+        with session.begin_nested():
+            return service.ingest(session, item.ezla_id, item.event, item.key, item.evidence, now=now)
+    except EzlaError as exc:
+        return exc
 
 
 class RegistryController(Controller):
@@ -77,9 +88,9 @@ class RegistryController(Controller):
     )
     def ingest_batch(self, data: dict[str, Any], state: State) -> dict[str, Any]:
         """Each item is what ``PUT /ezla/{id}`` takes, plus its ``ezla_id``. Every item is verified
-        first (CPU, outside the transaction); then one transaction stores the good ones, each in
-        its own savepoint, so one refused item costs only itself. The nodes send the registry's
-        deliveries this way: one request and one commit for many e-ZLA."""
+        first (CPU, outside the transaction); then one transaction stores the good ones with two
+        reads and one flush (``service.ingest_many``), a refused item costing only itself. The nodes
+        send the registry's deliveries this way: one request and one commit for many e-ZLA."""
         items = data.get("items")
         if not isinstance(items, list) or not 1 <= len(items) <= MAX_BATCH:
             raise BadRequest(f"items must be a list of 1 to {MAX_BATCH} ingests", field="items")
@@ -93,26 +104,25 @@ class RegistryController(Controller):
                 proven.append((i, item, evidence.read(item, state.trust(), now=now)))
             except EzlaError as exc:
                 results[i] = {"status": exc.status, "code": exc.code, "detail": exc.detail}
-        with transaction(state.sessionmaker) as session:
-            for i, item, proof in proven:
-                try:
-                    with session.begin_nested():
-                        done = service.ingest(
-                            session,
-                            EzlaId(item["ezla_id"]),
-                            str(item.get("event")),
-                            str(item.get("idempotency_key") or ""),
-                            proof,
-                            now=now,
-                        )
-                except EzlaError as exc:
-                    results[i] = {"status": exc.status, "code": exc.code, "detail": exc.detail}
-                    continue
+        batch = [
+            service.Item(EzlaId(item["ezla_id"]), str(item.get("event")), str(item.get("idempotency_key") or ""), proof)
+            for _, item, proof in proven
+        ]
+        try:
+            with transaction(state.sessionmaker) as session:
+                outcomes = service.ingest_many(session, batch, now=now) if batch else []
+        except IntegrityError:  # a concurrent ingest of the same e-ZLA: item by item, each in a savepoint
+            with transaction(state.sessionmaker) as session:
+                outcomes = [_ingest_one(session, entry, now=now) for entry in batch]
+        for (i, _, _), outcome in zip(proven, outcomes, strict=True):
+            if isinstance(outcome, EzlaError):
+                results[i] = {"status": outcome.status, "code": outcome.code, "detail": outcome.detail}
+            else:
                 results[i] = {
-                    "status": 201 if done.created else 200,
-                    "id": done.ezla_id,
-                    "state": done.status,
-                    "duplicate": done.duplicate,
+                    "status": 201 if outcome.created else 200,
+                    "id": outcome.ezla_id,
+                    "state": outcome.status,
+                    "duplicate": outcome.duplicate,
                 }
         stored = sum(1 for r in results if r.get("status") in (200, 201))
         log.info("registry_batch_ingested", items=len(items), stored=stored)

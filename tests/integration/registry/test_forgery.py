@@ -157,3 +157,21 @@ def test_a_batch_stores_each_good_item_and_refuses_each_forged_one(  # type: ign
         r = httpx.post(f"{registry}/v1/registry/batch", json=bad, headers=WRITE, timeout=30)
         assert (r.status_code, r.json()["code"]) == (400, "bad-request"), r.text
     assert httpx.post(f"{registry}/v1/registry/batch", json={"items": items}, headers=READ).status_code == 403
+
+
+def test_a_batch_conflicting_with_what_is_stored_falls_back_item_by_item(  # type: ignore[no-untyped-def]
+    client, session_factory, registry, accepted
+) -> None:
+    """A DocumentId already stored under another e-ZLA id fails the batch's single flush; the
+    registry then stores item by item: the conflicting item is refused, the good one stored."""
+    doctor, sub, body = accepted
+    assert _put(registry, sub["id"], body).status_code == 201
+    other = client.post("/v1/ezla", content=signed_sick_leave(doctor), headers=XML).json()
+    other_body = _announced(session_factory, other["id"])
+    impostor = str(uuid.uuid4())
+    items = [{"ezla_id": impostor, **body}, {"ezla_id": other["id"], **other_body}]
+    r = httpx.post(f"{registry}/v1/registry/batch", json={"items": items}, headers=WRITE, timeout=30)
+    assert r.status_code == 200, r.text
+    results = r.json()["results"]
+    assert [x["status"] for x in results] == [400, 201], results
+    assert _absent(registry, impostor) and not _absent(registry, other["id"])
