@@ -74,6 +74,20 @@ def _system_identifier(port: int) -> int:
     return int(row[0])
 
 
+def _wait_monitor(monitor_port: int, procs: list[Process], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            url = f"postgresql://postgres@127.0.0.1:{monitor_port}/pg_auto_failover"
+            with psycopg.connect(url, connect_timeout=2) as conn:
+                conn.execute("SELECT 1 FROM pgautofailover.node LIMIT 1")
+            return
+        except psycopg.Error:
+            assert procs[0].alive(), f"the monitor exited:\n{procs[0].log_tail()}"
+            assert time.monotonic() < deadline, f"the monitor did not come up:\n{procs[0].log_tail()}"
+            time.sleep(0.3)
+
+
 def _wait(monitor_port: int, wanted: dict[str, str], procs: list[Process], timeout: float = 90) -> None:
     deadline = time.monotonic() + timeout
     while _states(monitor_port) != wanted:
@@ -90,6 +104,7 @@ def test_compose_members_form_a_formation_and_resume(root: Path) -> None:
     procs: list[Process] = []
     try:
         procs.append(_member(root, "monitor", PGAF_ROLE="monitor", PGAF_PORT=str(monitor_port)))
+        _wait_monitor(monitor_port, procs)  # compose: pg-a depends on the monitor being healthy
         procs.append(_member(root, "a", PGAF_ROLE="node", PGAF_NAME="a", PGAF_PORT=str(port_a), PGAF_MONITOR=uri))
         _wait(monitor_port, {"a": "single"}, procs)
         procs.append(_member(root, "b", PGAF_ROLE="node", PGAF_NAME="b", PGAF_PORT=str(port_b), PGAF_MONITOR=uri))
