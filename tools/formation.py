@@ -63,6 +63,23 @@ def find_iptables() -> str:
     return found
 
 
+def _partition_rule(port: str) -> list[str]:
+    return [
+        "-p",
+        "tcp",
+        "--dport",
+        port,
+        "-j",
+        "REJECT",
+        "--reject-with",
+        "tcp-reset",
+        "-m",
+        "comment",
+        "--comment",
+        "ezla",
+    ]
+
+
 def _iptables(*args: str) -> None:
     done = subprocess.run([find_iptables(), "-w", *args], capture_output=True, text=True, timeout=30, check=False)
     if done.returncode != 0:
@@ -265,14 +282,17 @@ class Formation:
     def partition(self, twin: str) -> None:
         """Cut the twin's database host off the network while everything on it keeps running.
 
-        Its PostgreSQL port drops every packet (iptables): the apps, the standby's replication and
-        the monitor's health checks all lose it, established connections included. Its keeper is
-        frozen, as if its own link to the monitor were cut too (on one loopback, a rule cannot tell
+        Its PostgreSQL port refuses every packet (iptables, with a TCP reset): the apps, the
+        standby's replication and the monitor's health checks all lose it, established connections
+        included. A reset rather than a silent drop: a dropped packet leaves a connection in TCP's
+        retransmission backoff, and after the heal the old primary's own keeper waited a minute on
+        one before it could step down (long partitions end that way too: connections time out).
+        Its keeper is frozen, as if its own link to the monitor were cut too (on one loopback, a rule cannot tell
         its packets from the other keeper's); PostgreSQL itself runs on, so commits in flight on it
         wait for a standby they cannot reach, and none is acknowledged.
         """
         port = str(self.nodes[twin].port)
-        _iptables("-I", "INPUT", "-p", "tcp", "--dport", port, "-j", "DROP", "-m", "comment", "--comment", "ezla")
+        _iptables("-I", "INPUT", *_partition_rule(port))
         self.partitioned.add(twin)
         self._signal_keepers(self.nodes[twin], signal.SIGSTOP)
 
@@ -283,9 +303,7 @@ class Formation:
         port = str(self.nodes[twin].port)
         with suppress(ClusterError):  # already gone
             while True:
-                _iptables(
-                    "-D", "INPUT", "-p", "tcp", "--dport", port, "-j", "DROP", "-m", "comment", "--comment", "ezla"
-                )
+                _iptables("-D", "INPUT", *_partition_rule(port))
         self.partitioned.discard(twin)
         self._signal_keepers(self.nodes[twin], signal.SIGCONT)
 
