@@ -23,6 +23,8 @@ def test_a_dozen_concurrent_requests_of_every_kind_answer_quickly(single_node) -
     )["token"]
     auth = {"Authorization": f"Bearer {op}"}
 
+    failed_reads: list[str] = []
+
     def wrong_enrollment(i: int) -> tuple[int | str, float]:
         t = time.perf_counter()
         r = httpx.post(
@@ -34,6 +36,8 @@ def test_a_dozen_concurrent_requests_of_every_kind_answer_quickly(single_node) -
         t = time.perf_counter()
         path = ("/v1/ops/deliveries", "/v1/auth/challenge", "/v1/ca/crl", "/health/ready")[i % 4]
         r = httpx.get(f"{url}{path}", headers=auth)
+        if r.status_code != 200:
+            failed_reads.append(f"{path}: {r.status_code} {r.text[:300]}")
         return r.status_code, time.perf_counter() - t
 
     for _ in range(2):  # the second round runs on warm caches
@@ -44,5 +48,5 @@ def test_a_dozen_concurrent_requests_of_every_kind_answer_quickly(single_node) -
     print(f"\n[sqlite] 24 concurrent requests, slowest {slowest * 1000:.0f} ms")
     # Wrong codes from one address: refused, then (after ten, counted in the database) 429.
     assert set(codes[:12]) <= {"activation-code-invalid", "rate-limited"}, codes
-    assert all(c == 200 for c in codes[12:]), codes
+    assert not failed_reads, failed_reads
     assert slowest < 3.0
