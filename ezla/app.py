@@ -7,12 +7,15 @@ import functools
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import timedelta
+from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
 from litestar import Litestar
 from litestar.datastructures import State
 from litestar.openapi import OpenAPIConfig
+from litestar.plugins.jinja import JinjaTemplateEngine
+from litestar.template.config import TemplateConfig
 from sqlalchemy.exc import IntegrityError
 
 from ezla import __version__
@@ -32,6 +35,7 @@ from ezla.issuance.routes import EzlaController
 from ezla.log import configure_logging, get_logger, request_context
 from ezla.problems import EXCEPTION_HANDLERS
 from ezla.ratelimit import rate_limit_middleware
+from ezla.reference.routes import ROUTES as REFERENCE_ROUTES
 from ezla.settings import Settings, get_settings
 from ezla.web.pages import ROUTES as WEB_ROUTES
 
@@ -162,7 +166,11 @@ def create_app(settings: Settings | None = None) -> Litestar:
             OpsController,
             metrics,
             *WEB_ROUTES,
+            *REFERENCE_ROUTES,
         ],
+        template_config=TemplateConfig(
+            directory=Path(str(files("ezla.reference") / "templates")), engine=JinjaTemplateEngine
+        ),
         exception_handlers=EXCEPTION_HANDLERS,
         middleware=[request_context, *rate_limit_middleware(settings), idempotency_middleware],
         state=state,

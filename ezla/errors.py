@@ -338,6 +338,21 @@ class FamilyCareHouseholdMissing(RuleViolation):
     )
 
 
+class BackdatingJustificationMissing(RuleViolation):
+    code, title = (
+        "backdating-justification-missing",
+        "An incapacity starting more than 3 days before the date of issue needs a BackdatingJustification",
+    )
+
+
+class DiagnosisUnknown(RuleViolation):
+    code, title = "diagnosis-unknown", "The diagnosis is not a category or subcategory of ICD-10 (WHO edition)"
+
+
+class PregnancyCodeNotFemale(RuleViolation):
+    code, title = "pregnancy-code-not-female", "Code B (pregnancy) is only for a female patient"
+
+
 class CancellationReasonMissing(RuleViolation):
     code, title = "cancellation-reason-missing", "A cancellation must give a reason"
 
@@ -375,3 +390,102 @@ class IdempotencyKeyReused(Unprocessable):
 # --- the registry (registry/evidence.py) --------------------------------------------------------
 class EvidenceMismatch(Unprocessable):
     code, title = "evidence-mismatch", "The signed parts of this ingest do not belong together"
+
+
+# Polish titles, by code, for the rules catalogue (GET /v1/rules), the problem pages and the Polish
+# web pages. A test holds every class and every code problems.py answers with to having one.
+TITLES_PL: dict[str, str] = {
+    "internal": "Błąd wewnętrzny",
+    "bad-request": "Nieprawidłowe żądanie",
+    "validation-failed": "Żądanie nie jest zgodne ze schematem",
+    "body-malformed": "Nie można odczytać treści żądania",
+    "method-not-allowed": "Metoda niedozwolona dla tego adresu",
+    "not-acceptable": "Nie można odpowiedzieć w żądanym formacie",
+    "http-error": "Błąd żądania HTTP",
+    "csr-malformed": "Nie można odczytać wniosku CSR",
+    "pkcs12-password-weak": "Hasło PKCS#12 jest za krótkie lub zbyt łatwe do odgadnięcia",
+    "ocsp-request-malformed": "Nie można odczytać żądania OCSP",
+    "xml-malformed": "Treść nie jest poprawnym dokumentem XML",
+    "xml-forbidden-construct": "Deklaracje DTD, encje i zasoby zewnętrzne są odrzucane",
+    "xml-too-deep": "Zbyt głębokie zagnieżdżenie XML",
+    "xml-too-many-namespaces": "Zbyt wiele deklaracji przestrzeni nazw",
+    "xml-too-many-attributes": "Zbyt wiele atrybutów jednego elementu",
+    "xml-too-many-elements": "Więcej elementów, niż może mieć dokument tego rodzaju",
+    "xml-text-too-long": "Tekst dłuższy, niż dopuszcza jakiekolwiek pole",
+    "idempotency-key-invalid": "Idempotency-Key musi mieć od 1 do 255 znaków",
+    "payload-too-large": "Treść żądania jest za duża",
+    "unsupported-media-type": "Nieobsługiwany typ treści",
+    "not-found": "Nie znaleziono",
+    "account-not-found": "Nie ma konta o tym identyfikatorze",
+    "certificate-unknown": "Nie ma certyfikatu o tym numerze seryjnym",
+    "ezla-not-found": "Nie ma takiego e-ZLA",
+    "conflict": "Konflikt",
+    "doctor-exists": "Lekarz o tym NPWZ jest już zarejestrowany",
+    "certificate-already-revoked": "Certyfikat jest już unieważniony",
+    "already-cancelled": "To e-ZLA jest już anulowane",
+    "idempotency-in-flight": "Żądanie z tym kluczem jest w toku",
+    "unprocessable": "Nie można przetworzyć treści",
+    "csr-signature-invalid": "Podpis wniosku CSR (dowód posiadania klucza) jest nieprawidłowy",
+    "key-too-weak": "Niedozwolony rodzaj lub długość klucza (RSA co najmniej 2048 lub EC P-256+)",
+    "key-exponent-not-allowed": "Klucze RSA muszą mieć wykładnik publiczny 65537",
+    "key-certificate-mismatch": "Klucz prywatny nie należy do certyfikatu",
+    "csr-subject-mismatch": "Dane we wniosku CSR różnią się od danych zarejestrowanego lekarza",
+    "schema-invalid": "Dokument nie jest zgodny ze schematem",
+    "wrong-namespace": "Element główny nie należy do przestrzeni nazw urn:ezla:sick-leave:1",
+    "signature-invalid": "Podpis XAdES jest nieprawidłowy",
+    "signature-missing": "Dokument nie jest podpisany",
+    "signature-scope": "Podpis musi obejmować cały dokument",
+    "signature-algorithm-weak": "Słaby algorytm podpisu lub skrótu",
+    "signature-too-many-references": "Więcej odwołań (Reference), niż potrzebuje podpis XAdES-BES",
+    "unsigned-properties": "Właściwości niepodpisane są odrzucane: przechowywana jest tylko treść podpisana",
+    "signing-time-invalid": "SigningTime nie jest poprawną datą i czasem (xs:dateTime)",
+    "signing-time-missing": "Właściwości podpisane nie zawierają SigningTime",
+    "signing-time-in-future": "SigningTime jest późniejszy niż czas otrzymania (ponad dopuszczalną różnicę zegarów)",
+    "signing-time-before-certificate": "SigningTime jest wcześniejszy niż początek ważności certyfikatu",
+    "signing-time-too-old": "SigningTime jest wcześniejszy, niż pozwala termin przesłania",
+    "signing-certificate-mismatch": "SigningCertificate nie wskazuje certyfikatu podpisującego",
+    "certificate-untrusted": "Certyfikat podpisującego nie pochodzi z CA ezla",
+    "certificate-expired": "Certyfikat podpisującego wygasł",
+    "certificate-not-yet-valid": "Certyfikat podpisującego nie jest jeszcze ważny",
+    "certificate-revoked": "Certyfikat podpisującego jest unieważniony",
+    "certificate-not-for-signing": "Certyfikat nie służy do podpisywania dokumentów",
+    "rule-violation": "Dokument narusza regułę biznesową",
+    "npwz-invalid": "NPWZ lekarza ma błędną cyfrę kontrolną",
+    "regon-invalid": "REGON placówki ma błędną cyfrę kontrolną",
+    "pesel-invalid": "PESEL pacjenta ma błędną cyfrę kontrolną lub datę urodzenia",
+    "nip-invalid": "NIP płatnika ma błędną cyfrę kontrolną",
+    "payer-pesel-invalid": "PESEL płatnika ma błędną cyfrę kontrolną lub datę urodzenia",
+    "family-member-pesel-invalid": "PESEL członka rodziny ma błędną cyfrę kontrolną lub datę urodzenia",
+    "family-member-birth-date-invalid": "Data urodzenia członka rodziny jest późniejsza niż data wystawienia",
+    "issue-date-in-future": "Data wystawienia jest w przyszłości",
+    "submission-too-late": "e-ZLA musi dotrzeć do ezla najpóźniej 3 dni po dacie wystawienia",
+    "code-invalid": "Kody literowe muszą być różnymi literami od A do E",
+    "incapacity-period-reversed": "Niezdolność do pracy kończy się przed początkiem",
+    "incapacity-too-long": "Jedno e-ZLA obejmuje najwyżej 182 dni (270 z kodem B lub D)",
+    "incapacity-backdated": "Niezdolność może zaczynać się najwyżej 3 dni przed datą wystawienia (poza psychiatrią)",
+    "hospital-period-reversed": "Pobyt w szpitalu kończy się przed początkiem",
+    "hospital-outside-period": "Pobyt w szpitalu musi mieścić się w okresie niezdolności",
+    "family-care-household-missing": "Opieka nad małżonkiem, rodzicem lub innym domownikiem wymaga wspólnego gospodarstwa",
+    "backdating-justification-missing": "Niezdolność zaczynająca się ponad 3 dni przed datą wystawienia wymaga uzasadnienia (BackdatingJustification)",
+    "diagnosis-unknown": "Rozpoznanie nie jest kategorią ani podkategorią ICD-10 (wydanie WHO)",
+    "pregnancy-code-not-female": "Kod B (ciąża) dotyczy tylko pacjentki",
+    "cancellation-reason-missing": "Anulowanie musi podawać przyczynę",
+    "document-id-conflict": "Ten DocumentId został już użyty dla innej treści",
+    "cancellation-mismatch": "Anulowanie wskazuje inne e-ZLA (DocumentId, seria lub numer)",
+    "idempotency-key-reused": "Ten Idempotency-Key został użyty dla innego żądania",
+    "evidence-mismatch": "Podpisane części tego przekazu nie należą do siebie",
+    "unavailable": "Usługa niedostępna",
+    "database-unavailable": "Baza danych jest niedostępna; spróbuj ponownie za chwilę",
+    "pki-not-initialised": "PKI nie zostało zainicjowane (uruchom `ezla pki init`)",
+    "unauthenticated": "Wymagane uwierzytelnienie",
+    "challenge-invalid": "Wyzwanie nieznane, wykorzystane lub wygasłe",
+    "proof-invalid": "Podpis wyzwania jest nieprawidłowy",
+    "forbidden": "Brak uprawnień",
+    "activation-code-invalid": "Kod aktywacyjny nieznany, wykorzystany lub wygasły",
+    "activation-code-locked": "Zbyt wiele błędnych kodów dla tego lekarza; poproś operatora o nowy",
+    "signer-not-doctor": "Podpisujący nie jest lekarzem wskazanym w dokumencie",
+    "doctor-name-mismatch": "Imię i nazwisko lekarza w dokumencie różnią się od danych w certyfikacie",
+    "rate-limited": "Zbyt wiele żądań; spróbuj ponownie później",
+    "too-many-requests": "Zbyt wiele żądań; spróbuj ponownie później",
+    "lint-failed": "Wystawiany obiekt nie przeszedł kontroli (lint)",
+}

@@ -27,11 +27,26 @@ _HTTP_CODES = {
     429: "too-many-requests",
     503: "unavailable",
 }
+# Codes given to Litestar's own exceptions, beside the EzlaError tree (for the rules catalogue).
+FRAMEWORK_CODES: dict[str, tuple[int, str]] = {
+    "validation-failed": (400, "The request does not follow the schema"),
+    "body-malformed": (400, "The request body cannot be decoded"),
+    "http-error": (400, "HTTP error"),
+    "method-not-allowed": (405, "Method not allowed"),
+    "not-acceptable": (406, "Not acceptable"),
+    "too-many-requests": (429, "Too many requests; retry later"),
+}
 log = structlog.get_logger("ezla.problems")
 
 
+def problem_type(code: str) -> str:
+    """RFC 9457 3.1.1: a URI reference, here relative to the service (resolved against the request
+    URI), to a page explaining the code (``ezla.reference``)."""
+    return f"/problems/{code}"
+
+
 def problem_document(status: int, code: str, title: str, detail: str | None = None, **extra: Any) -> dict[str, Any]:
-    body: dict[str, Any] = {"type": f"urn:ezla:problem:{code}", "title": title, "status": status, "code": code}
+    body: dict[str, Any] = {"type": problem_type(code), "title": title, "status": status, "code": code}
     if detail and detail != title:
         body["detail"] = detail
     body.update({k: v for k, v in extra.items() if v is not None})

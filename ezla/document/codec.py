@@ -22,6 +22,7 @@ from ezla.document.model import (
     Incapacity,
     Patient,
     Payer,
+    ReservedNumber,
     SickLeave,
 )
 from ezla.document.schema import NS, validate
@@ -112,6 +113,7 @@ def parse_sick_leave(root: etree._Element) -> SickLeave:
             end=_date(inc, "ez:To"),
             hospital=None if hosp is None else Hospital(start=_date(hosp, "ez:From"), end=_date(hosp, "ez:To")),
             psychiatric=inc.find("ez:Psychiatric", _N) is not None,  # the schema allows only "true"
+            backdating_justification=_opt(inc, "ez:BackdatingJustification"),
         ),
         indication=int(_text(root, "ez:Indication")),
         codes=tuple(str(c.xpath("string()")) for c in root.iterfind("ez:Codes/ez:Code", _N)),
@@ -124,6 +126,9 @@ def parse_sick_leave(root: etree._Element) -> SickLeave:
             relationship=int(_text(fmc, "ez:Relationship")),
             shares_household=_text(fmc, "ez:SharesHousehold").strip() in ("true", "1"),
         ),
+        reserved_number=None
+        if root.find("ez:Series", _N) is None
+        else ReservedNumber(series=_text(root, "ez:Series"), number=_text(root, "ez:Number")),
     )
 
 
@@ -162,10 +167,27 @@ def _serialise(root: etree._Element, check: bool) -> bytes:
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
 
 
+def _write_incapacity(root: etree._Element, i: Incapacity) -> None:
+    inc = _sub(root, "Incapacity")
+    _sub(inc, "From", i.start.isoformat())
+    _sub(inc, "To", i.end.isoformat())
+    if i.hospital is not None:
+        h = _sub(inc, "Hospital")
+        _sub(h, "From", i.hospital.start.isoformat())
+        _sub(h, "To", i.hospital.end.isoformat())
+    if i.psychiatric:
+        _sub(inc, "Psychiatric", "true")
+    if i.backdating_justification is not None:
+        _sub(inc, "BackdatingJustification", i.backdating_justification)
+
+
 def sick_leave_element(s: SickLeave) -> etree._Element:
     """The unsigned ``SickLeave`` element (not validated; see ``build_sick_leave_xml``)."""
     root = etree.Element(f"{{{NS}}}SickLeave", nsmap={None: NS})  # type: ignore[dict-item]  # lxml-stubs
     root.set("DocumentId", s.document_id)
+    if s.reserved_number is not None:
+        _sub(root, "Series", s.reserved_number.series)
+        _sub(root, "Number", s.reserved_number.number)
     _sub(root, "IssueDate", s.issue_date.isoformat())
     doc = _sub(root, "Doctor")
     _sub(doc, "Npwz", s.doctor.npwz)
@@ -188,15 +210,7 @@ def sick_leave_element(s: SickLeave) -> etree._Element:
     else:
         _sub(py, "Pesel", s.payer.pesel)
     _sub(py, "Name", s.payer.name)
-    inc = _sub(root, "Incapacity")
-    _sub(inc, "From", s.incapacity.start.isoformat())
-    _sub(inc, "To", s.incapacity.end.isoformat())
-    if s.incapacity.hospital is not None:
-        h = _sub(inc, "Hospital")
-        _sub(h, "From", s.incapacity.hospital.start.isoformat())
-        _sub(h, "To", s.incapacity.hospital.end.isoformat())
-    if s.incapacity.psychiatric:
-        _sub(inc, "Psychiatric", "true")
+    _write_incapacity(root, s.incapacity)
     _sub(root, "Indication", str(s.indication))
     if s.codes:
         codes = _sub(root, "Codes")

@@ -75,6 +75,7 @@ class Incapacity(msgspec.Struct, frozen=True, kw_only=True):
     end: date = msgspec.field(name="to")
     hospital: Hospital | None = None
     psychiatric: bool = False  # certified by a psychiatrist: may start more than 3 days back
+    backdating_justification: str | None = None  # required when it does
 
     @property
     def days(self) -> int:
@@ -94,6 +95,13 @@ class FamilyMemberCare(msgspec.Struct, frozen=True, kw_only=True):
             raise ValueError("FamilyMemberCare needs exactly one of pesel and birth_date")
 
 
+class ReservedNumber(msgspec.Struct, frozen=True, kw_only=True):
+    """A number the doctor reserved for offline work, written on the paper copy (domain: number pools)."""
+
+    series: str
+    number: str  # seven digits, as written
+
+
 class SickLeave(msgspec.Struct, frozen=True, kw_only=True):
     document_id: DocumentId  # the clinic's UUID, lower case; the idempotency key
     issue_date: date
@@ -106,6 +114,7 @@ class SickLeave(msgspec.Struct, frozen=True, kw_only=True):
     codes: tuple[str, ...] = ()
     icd10: str
     family_member_care: FamilyMemberCare | None = None
+    reserved_number: ReservedNumber | None = None
 
 
 class Cancellation(msgspec.Struct, frozen=True, kw_only=True):

@@ -103,21 +103,21 @@ def _path_of(root: etree._Element, node: etree._Element) -> str:
     return "/".join(reversed(names))
 
 
-def validate(root: etree._Element) -> None:
-    """Check ``root`` (a SickLeave, Cancellation or Receipt) against the schema.
-
-    Raises SchemaInvalid with the first error, naming elements but never quoting their values.
-    """
+def problems(root: etree._Element) -> list[tuple[str, str]]:
+    """Every schema error of ``root`` as (XPath of the element, message), naming elements but never
+    quoting their values; empty when the document is valid."""
     if not isinstance(root, etree._Element) or not isinstance(root.tag, str):
-        raise SchemaInvalid("The document root is not an element")
+        return [("/", "The document root is not an element")]
     schema = load_schema()
+    found: list[tuple[str, str]] = []
     if not schema.validate(root):
-        entry = next(iter(schema.error_log))  # type: ignore[call-overload]  # the first error: later ones often follow from it
-        node = _locate(root, entry.path)
-        if node is None:
-            raise SchemaInvalid(_scrub(entry.message, set()))
-        message = _ELEMENT_PREFIX.sub("", _scrub(entry.message, _node_values(node)))
-        raise SchemaInvalid(f"{_path_of(root, node)}: {message}")
+        for entry in schema.error_log:  # type: ignore[attr-defined]  # lxml-stubs
+            node = _locate(root, entry.path)
+            if node is None:
+                found.append(("/" + etree.QName(root).localname, _scrub(entry.message, set())))
+            else:
+                message = _ELEMENT_PREFIX.sub("", _scrub(entry.message, _node_values(node)))
+                found.append(("/" + _path_of(root, node), message))
     # The schema's wildcard admits any xmldsig element at the end; only a Signature belongs there.
     last = root[-1] if len(root) else None
     if (
@@ -126,4 +126,22 @@ def validate(root: etree._Element) -> None:
         and etree.QName(last).namespace == DSIG_NS
         and etree.QName(last).localname != "Signature"
     ):
-        raise SchemaInvalid(f"{etree.QName(root).localname}: only ds:Signature may follow the content")
+        name = etree.QName(root).localname
+        found.append((f"/{name}/{etree.QName(last).localname}", f"{name}: only ds:Signature may follow the content"))
+    return found
+
+
+def validate(root: etree._Element) -> None:
+    """Check ``root`` (a SickLeave, Cancellation or Receipt) against the schema.
+
+    Raises SchemaInvalid naming the first error (later ones often follow from it), with every error
+    in ``findings``.
+    """
+    found = problems(root)
+    if found:
+        path, message = found[0]
+        detail = message if path.count("/") <= 1 else f"{path.lstrip('/')}: {message}"
+        raise SchemaInvalid(
+            detail,
+            findings=[{"code": SchemaInvalid.code, "severity": "error", "path": p, "message": m} for p, m in found],
+        )

@@ -15,7 +15,7 @@ from ezla.db import reading, transaction, utcnow
 from ezla.errors import UnsupportedMediaType
 from ezla.events import EzlaId
 from ezla.idempotency import by_content
-from ezla.issuance import service
+from ezla.issuance import service, validation
 from ezla.log import get_logger
 from ezla.ratelimit import bucket
 
@@ -82,6 +82,24 @@ class EzlaController(Controller):
             state.outbox_committed()
         log.info("ezla_cancelled", ezla_id=result.id)
         return Response(result.as_json(), status_code=200, headers={"Location": f"/v1/ezla/{result.id}"})
+
+    @post(
+        "/validation",
+        status_code=200,
+        guards=[requires(Role.DOCTOR)],
+        summary="Dry run: every finding for a signed or unsigned SickLeave or Cancellation; stores nothing",
+        opt=bucket("submission"),
+    )
+    async def validation(self, request: Request[Any, Any, State], state: State) -> dict[str, Any]:
+        data = await _xml_body(request)
+        npwz = principal_of(request).npwz or ""
+
+        def run() -> validation.Validation:
+            return validation.validate(state.sessionmaker, state.ca_context().keys, data, now=utcnow(), npwz=npwz)
+
+        result = await anyio.to_thread.run_sync(run)
+        log.info("ezla_validated", valid=result.valid, findings=len(result.findings))
+        return result.as_json()
 
     @get(
         "/{ezla_id:str}",

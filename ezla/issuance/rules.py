@@ -7,13 +7,17 @@ Signature, signer and idempotency rules need the certificate and the database an
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Final
 from zoneinfo import ZoneInfo
 
+from ezla.document import dictionaries
 from ezla.errors import (
+    BackdatingJustificationMissing,
     CancellationReasonMissing,
     CodeInvalid,
+    DiagnosisUnknown,
     FamilyCareHouseholdMissing,
     FamilyMemberBirthDateInvalid,
     FamilyMemberPeselInvalid,
@@ -27,10 +31,13 @@ from ezla.errors import (
     NpwzInvalid,
     PayerPeselInvalid,
     PeselInvalid,
+    PregnancyCodeNotFemale,
     RegonInvalid,
+    RuleViolation,
     SubmissionTooLate,
 )
-from ezla.identifiers import nip_valid, npwz_valid, pesel_birth_date, pesel_valid, regon_valid
+from ezla.identifiers import nip_valid, npwz_valid, pesel_birth_date, pesel_is_female, pesel_valid, regon_valid
+from ezla.issuance.findings import finding_of
 from ezla.xades import SigningTimePolicy
 
 if TYPE_CHECKING:
@@ -57,74 +64,108 @@ MAX_DAYS_LONG: Final = 270  # with code B (pregnancy) or D (tuberculosis)
 CODES: Final = frozenset("ABCDE")
 
 
-def _check_identifiers(s: SickLeave) -> None:
+def path_of(field: str) -> str:
+    """The XPath of a field named as in error details (``Patient/Pesel``), in the e-ZLA's namespace
+    taken as the default (clinic software highlights that element)."""
+    return "/SickLeave/" + field
+
+
+def _identifiers(s: SickLeave) -> Iterator[RuleViolation]:
     if not npwz_valid(s.doctor.npwz):
-        raise NpwzInvalid(field="Doctor/Npwz")
+        yield NpwzInvalid(field="Doctor/Npwz")
     if not regon_valid(s.clinic.regon):
-        raise RegonInvalid(field="Clinic/Regon")
+        yield RegonInvalid(field="Clinic/Regon")
     if not pesel_valid(s.patient.pesel):
-        raise PeselInvalid(field="Patient/Pesel")
+        yield PeselInvalid(field="Patient/Pesel")
     if s.payer.nip is not None and not nip_valid(s.payer.nip):
-        raise NipInvalid(field="Payer/Nip")
+        yield NipInvalid(field="Payer/Nip")
     if s.payer.pesel is not None and not pesel_valid(s.payer.pesel):
-        raise PayerPeselInvalid(field="Payer/Pesel")
+        yield PayerPeselInvalid(field="Payer/Pesel")
     f = s.family_member_care
     if f is not None and f.pesel is not None and not pesel_valid(f.pesel):
-        raise FamilyMemberPeselInvalid(field="FamilyMemberCare/Pesel")
+        yield FamilyMemberPeselInvalid(field="FamilyMemberCare/Pesel")
 
 
-def _check_dates(s: SickLeave, received: date) -> None:
+def _dates(s: SickLeave, received: date) -> Iterator[RuleViolation]:
     if s.issue_date > received:
-        raise IssueDateInFuture(field="IssueDate")
+        yield IssueDateInFuture(field="IssueDate")
     if received - s.issue_date > timedelta(days=SUBMISSION_DELAY_DAYS):
-        raise SubmissionTooLate(field="IssueDate")
+        yield SubmissionTooLate(field="IssueDate")
 
 
-def _check_period(s: SickLeave) -> None:
+def _codes(s: SickLeave) -> Iterator[RuleViolation]:
+    if len(set(s.codes)) != len(s.codes) or not set(s.codes) <= CODES:
+        yield CodeInvalid(field="Codes")
+    # The PESEL carries the sex; an invalid PESEL is reported by itself.
+    if "B" in s.codes and pesel_valid(s.patient.pesel) and not pesel_is_female(s.patient.pesel):
+        yield PregnancyCodeNotFemale(field="Codes")
+
+
+def _diagnosis(s: SickLeave) -> Iterator[RuleViolation]:
+    if not dictionaries.icd10_known(s.icd10):
+        yield DiagnosisUnknown(field="Diagnosis/Icd10")
+
+
+def _period(s: SickLeave) -> Iterator[RuleViolation]:
     inc = s.incapacity
     if inc.end < inc.start:
-        raise IncapacityPeriodReversed(field="Incapacity")
+        yield IncapacityPeriodReversed(field="Incapacity")
     limit = MAX_DAYS_LONG if {"B", "D"} & set(s.codes) else MAX_DAYS
     if inc.days > limit:
-        raise IncapacityTooLong(f"One e-ZLA covers at most {limit} days", field="Incapacity", limit=limit)
-    if not inc.psychiatric and inc.start < s.issue_date - timedelta(days=BACKDATING_DAYS):
-        raise IncapacityBackdated(field="Incapacity/From")
+        yield IncapacityTooLong(f"One e-ZLA covers at most {limit} days", field="Incapacity", limit=limit)
+    if inc.start < s.issue_date - timedelta(days=BACKDATING_DAYS):
+        if not inc.psychiatric:
+            yield IncapacityBackdated(field="Incapacity/From")
+        elif not inc.backdating_justification:
+            yield BackdatingJustificationMissing(field="Incapacity/BackdatingJustification")
     h = inc.hospital
     if h is not None:
         if h.end < h.start:
-            raise HospitalPeriodReversed(field="Incapacity/Hospital")
-        if h.start < inc.start or h.end > inc.end:
-            raise HospitalOutsidePeriod(field="Incapacity/Hospital")
+            yield HospitalPeriodReversed(field="Incapacity/Hospital")
+        elif h.start < inc.start or h.end > inc.end:
+            yield HospitalOutsidePeriod(field="Incapacity/Hospital")
 
 
-def _check_family_care(s: SickLeave) -> None:
+def _family_care(s: SickLeave) -> Iterator[RuleViolation]:
     f = s.family_member_care
     if f is None:
         return
     # Born after the examination cannot be cared for on this e-ZLA (a PESEL of the 2100s, say).
-    birth = f.birth_date if f.birth_date is not None else pesel_birth_date(f.pesel or "")
-    if birth > s.issue_date:
-        field = "FamilyMemberCare/BirthDate" if f.birth_date is not None else "FamilyMemberCare/Pesel"
-        raise FamilyMemberBirthDateInvalid(field=field)
+    if f.birth_date is not None or pesel_valid(f.pesel or ""):
+        birth = f.birth_date if f.birth_date is not None else pesel_birth_date(f.pesel or "")
+        if birth > s.issue_date:
+            field = "FamilyMemberCare/BirthDate" if f.birth_date is not None else "FamilyMemberCare/Pesel"
+            yield FamilyMemberBirthDateInvalid(field=field)
     if f.relationship in (2, 3, 4) and not f.shares_household:
-        raise FamilyCareHouseholdMissing(field="FamilyMemberCare/SharesHousehold")
+        yield FamilyCareHouseholdMissing(field="FamilyMemberCare/SharesHousehold")
+
+
+def sick_leave_violations(s: SickLeave, *, received: date) -> list[RuleViolation]:
+    """Every broken rule, in document order of the rule families: identifiers, dates, codes,
+    diagnosis, period, family-member care."""
+    return [
+        *_identifiers(s),
+        *_dates(s, received),
+        *_codes(s),
+        *_diagnosis(s),
+        *_period(s),
+        *_family_care(s),
+    ]
 
 
 def check_sick_leave(s: SickLeave, *, today: date, received_at: date | None = None) -> None:
-    """Raise the error of the first broken rule, in this order: identifiers (document order), issue
-    and submission dates, letter codes, period, family-member care.
+    """Raise the first broken rule's error, carrying every finding (``findings``) so that a clinic
+    fixes the document in one round.
 
     ``today`` is the service's current date in Poland; ``received_at`` the date ezla received the
     document, when that is not today (re-checking a stored e-ZLA). Both time checks, "issue date not
     in the future" and "sent at most 3 days after issue", are measured against the receipt date.
     """
-    received = received_at if received_at is not None else today
-    _check_identifiers(s)
-    _check_dates(s, received)
-    if len(set(s.codes)) != len(s.codes) or not set(s.codes) <= CODES:
-        raise CodeInvalid(field="Codes")
-    _check_period(s)
-    _check_family_care(s)
+    violations = sick_leave_violations(s, received=received_at if received_at is not None else today)
+    if violations:
+        first = violations[0]
+        first.extra["findings"] = [finding_of(v).as_json() for v in violations]
+        raise first
 
 
 def check_cancellation(c: Cancellation) -> None:

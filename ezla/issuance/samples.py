@@ -16,6 +16,12 @@ CLINIC_ADDRESS = Address(street="ul. Długa", building="5", postal_code="00-238"
 PATIENT_ADDRESS = Address(street="ul. Źródlana", building="12A", flat="3", postal_code="30-001", city="Kraków")
 
 
+# Code B (pregnancy) needs a woman: the PESEL's tenth digit is even.
+FEMALE_PATIENT = Patient(
+    pesel=Pesel("90051402463"), given_name="Maria", family_name="Kowalska", address=PATIENT_ADDRESS
+)
+
+
 def sample_sick_leave(
     *, today: date, npwz: str = "5425740", given_name: str = "Anna", family_name: str = "Nowak", **overrides: Any
 ) -> SickLeave:

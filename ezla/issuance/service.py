@@ -128,8 +128,9 @@ def _repeat(record: SickLeaveRecord, digest: str, sick_leave: document.SickLeave
     """domain.md: same DocumentId and same content -> the first answer. Same content also covers a
     re-signed copy (new ECDSA signature or SigningTime over identical data from the same doctor)."""
     same_bytes = record.document_sha256 == digest
-    same_content = record.doctor_npwz == sick_leave.doctor.npwz and json.loads(record.data_json) == (
-        document.as_builtins(sick_leave)
+    # Compared as models, not JSON: a record stored before a field was added reads back with its default.
+    same_content = record.doctor_npwz == sick_leave.doctor.npwz and (
+        document.sick_leave_from_builtins(json.loads(record.data_json)) == sick_leave
     )
     if not (same_bytes or same_content):
         raise DocumentIdConflict()

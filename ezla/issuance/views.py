@@ -22,7 +22,8 @@ def full_view(s: SickLeave) -> dict[str, Any]:
 def employer_view(s: SickLeave) -> dict[str, Any]:
     """What the payer sees (domain.md "Who sees what"): never anything that reveals the diagnosis.
 
-    Left out: the ICD-10 code; the ``psychiatric`` flag (it says what kind of illness this is);
+    Left out: the ICD-10 code; the ``psychiatric`` flag and the backdating justification (they say
+    what kind of illness this is);
     the patient's residence address as such (the table gives the payer the *stay* address, which is
     the residence when no other is given); the cared-for family member's PESEL (its birth date
     stays, since the age of a child decides the care allowance).
@@ -30,6 +31,7 @@ def employer_view(s: SickLeave) -> dict[str, Any]:
     full = as_builtins(s)
     del full["icd10"]
     del full["incapacity"]["psychiatric"]
+    del full["incapacity"]["backdating_justification"]  # a psychiatrist's reasons
     full["patient"] = {
         "pesel": s.patient.pesel,
         "given_name": s.patient.given_name,

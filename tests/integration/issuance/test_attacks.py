@@ -26,7 +26,7 @@ from signxml.xades import XAdESSigner
 from ezla.ca import profile, serials
 from ezla.document.codec import build_cancellation_xml, build_sick_leave_xml
 from ezla.document.model import Cancellation, Clinic, FamilyMemberCare, Hospital, Incapacity, Patient, Payer
-from ezla.issuance.samples import sample_sick_leave
+from ezla.issuance.samples import FEMALE_PATIENT, sample_sick_leave
 from ezla.xades import MAX_XML_BYTES, sign_enveloped
 from tests.conftest import PUBLIC_URL
 from tests.factories import XML, EnrolledDoctor, enroll, register, signed_sick_leave
@@ -476,6 +476,7 @@ RULES: dict[str, Callable[[], dict[str, Any]]] = {
     "incapacity-too-long": lambda: {"incapacity": Incapacity(start=T(), end=T() + timedelta(days=182))},
     "incapacity-too-long-with-b": lambda: {
         "codes": ("B",),
+        "patient": FEMALE_PATIENT,
         "incapacity": Incapacity(start=T(), end=T() + timedelta(days=270)),
     },
     "incapacity-period-reversed": lambda: {"incapacity": Incapacity(start=T(), end=T() - timedelta(days=1))},

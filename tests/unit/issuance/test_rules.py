@@ -25,6 +25,7 @@ from ezla.document.model import (
 from ezla.errors import Unprocessable
 from ezla.identifiers import nip_valid, npwz_valid, pesel_birth_date, pesel_is_female, pesel_valid, regon_valid
 from ezla.issuance import rules
+from ezla.issuance.samples import FEMALE_PATIENT
 from tests.identifiers import make_nip, make_npwz, make_pesel, make_regon9, make_regon14
 
 Make = Callable[..., SickLeave]
@@ -311,9 +312,14 @@ def test_backdating(make_sick_leave: Make, today: date, back: int) -> None:
     start = today - timedelta(days=back)
     plain = code_of(make_sick_leave, today, incapacity=period(start, 7))
     assert plain == (None if back <= 3 else "incapacity-backdated")
-    # A psychiatrist may certify any earlier start (still bounded by the length rule).
+    # A psychiatrist may certify any earlier start (still bounded by the length rule), saying why.
     psych = code_of(make_sick_leave, today, incapacity=period(start, 7, psychiatric=True))
-    assert psych is None
+    assert psych == (None if back <= 3 else "backdating-justification-missing")
+    why = "Pacjent w ostrej fazie choroby nie zgłosił się wcześniej."
+    justified = code_of(
+        make_sick_leave, today, incapacity=period(start, 7, psychiatric=True, backdating_justification=why)
+    )
+    assert justified is None
 
 
 def test_backdating_boundary(make_sick_leave: Make, today: date) -> None:
@@ -343,12 +349,14 @@ def test_period_reversed(make_sick_leave: Make, today: date) -> None:
     ],
 )
 def test_length(make_sick_leave: Make, today: date, codes: tuple[str, ...], days: int, code: str | None) -> None:
-    assert code_of(make_sick_leave, today, codes=codes, incapacity=period(today, days)) == code
+    assert code_of(make_sick_leave, today, codes=codes, incapacity=period(today, days), patient=FEMALE_PATIENT) == code
 
 
 def test_too_long_names_its_limit(make_sick_leave: Make, today: date) -> None:
     with pytest.raises(errors.IncapacityTooLong) as e:
-        rules.check_sick_leave(make_sick_leave(codes=("B",), incapacity=period(today, 271)), today=today)
+        rules.check_sick_leave(
+            make_sick_leave(codes=("B",), incapacity=period(today, 271), patient=FEMALE_PATIENT), today=today
+        )
     assert e.value.extra["limit"] == 270
 
 
@@ -395,7 +403,48 @@ def test_submission_delay(make_sick_leave: Make, today: date) -> None:
     ],
 )
 def test_codes(make_sick_leave: Make, today: date, codes: tuple[str, ...], code: str | None) -> None:
-    assert code_of(make_sick_leave, today, codes=codes) == code
+    assert code_of(make_sick_leave, today, codes=codes, patient=FEMALE_PATIENT) == code
+
+
+def test_code_b_only_for_a_female_patient(make_sick_leave: Make, today: date) -> None:
+    """The PESEL's tenth digit carries the sex: even for women (the factory's patient is a man)."""
+    assert not pesel_is_female(make_sick_leave().patient.pesel)
+    assert code_of(make_sick_leave, today, codes=("B",)) == "pregnancy-code-not-female"
+    assert code_of(make_sick_leave, today, codes=("B",), patient=FEMALE_PATIENT) is None
+    assert code_of(make_sick_leave, today, codes=("A", "C")) is None
+
+
+@pytest.mark.parametrize(
+    ("icd10", "code"),
+    [
+        ("J06.9", None),
+        ("J06", None),  # a category is enough
+        ("U07.1", None),
+        ("Z99.ZZZZ", "diagnosis-unknown"),  # well-formed, not in ICD-10
+        ("J06.99", "diagnosis-unknown"),
+        ("F32.10", "diagnosis-unknown"),  # a national extension, not the WHO edition
+    ],
+)
+def test_diagnosis_must_be_in_icd10(make_sick_leave: Make, today: date, icd10: str, code: str | None) -> None:
+    assert code_of(make_sick_leave, today, icd10=icd10) == code
+
+
+def test_every_broken_rule_is_a_finding_and_the_first_is_the_error(make_sick_leave: Make, today: date) -> None:
+    s = make_sick_leave(
+        codes=("B",),
+        icd10="Z99.ZZZZ",
+        incapacity=period(today - timedelta(days=10), 5),
+        clinic=Clinic(regon="123456786", name="X", address=make_sick_leave().clinic.address),
+    )
+    with pytest.raises(errors.RegonInvalid) as e:
+        rules.check_sick_leave(s, today=today)
+    found = [(f["code"], f["path"], f["severity"]) for f in e.value.extra["findings"]]
+    assert found == [
+        ("regon-invalid", "/SickLeave/Clinic/Regon", "error"),
+        ("pregnancy-code-not-female", "/SickLeave/Codes", "error"),
+        ("diagnosis-unknown", "/SickLeave/Diagnosis/Icd10", "error"),
+        ("incapacity-backdated", "/SickLeave/Incapacity/From", "error"),
+    ]
 
 
 @pytest.mark.parametrize(
@@ -461,4 +510,5 @@ def test_error_classes_contract(make_sick_leave: Make, today: date) -> None:
     with pytest.raises(errors.PeselInvalid) as e:
         rules.check_sick_leave(s, today=today)
     assert "44051401358" not in str(e.value) + e.value.detail + repr(e.value.extra)
-    assert e.value.extra == {"field": "Patient/Pesel"}
+    assert e.value.extra["field"] == "Patient/Pesel"
+    assert [f["path"] for f in e.value.extra["findings"]] == ["/SickLeave/Patient/Pesel"]

@@ -1,0 +1,1 @@
+"""Reference data clinic software caches: dictionaries, the rules catalogue, problem pages."""

@@ -1,0 +1,102 @@
+"""HTTP surface of the reference data: dictionaries and the rules catalogue (JSON, cacheable by
+ETag), and one page per problem code (the ``type`` of every problem document)."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+from typing import Any
+
+import msgspec
+from litestar import Controller, Request, Response, get
+from litestar.handlers import HTTPRouteHandler
+from litestar.response import Template
+
+from ezla.document import dictionaries
+from ezla.errors import BadRequest, NotFound
+from ezla.reference.catalogue import by_code, catalogue
+
+# Reference data changes only with a release: a day in caches, revalidated by ETag after that.
+_CACHE = "public, max-age=86400"
+MAX_PREFIX = 16
+
+
+def _cached(request: Request[Any, Any, Any], body: bytes) -> Response[bytes]:
+    etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+    headers = {"ETag": etag, "Cache-Control": _CACHE}
+    if etag in [t.strip() for t in request.headers.get("if-none-match", "").split(",")]:
+        return Response(b"", status_code=304, headers=headers)
+    return Response(body, media_type="application/json", headers=headers)
+
+
+@functools.cache
+def _index() -> bytes:
+    return msgspec.json.encode(
+        {
+            "dictionaries": [
+                {
+                    "name": d.name,
+                    "title_pl": d.title_pl,
+                    "title_en": d.title_en,
+                    "version": d.version,
+                    "entries": len(d.entries),
+                    "href": f"/v1/dictionaries/{d.name}",
+                }
+                for d in dictionaries.dictionaries().values()
+            ]
+        }
+    )
+
+
+@functools.lru_cache(maxsize=64)
+def _dictionary(name: str, prefix: str) -> bytes | None:
+    d = dictionaries.get(name)
+    if d is None:
+        return None
+    entries = [e for e in d.entries if e.code.startswith(prefix)] if prefix else d.entries
+    return msgspec.json.encode(
+        {"name": d.name, "title_pl": d.title_pl, "title_en": d.title_en, "version": d.version, "entries": entries}
+    )
+
+
+@functools.cache
+def _rules() -> bytes:
+    return msgspec.json.encode({"rules": catalogue()})
+
+
+class ReferenceController(Controller):
+    path = "/v1"
+    tags = ["reference data"]
+
+    @get("/dictionaries", sync_to_thread=False, summary="The dictionaries and their versions")
+    def index(self, request: Request[Any, Any, Any]) -> Response[bytes]:
+        return _cached(request, _index())
+
+    @get(
+        "/dictionaries/{name:str}",
+        sync_to_thread=False,
+        summary="One dictionary: ICD-10, letter codes, relationships, indications, cancellation reasons",
+        description="`prefix` narrows ICD-10 (or any dictionary) to the codes starting with it, such as `J06`.",
+    )
+    def dictionary(self, request: Request[Any, Any, Any], name: str, prefix: str = "") -> Response[bytes]:
+        if len(prefix) > MAX_PREFIX:
+            raise BadRequest(f"prefix is at most {MAX_PREFIX} characters")
+        body = _dictionary(name, prefix.upper())
+        if body is None:
+            raise NotFound(f"no dictionary {name!r}; see /v1/dictionaries")
+        return _cached(request, body)
+
+    @get("/rules", sync_to_thread=False, summary="Every error and warning code, in Polish and English")
+    def rules(self, request: Request[Any, Any, Any]) -> Response[bytes]:
+        return _cached(request, _rules())
+
+
+@get("/problems/{code:str}", sync_to_thread=False, include_in_schema=False)
+def problem_page(code: str) -> Template:
+    entry = by_code().get(code)
+    if entry is None:
+        raise NotFound("no such problem code; see /v1/rules")
+    return Template(template_name="problem.html", context={"entry": entry}, headers={"Cache-Control": _CACHE})
+
+
+ROUTES: list[type[Controller] | HTTPRouteHandler] = [ReferenceController, problem_page]
