@@ -31,7 +31,7 @@ from ezla.distribution.worker import Worker
 from ezla.errors import EzlaError
 from ezla.health import HealthController
 from ezla.idempotency import idempotency_middleware
-from ezla.issuance.routes import EzlaController
+from ezla.issuance.routes import DoctorController, EzlaController
 from ezla.log import configure_logging, get_logger, request_context
 from ezla.problems import EXCEPTION_HANDLERS
 from ezla.ratelimit import rate_limit_middleware
@@ -161,6 +161,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             AccountsController,
             DoctorLoginController,
             EzlaController,
+            DoctorController,
             EmployerController,
             PatientController,
             OpsController,

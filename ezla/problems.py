@@ -10,7 +10,7 @@ from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, InterfaceError, OperationalError
 
-from ezla.errors import DatabaseUnavailable, EzlaError
+from ezla.errors import BadRequest, DatabaseUnavailable, EzlaError
 
 PROBLEM_JSON = "application/problem+json"
 _HTTP_CODES = {
@@ -43,6 +43,13 @@ def problem_type(code: str) -> str:
     """RFC 9457 3.1.1: a URI reference, here relative to the service (resolved against the request
     URI), to a page explaining the code (``ezla.reference``)."""
     return f"/problems/{code}"
+
+
+def refuse_unknown_parameters(request: Request[Any, Any, Any], known: set[str]) -> None:
+    """A misspelt filter (``?statuss=``) silently ignored returns everything: say so instead."""
+    unknown = sorted(set(request.query_params) - known)
+    if unknown:
+        raise BadRequest(f"unknown query parameter(s): {', '.join(unknown)}; known: {', '.join(sorted(known))}")
 
 
 def problem_document(status: int, code: str, title: str, detail: str | None = None, **extra: Any) -> dict[str, Any]:

@@ -2,21 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import date
+from typing import Annotated, Any
 
 import anyio
 from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import State
+from litestar.params import Parameter
 
 from ezla.audit import service as audit
 from ezla.auth.guards import principal_of, requires
 from ezla.auth.service import Role
 from ezla.db import reading, transaction, utcnow
 from ezla.errors import UnsupportedMediaType
-from ezla.events import EzlaId
+from ezla.events import EzlaId, EzlaStatus
 from ezla.idempotency import by_content
-from ezla.issuance import service, validation
+from ezla.issuance import lists, service, validation
 from ezla.log import get_logger
+from ezla.problems import refuse_unknown_parameters
 from ezla.ratelimit import bucket
 
 XML_TYPES = ("application/xml", "text/xml")
@@ -121,6 +124,20 @@ class EzlaController(Controller):
         return Response(view.full())
 
     @get(
+        "/{ezla_id:str}/related",
+        guards=[requires(Role.DOCTOR, Role.OPERATOR)],
+        sync_to_thread=True,
+        summary="The same patient's e-ZLA continuing this one or within 60 days of it",
+        description="Each item says whether the diagnosis is the same (`same_diagnosis`), never another "
+        "doctor's diagnosis; `relation` is overlapping, continuous or within-60-days.",
+    )
+    def related(self, ezla_id: str, request: Request[Any, Any, State], state: State) -> dict[str, Any]:
+        principal = principal_of(request)
+        with reading(state.sessionmaker) as session:
+            service.get_for_doctor_or_operator(session, EzlaId(ezla_id), role=principal.role.value, npwz=principal.npwz)
+            return {"items": lists.related(session, EzlaId(ezla_id))}
+
+    @get(
         "/{ezla_id:str}/receipt",
         guards=[requires(Role.DOCTOR, Role.OPERATOR)],
         sync_to_thread=True,
@@ -133,3 +150,34 @@ class EzlaController(Controller):
                 session, EzlaId(ezla_id), role=principal.role.value, npwz=principal.npwz
             )
         return view.receipt_xml
+
+
+class DoctorController(Controller):
+    path = "/v1/doctor"
+    tags = ["doctor"]
+    guards = [requires(Role.DOCTOR)]
+
+    @get(
+        "/ezla",
+        sync_to_thread=True,
+        summary="The calling doctor's e-ZLA, newest first",
+        description="`status` (issued, cancelled), `from`/`to` bound the date of issue (both included); "
+        "`after` is the previous page's `next_cursor` (null on the last page).",
+    )
+    def ezla(
+        self,
+        request: Request[Any, Any, State],
+        state: State,
+        status: EzlaStatus | None = None,
+        issued_from: Annotated[date | None, Parameter(query="from")] = None,
+        issued_to: Annotated[date | None, Parameter(query="to")] = None,
+        after: str | None = None,
+        limit: int = 50,
+    ) -> dict[str, Any]:
+        refuse_unknown_parameters(request, {"status", "from", "to", "after", "limit"})
+        npwz = principal_of(request).npwz or ""
+        with reading(state.sessionmaker) as session:
+            page = lists.doctor_ezla(
+                session, npwz, status=status, issued_from=issued_from, issued_to=issued_to, after=after, limit=limit
+            )
+        return {"items": page.items, "next_cursor": page.next_cursor}
