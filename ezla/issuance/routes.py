@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import anyio
 from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import State
-from litestar.params import Parameter
+from litestar.params import QueryParameter
 
 from ezla.audit import service as audit
 from ezla.auth.guards import principal_of, requires
@@ -169,8 +169,8 @@ class DoctorController(Controller):
         request: Request[Any, Any, State],
         state: State,
         status: EzlaStatus | None = None,
-        issued_from: Annotated[date | None, Parameter(query="from")] = None,
-        issued_to: Annotated[date | None, Parameter(query="to")] = None,
+        issued_from: Annotated[date | None, QueryParameter(name="from")] = None,
+        issued_to: Annotated[date | None, QueryParameter(name="to")] = None,
         after: str | None = None,
         limit: int = 50,
     ) -> dict[str, Any]:
