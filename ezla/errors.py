@@ -374,6 +374,18 @@ class EzlaNotFound(NotFound):
     code, title = "ezla-not-found", "No such e-ZLA"
 
 
+class ReservedNumberUnknown(Unprocessable):
+    code, title = "reserved-number-unknown", "This series and number were not reserved by the doctor named"
+
+
+class ReservedNumberExpired(Unprocessable):
+    code, title = "reserved-number-expired", "The reservation of this number had expired by the date of issue"
+
+
+class ReservedNumberUsed(Conflict):
+    code, title = "reserved-number-used", "This reserved number is already on another e-ZLA"
+
+
 # --- Idempotency-Key (idempotency.py) ---------------------------------------------------------
 class IdempotencyKeyInvalid(BadRequest):
     code, title = "idempotency-key-invalid", "Idempotency-Key must be 1-255 characters"
@@ -419,6 +431,9 @@ TITLES_PL: dict[str, str] = {
     "account-not-found": "Nie ma konta o tym identyfikatorze",
     "certificate-unknown": "Nie ma certyfikatu o tym numerze seryjnym",
     "ezla-not-found": "Nie ma takiego e-ZLA",
+    "reserved-number-unknown": "Ta seria i numer nie zostały zarezerwowane przez wskazanego lekarza",
+    "reserved-number-expired": "Rezerwacja tego numeru wygasła przed datą wystawienia",
+    "reserved-number-used": "Ten zarezerwowany numer jest już na innym e-ZLA",
     "conflict": "Konflikt",
     "doctor-exists": "Lekarz o tym NPWZ jest już zarejestrowany",
     "certificate-already-revoked": "Certyfikat jest już unieważniony",

@@ -76,6 +76,8 @@ class Settings:
     crl_validity_hours: int = 24
     crl_refresh_hours: int = 1
     activation_code_ttl_hours: int = 72
+    # Numbers reserved for offline work stay usable this long (ezla/issuance/reservations.py).
+    reservation_ttl_days: int = 30
 
     @property
     def published_dir(self) -> Path:
@@ -132,6 +134,7 @@ class Settings:
             ),
             delivery_concurrency=int(os.environ.get("EZLA_DELIVERY_CONCURRENCY", cls.delivery_concurrency)),
             delivery_per_destination=int(os.environ.get("EZLA_DELIVERY_PER_DESTINATION", cls.delivery_per_destination)),
+            reservation_ttl_days=int(os.environ.get("EZLA_RESERVATION_TTL_DAYS", cls.reservation_ttl_days)),
         )
 
 

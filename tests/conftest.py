@@ -122,6 +122,34 @@ def operator_token(session_factory) -> str:  # type: ignore[no-untyped-def]
     return token
 
 
+@pytest.fixture
+def twins(
+    pki_dir: Path, tmp_path: Path, migrated_templates: dict[str, str], request: pytest.FixtureRequest
+) -> Iterator[tuple[TestClient, TestClient]]:  # type: ignore[type-arg]
+    """Two nodes (A and B) on one PostgreSQL database, as behind HAProxy."""
+    from ezla.app import create_app
+
+    name = f"ezla_twins_{secrets.token_hex(4)}"
+    url = pg_create(name, template=migrated_templates["postgresql"])
+    settings = Settings(
+        var_dir=tmp_path,
+        database_url=url,
+        pki_dir=pki_dir,
+        ca_key_passphrase=PASSPHRASE,
+        public_url=PUBLIC_URL,
+        worker_enabled=False,
+        **getattr(request, "param", {}),
+    )
+    try:
+        with (
+            TestClient(app=create_app(settings.with_(node_id="A"))) as a,
+            TestClient(app=create_app(settings.with_(node_id="B"))) as b,
+        ):
+            yield a, b
+    finally:
+        pg_drop(name)
+
+
 def openssl(*args: str, input_bytes: bytes | None = None, check: bool = True) -> subprocess.CompletedProcess[bytes]:
     return subprocess.run(["openssl", *args], input=input_bytes, capture_output=True, check=check, timeout=30)
 

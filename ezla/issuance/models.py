@@ -17,6 +17,7 @@ class SickLeaveRecord(Base):
     __table_args__ = (
         UniqueConstraint("series", "number"),
         Index("ix_ezla_sick_leaves_patient_period", "patient_pesel", "incapacity_from"),
+        Index("ix_ezla_sick_leaves_doctor_accepted", "doctor_npwz", "accepted_at"),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
@@ -51,3 +52,20 @@ class NumberCounter(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     value: Mapped[int] = mapped_column(BigInteger)
+
+
+class NumberReservation(Base):
+    """A number taken from the counter for a doctor's offline work (ZUS's alternative mode): written
+    on a paper e-ZLA and claimed once by the electronic copy sent later. Never given out again,
+    used or not: an expired reservation is a gap in the numbering."""
+
+    __tablename__ = "ezla_number_reservations"
+    __table_args__ = (Index("ix_ezla_number_reservations_doctor", "doctor_npwz", "expires_at"),)
+
+    series: Mapped[str] = mapped_column(String(2), primary_key=True)
+    number: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    doctor_npwz: Mapped[str] = mapped_column(String(7))
+    reserved_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    used_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    ezla_id: Mapped[str | None] = mapped_column(String(36), nullable=True)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from typing import Annotated, Any
 
 import anyio
+import msgspec
 from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import State
 from litestar.params import QueryParameter
@@ -17,12 +18,18 @@ from ezla.db import reading, transaction, utcnow
 from ezla.errors import UnsupportedMediaType
 from ezla.events import EzlaId, EzlaStatus
 from ezla.idempotency import by_content
-from ezla.issuance import lists, service, validation
+from ezla.issuance import lists, reservations, service, validation
 from ezla.log import get_logger
 from ezla.problems import refuse_unknown_parameters
 from ezla.ratelimit import bucket
 
 XML_TYPES = ("application/xml", "text/xml")
+
+
+class ReservationRequest(msgspec.Struct, forbid_unknown_fields=True):
+    count: int
+
+
 log = get_logger("ezla.issuance")
 
 
@@ -103,6 +110,39 @@ class EzlaController(Controller):
         result = await anyio.to_thread.run_sync(run)
         log.info("ezla_validated", valid=result.valid, findings=len(result.findings))
         return result.as_json()
+
+    @post(
+        "/number-reservations",
+        status_code=201,
+        guards=[requires(Role.DOCTOR)],
+        sync_to_thread=True,
+        summary="Reserve e-ZLA numbers for offline work",
+        description="Body `{count}` (1-100). Write a reserved `Series`/`Number` on a paper e-ZLA issued "
+        "while offline; its electronic copy carrying them is accepted under that number when sent within "
+        "the submission delay. Reservations expire (`expires_at`); a number is never given out twice.",
+    )
+    def reserve_numbers(
+        self, request: Request[Any, Any, State], state: State, data: ReservationRequest
+    ) -> dict[str, Any]:
+        npwz = principal_of(request).npwz or ""
+        now = utcnow()
+        with transaction(state.sessionmaker) as session:
+            made = reservations.reserve(
+                session, npwz, data.count, now=now, ttl=timedelta(days=state.settings.reservation_ttl_days)
+            )
+            audit.record(session, "numbers_reserved", npwz, {"count": len(made)}, now=now)
+        return {"reservations": [r.as_json() for r in made]}
+
+    @get(
+        "/number-reservations",
+        guards=[requires(Role.DOCTOR)],
+        sync_to_thread=True,
+        summary="The calling doctor's reserved numbers not yet used or expired",
+    )
+    def reserved_numbers(self, request: Request[Any, Any, State], state: State) -> dict[str, Any]:
+        npwz = principal_of(request).npwz or ""
+        with reading(state.sessionmaker) as session:
+            return {"reservations": [r.as_json() for r in reservations.outstanding(session, npwz, now=utcnow())]}
 
     @get(
         "/{ezla_id:str}",

@@ -4,7 +4,8 @@ Order of checks in ``submit`` (cheapest first, nothing stored until all pass):
 hardened parse -> XAdES over the whole document, chain pinned to our CA, SigningTime judged ->
 schema of the *signed* bytes only -> signer is the named doctor (NPWZ and names) -> [read:
 the CA's record of the certificate and its revocation, an earlier submission of this DocumentId]
--> business rules -> [a number] -> receipt signed -> [record + outbox rows, one transaction].
+-> business rules -> [a number, or the doctor's reserved one checked] -> receipt signed ->
+[reservation claimed + record + outbox rows, one transaction].
 
 CPU work never holds a transaction or a lock: verification, schema and the receipt's signature
 run between the three short transactions in brackets. A number taken for a submission that then
@@ -43,13 +44,14 @@ from ezla.errors import (
     DocumentIdConflict,
     EzlaNotFound,
     Forbidden,
+    ReservedNumberUsed,
     RuleViolation,
     SchemaInvalid,
     SignerNotDoctor,
     WrongNamespace,
 )
 from ezla.events import EzlaId, EzlaStatus
-from ezla.issuance import numbering, rules, views
+from ezla.issuance import numbering, reservations, rules, views
 from ezla.issuance.models import SickLeaveRecord
 from ezla.issuance.receipts import build_receipt
 from ezla.xades import (
@@ -166,7 +168,13 @@ def submit(sessions: Sessions, keys: OnlineKeys, data: bytes, *, now: datetime, 
             return _repeat(existing, digest, sick_leave)
         if refused is not None:
             raise refused
-        series, number = numbering.next_number(session)
+        reserved = sick_leave.reserved_number
+        if reserved is not None:  # written on a paper copy while offline: accepted under that number
+            series, number = reservations.check(
+                session, reserved, npwz=sick_leave.doctor.npwz, issue_date=sick_leave.issue_date
+            )
+        else:
+            series, number = numbering.next_number(session)
     accepted_at = now.replace(microsecond=0)
     receipt = build_receipt(
         series=series,
@@ -200,6 +208,8 @@ def submit(sessions: Sessions, keys: OnlineKeys, data: bytes, *, now: datetime, 
     )
     try:
         with transaction(sessions) as session:
+            if reserved is not None:
+                reservations.claim(session, series, number, record.id, now=now)
             session.add(record)
             session.flush()
             announcement = _announcement(_view(record, sick_leave))
@@ -211,7 +221,7 @@ def submit(sessions: Sessions, keys: OnlineKeys, data: bytes, *, now: datetime, 
                 {"series": series, "number": number, "npwz": record.doctor_npwz, "sha256": digest},
                 now=now,
             )
-    except IntegrityError:
+    except (IntegrityError, ReservedNumberUsed):
         # A concurrent twin (other node, same DocumentId) committed first: answer as it did.
         with reading(sessions) as session:
             existing = _existing(session, sick_leave.document_id)

@@ -38,7 +38,7 @@ from ezla.errors import (
     WrongNamespace,
 )
 from ezla.events import EzlaStatus
-from ezla.issuance import advice, rules
+from ezla.issuance import advice, reservations, rules
 from ezla.issuance.findings import Finding, Severity, finding_of, warning
 from ezla.issuance.models import SickLeaveRecord
 from ezla.issuance.service import check_doctor, judge_signer, verify_signed
@@ -137,6 +137,11 @@ def _sick_leave_findings(sessions: Sessions, s: document.SickLeave, *, now: date
     with reading(sessions) as session:
         earlier = _earlier_leaves(session, s)
         used = session.scalar(select(SickLeaveRecord.id).where(SickLeaveRecord.document_id == s.document_id))
+        if s.reserved_number is not None:
+            try:
+                reservations.check(session, s.reserved_number, npwz=s.doctor.npwz, issue_date=s.issue_date)
+            except EzlaError as exc:
+                found.append(finding_of(exc))
     found.extend(advice.history_warnings(s, earlier))
     if used is not None:
         found.append(warning("document-id-used", "/SickLeave/@DocumentId"))
