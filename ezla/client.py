@@ -14,7 +14,7 @@ import random
 import re
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -218,6 +218,57 @@ class EzlaClient:
             headers={"Content-Type": "application/xml", "Idempotency-Key": str(uuid.uuid4())},
         )
         return resp.json()  # type: ignore[no-any-return]
+
+    # --- the clinic interface (a doctor's token: ``doctor_login`` first) ----------------------
+    def validate(self, xml: bytes) -> dict[str, Any]:
+        """Dry run of a signed or unsigned SickLeave or Cancellation: ``{valid, findings, report}``."""
+        resp = self.request("POST", "/v1/ezla/validation", content=xml, headers={"Content-Type": "application/xml"})
+        return resp.json()  # type: ignore[no-any-return]
+
+    def doctor_ezla(
+        self,
+        *,
+        status: str | None = None,
+        issued_from: str | None = None,
+        issued_to: str | None = None,
+        page_size: int = 100,
+    ) -> Iterator[dict[str, Any]]:
+        """The doctor's e-ZLA, newest first, following the cursor to the last page."""
+        params: dict[str, Any] = {"limit": page_size}
+        params.update({k: v for k, v in (("status", status), ("from", issued_from), ("to", issued_to)) if v})
+        while True:
+            page = self.request("GET", "/v1/doctor/ezla", params=params).json()
+            yield from page["items"]
+            if page["next_cursor"] is None:
+                return
+            params["after"] = page["next_cursor"]
+
+    def related(self, ezla_id: str) -> list[dict[str, Any]]:
+        return self.request("GET", f"/v1/ezla/{ezla_id}/related").json()["items"]  # type: ignore[no-any-return]
+
+    def reserve_numbers(self, count: int) -> list[dict[str, Any]]:
+        """Retried safely: the Idempotency-Key makes a repeat answer with the first reservation."""
+        resp = self.request(
+            "POST",
+            "/v1/ezla/number-reservations",
+            json={"count": count},
+            headers={"Idempotency-Key": str(uuid.uuid4())},
+        )
+        return resp.json()["reservations"]  # type: ignore[no-any-return]
+
+    def reserved_numbers(self) -> list[dict[str, Any]]:
+        return self.request("GET", "/v1/ezla/number-reservations").json()["reservations"]  # type: ignore[no-any-return]
+
+    # --- reference data (anyone) -----------------------------------------------------------
+    def dictionaries(self) -> list[dict[str, Any]]:
+        return self.request("GET", "/v1/dictionaries").json()["dictionaries"]  # type: ignore[no-any-return]
+
+    def dictionary(self, name: str, prefix: str | None = None) -> dict[str, Any]:
+        params = {"prefix": prefix} if prefix else None
+        return self.request("GET", f"/v1/dictionaries/{name}", params=params).json()  # type: ignore[no-any-return]
+
+    def rules(self) -> list[dict[str, Any]]:
+        return self.request("GET", "/v1/rules").json()["rules"]  # type: ignore[no-any-return]
 
     def get_json(self, path: str, **params: Any) -> Any:
         return self.request("GET", path, params=params or None).json()

@@ -137,7 +137,7 @@ def _sick_leave_findings(sessions: Sessions, s: document.SickLeave, *, now: date
     with reading(sessions) as session:
         earlier = _earlier_leaves(session, s)
         used = session.scalar(select(SickLeaveRecord.id).where(SickLeaveRecord.document_id == s.document_id))
-        if s.reserved_number is not None:
+        if s.reserved_number is not None and used is None:  # a repeat keeps its number
             try:
                 reservations.check(session, s.reserved_number, npwz=s.doctor.npwz, issue_date=s.issue_date)
             except EzlaError as exc:

@@ -1,0 +1,195 @@
+"""The clinic interface from the command line: ``ezla validate``, ``ezla list``, ``ezla related``,
+``ezla numbers reserve|list``, ``ezla dictionary``, ``ezla rules``.
+
+Doctor verbs log in with the doctor's own key (``--key/--cert`` or ``--pkcs12``), as ``cancel``
+does; reference data needs no credentials.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import click
+
+from ezla.client import EzlaClient
+from ezla.clikit import emit, fail, json_option
+from ezla.errors import EzlaError
+from ezla.issuance.cli import URLS_HELP, load_signer, signer_options
+
+DEFAULT_URL = "http://127.0.0.1:8000"
+
+
+@contextmanager
+def _as_doctor(
+    urls: str, key: Path | None, cert: Path | None, p12: Path | None, password: str | None
+) -> Iterator[EzlaClient]:
+    k, c, _ = load_signer(key, cert, p12, password)
+    with EzlaClient(urls.split(",")) as client:
+        client.doctor_login(c, k)
+        yield client
+
+
+def _url_option(f: click.decorators.FC) -> click.decorators.FC:
+    return click.option("--url", "urls", default=DEFAULT_URL, show_default=True, help=URLS_HELP)(f)
+
+
+@click.command("validate")
+@click.argument("file", type=click.Path(path_type=Path, exists=True, dir_okay=False))
+@_url_option
+@signer_options
+@json_option
+def validate(
+    file: Path, urls: str, key: Path | None, cert: Path | None, p12: Path | None, password: str | None, as_json: bool
+) -> None:
+    """Dry-run a signed or unsigned e-ZLA or cancellation: every finding at once, nothing stored.
+    Exits 0 when it would be accepted, 1 when not."""
+    try:
+        with _as_doctor(urls, key, cert, p12, password) as client:
+            result = client.validate(file.read_bytes())
+    except EzlaError as exc:
+        fail(as_json, exc)
+    lines = [
+        f"{'valid' if result['valid'] else 'INVALID'}: {result['kind']}, {'signed' if result['signed'] else 'unsigned'}"
+    ]
+    lines += [f"  {f['severity']}: {f['code']} at {f['path']}: {f['message']}" for f in result["findings"]]
+    emit(as_json, result, "\n".join(lines))
+    sys.exit(0 if result["valid"] else 1)
+
+
+@click.command("list")
+@click.option("--status", type=click.Choice(["issued", "cancelled"]), default=None)
+@click.option("--from", "issued_from", default=None, metavar="YYYY-MM-DD", help="Issued on or after.")
+@click.option("--to", "issued_to", default=None, metavar="YYYY-MM-DD", help="Issued on or before.")
+@_url_option
+@signer_options
+@json_option
+def list_ezla(
+    status: str | None,
+    issued_from: str | None,
+    issued_to: str | None,
+    urls: str,
+    key: Path | None,
+    cert: Path | None,
+    p12: Path | None,
+    password: str | None,
+    as_json: bool,
+) -> None:
+    """Your e-ZLA, newest first (every page)."""
+    try:
+        with _as_doctor(urls, key, cert, p12, password) as client:
+            items = list(client.doctor_ezla(status=status, issued_from=issued_from, issued_to=issued_to))
+    except EzlaError as exc:
+        fail(as_json, exc)
+    lines = [
+        f"{i['series']} {i['number']}  {i['status']:9}  issued {i['issue_date']}  "
+        f"{i['incapacity']['from']}..{i['incapacity']['to']}  {i['icd10']}  {''.join(i['codes']) or '-'}  {i['id']}"
+        for i in items
+    ]
+    emit(as_json, {"items": items}, "\n".join(lines) or "no e-ZLA")
+
+
+@click.command("related")
+@click.argument("ezla_id")
+@_url_option
+@signer_options
+@json_option
+def related(
+    ezla_id: str, urls: str, key: Path | None, cert: Path | None, p12: Path | None, password: str | None, as_json: bool
+) -> None:
+    """The same patient's e-ZLA continuing one of yours or within 60 days of it."""
+    try:
+        with _as_doctor(urls, key, cert, p12, password) as client:
+            items = client.related(ezla_id)
+    except EzlaError as exc:
+        fail(as_json, exc)
+    lines = [
+        f"{i['series']} {i['number']}  {i['status']:9}  {i['incapacity']['from']}..{i['incapacity']['to']}  "
+        f"{i['relation']} ({i['days_between']} days)  {'same' if i['same_diagnosis'] else 'other'} diagnosis  "
+        f"codes {''.join(i['codes']) or '-'}"
+        for i in items
+    ]
+    emit(as_json, {"items": items}, "\n".join(lines) or "no related e-ZLA")
+
+
+@click.group("numbers")
+def numbers() -> None:
+    """Numbers reserved for e-ZLA written on paper while offline."""
+
+
+@numbers.command("reserve")
+@click.option("--count", type=click.IntRange(1, 100), required=True)
+@_url_option
+@signer_options
+@json_option
+def reserve(
+    count: int, urls: str, key: Path | None, cert: Path | None, p12: Path | None, password: str | None, as_json: bool
+) -> None:
+    """Reserve COUNT numbers; write one on each paper e-ZLA and send its electronic copy later."""
+    try:
+        with _as_doctor(urls, key, cert, p12, password) as client:
+            made = client.reserve_numbers(count)
+    except EzlaError as exc:
+        fail(as_json, exc)
+    emit(
+        as_json,
+        {"reservations": made},
+        "\n".join(f"{r['series']} {r['number']}  until {r['expires_at']}" for r in made),
+    )
+
+
+@numbers.command("list")
+@_url_option
+@signer_options
+@json_option
+def list_numbers(
+    urls: str, key: Path | None, cert: Path | None, p12: Path | None, password: str | None, as_json: bool
+) -> None:
+    """Your reserved numbers not yet used or expired."""
+    try:
+        with _as_doctor(urls, key, cert, p12, password) as client:
+            left = client.reserved_numbers()
+    except EzlaError as exc:
+        fail(as_json, exc)
+    lines = [f"{r['series']} {r['number']}  until {r['expires_at']}" for r in left]
+    emit(as_json, {"reservations": left}, "\n".join(lines) or "no reserved numbers left")
+
+
+@click.command("dictionary")
+@click.argument("name", required=False)
+@click.option("--prefix", default=None, help="Only codes starting with this (ICD-10: J06).")
+@_url_option
+@json_option
+def dictionary(name: str | None, prefix: str | None, urls: str, as_json: bool) -> None:
+    """The dictionaries (no NAME), or one: icd-10, letter-codes, relationships, indications,
+    cancellation-reasons."""
+    try:
+        with EzlaClient(urls.split(",")) as client:
+            if name is None:
+                index = client.dictionaries()
+                emit(
+                    as_json,
+                    {"dictionaries": index},
+                    "\n".join(f"{d['name']:22} {d['version']}  {d['title_pl']}" for d in index),
+                )
+                return
+            d = client.dictionary(name, prefix)
+    except EzlaError as exc:
+        fail(as_json, exc)
+    lines = [f"{e['code']:8} {e['name_pl'] or e['name_en']}" for e in d["entries"]]
+    emit(as_json, d, "\n".join(lines))
+
+
+@click.command("rules")
+@_url_option
+@json_option
+def rules(urls: str, as_json: bool) -> None:
+    """Every error and warning code, with its description in Polish."""
+    try:
+        with EzlaClient(urls.split(",")) as client:
+            found = client.rules()
+    except EzlaError as exc:
+        fail(as_json, exc)
+    emit(as_json, {"rules": found}, "\n".join(f"{r['code']:34} {r['severity']:7} {r['title_pl']}" for r in found))

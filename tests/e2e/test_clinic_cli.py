@@ -1,0 +1,68 @@
+"""The clinic interface from the real CLI and SDK against a running node (``make run``'s shape):
+validate, reserve numbers and submit under one, list, related, dictionaries, rules."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from ezla.client import EzlaClient
+from ezla.db import utcnow
+from ezla.document.codec import build_sick_leave_xml
+from ezla.document.model import ReservedNumber
+from ezla.issuance.rules import local_date
+from ezla.issuance.samples import sample_sick_leave
+from tests.e2e.procs import EZLA
+from tests.factories import enroll_doctor_cli, signed_sick_leave
+
+
+def _ezla(env: dict[str, str], *args: str, ok: bool = True) -> Any:
+    done = subprocess.run([EZLA, *args, "--json"], env=env, capture_output=True, text=True, timeout=60, check=False)
+    assert (done.returncode == 0) is ok, (args, done.stdout, done.stderr)
+    return json.loads(done.stdout)
+
+
+def test_a_clinic_works_from_the_command_line(single_node: Any, tmp_path: Path) -> None:
+    _, url, env = single_node
+    doctor = enroll_doctor_cli(env, url, tmp_path)
+    key, cert = doctor.write(tmp_path)
+    me = ["--url", url, "--key", str(key), "--cert", str(cert)]
+
+    draft = tmp_path / "draft.xml"
+    today = local_date(utcnow())
+    draft.write_bytes(build_sick_leave_xml(sample_sick_leave(today=today, npwz=doctor.npwz, icd10="J06.9")))
+    assert _ezla(env, "validate", str(draft), *me)["valid"] is True
+    draft.write_bytes(
+        build_sick_leave_xml(sample_sick_leave(today=today, npwz=doctor.npwz, icd10="Z99.ZZZZ"), check=False)
+    )
+    bad = _ezla(env, "validate", str(draft), *me, ok=False)  # exit 1: the document needs fixing
+    assert [f["code"] for f in bad["findings"]] == ["diagnosis-unknown"]
+
+    (reserved,) = _ezla(env, "numbers", "reserve", "--count", "1", *me)["reservations"]
+    paper = signed_sick_leave(
+        doctor, reserved_number=ReservedNumber(series=reserved["series"], number=reserved["number"])
+    )
+    signed = tmp_path / "paper.xml"
+    signed.write_bytes(paper)
+    accepted = _ezla(env, "submit", str(signed), "--url", url)
+    assert (accepted["series"], accepted["number"]) == (reserved["series"], reserved["number"])
+    assert _ezla(env, "numbers", "list", *me)["reservations"] == []
+
+    with EzlaClient([url]) as sdk:
+        sdk.doctor_login(doctor.cert, doctor.key)
+        second = sdk.submit(signed_sick_leave(doctor))
+        assert [i["id"] for i in sdk.doctor_ezla(page_size=1)] == [second["id"], accepted["id"]]
+        assert "document-id-used" in [f["code"] for f in sdk.validate(paper)["findings"]]
+    listed = _ezla(env, "list", *me)["items"]
+    assert [i["id"] for i in listed] == [second["id"], accepted["id"]]
+    related = _ezla(env, "related", accepted["id"], *me)["items"]
+    assert [(i["id"], i["relation"], i["same_diagnosis"]) for i in related] == [(second["id"], "overlapping", True)]
+
+    letters = _ezla(env, "dictionary", "letter-codes", "--url", url)["entries"]
+    assert [e["code"] for e in letters] == list("ABCDE")
+    j06 = _ezla(env, "dictionary", "icd-10", "--prefix", "J06", "--url", url)["entries"]
+    assert "J06.9" in [e["code"] for e in j06]
+    rules = {r["code"]: r for r in _ezla(env, "rules", "--url", url)["rules"]}
+    assert rules["pregnancy-code-not-female"]["title_pl"] == "Kod B (ciąża) dotyczy tylko pacjentki"
