@@ -374,6 +374,14 @@ class EzlaNotFound(NotFound):
     code, title = "ezla-not-found", "No such e-ZLA"
 
 
+class ReplacedEzlaNotFound(Unprocessable):
+    code, title = "replaced-ezla-not-found", "The e-ZLA named in Replaces does not exist"
+
+
+class CorrectionPatientMismatch(Unprocessable):
+    code, title = "correction-patient-mismatch", "A correction must be for the same patient as the e-ZLA it replaces"
+
+
 class ReservedNumberUnknown(Unprocessable):
     code, title = "reserved-number-unknown", "This series and number were not reserved by the doctor named"
 
@@ -431,6 +439,8 @@ TITLES_PL: dict[str, str] = {
     "account-not-found": "Nie ma konta o tym identyfikatorze",
     "certificate-unknown": "Nie ma certyfikatu o tym numerze seryjnym",
     "ezla-not-found": "Nie ma takiego e-ZLA",
+    "replaced-ezla-not-found": "e-ZLA wskazane w Replaces nie istnieje",
+    "correction-patient-mismatch": "Korekta musi dotyczyć tego samego pacjenta co zastępowane e-ZLA",
     "reserved-number-unknown": "Ta seria i numer nie zostały zarezerwowane przez wskazanego lekarza",
     "reserved-number-expired": "Rezerwacja tego numeru wygasła przed datą wystawienia",
     "reserved-number-used": "Ten zarezerwowany numer jest już na innym e-ZLA",

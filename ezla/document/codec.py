@@ -129,6 +129,9 @@ def parse_sick_leave(root: etree._Element) -> SickLeave:
         reserved_number=None
         if root.find("ez:Series", _N) is None
         else ReservedNumber(series=_text(root, "ez:Series"), number=_text(root, "ez:Number")),
+        replaces=None
+        if root.find("ez:Replaces", _N) is None
+        else ReservedNumber(series=_text(root, "ez:Replaces/ez:Series"), number=_text(root, "ez:Replaces/ez:Number")),
     )
 
 
@@ -227,6 +230,10 @@ def sick_leave_element(s: SickLeave) -> etree._Element:
             _sub(fm, "BirthDate", f.birth_date.isoformat())
         _sub(fm, "Relationship", str(f.relationship))
         _sub(fm, "SharesHousehold", "true" if f.shares_household else "false")
+    if s.replaces is not None:
+        rep = _sub(root, "Replaces")
+        _sub(rep, "Series", s.replaces.series)
+        _sub(rep, "Number", s.replaces.number)
     return root
 
 

@@ -96,7 +96,8 @@ class FamilyMemberCare(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class ReservedNumber(msgspec.Struct, frozen=True, kw_only=True):
-    """A number the doctor reserved for offline work, written on the paper copy (domain: number pools)."""
+    """An e-ZLA number as written: one the doctor reserved for offline work (on the paper copy), or
+    the one a correction replaces."""
 
     series: str
     number: str  # seven digits, as written
@@ -115,6 +116,7 @@ class SickLeave(msgspec.Struct, frozen=True, kw_only=True):
     icd10: str
     family_member_care: FamilyMemberCare | None = None
     reserved_number: ReservedNumber | None = None
+    replaces: ReservedNumber | None = None  # a correction: the e-ZLA it replaces
 
 
 class Cancellation(msgspec.Struct, frozen=True, kw_only=True):

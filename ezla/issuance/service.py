@@ -4,8 +4,9 @@ Order of checks in ``submit`` (cheapest first, nothing stored until all pass):
 hardened parse -> XAdES over the whole document, chain pinned to our CA, SigningTime judged ->
 schema of the *signed* bytes only -> signer is the named doctor (NPWZ and names) -> [read:
 the CA's record of the certificate and its revocation, an earlier submission of this DocumentId]
--> business rules -> [a number, or the doctor's reserved one checked] -> receipt signed ->
-[reservation claimed + record + outbox rows, one transaction].
+-> business rules -> [a number, or the doctor's reserved one checked; a corrected e-ZLA checked]
+-> receipt signed -> [reservation claimed + corrected e-ZLA cancelled + record + outbox rows,
+one transaction].
 
 CPU work never holds a transaction or a lock: verification, schema and the receipt's signature
 run between the three short transactions in brackets. A number taken for a submission that then
@@ -51,7 +52,7 @@ from ezla.errors import (
     WrongNamespace,
 )
 from ezla.events import EzlaId, EzlaStatus
-from ezla.issuance import numbering, reservations, rules, views
+from ezla.issuance import corrections, numbering, reservations, rules, views
 from ezla.issuance.models import SickLeaveRecord
 from ezla.issuance.receipts import build_receipt
 from ezla.xades import (
@@ -168,6 +169,7 @@ def submit(sessions: Sessions, keys: OnlineKeys, data: bytes, *, now: datetime, 
             return _repeat(existing, digest, sick_leave)
         if refused is not None:
             raise refused
+        replaced_id = corrections.check(session, sick_leave) if sick_leave.replaces is not None else None
         reserved = sick_leave.reserved_number
         if reserved is not None:  # written on a paper copy while offline: accepted under that number
             series, number = reservations.check(
@@ -210,10 +212,17 @@ def submit(sessions: Sessions, keys: OnlineKeys, data: bytes, *, now: datetime, 
         with transaction(sessions) as session:
             if reserved is not None:
                 reservations.claim(session, series, number, record.id, now=now)
+            replaced = corrections.cancel_replaced(session, replaced_id, now=now) if replaced_id else None
             session.add(record)
             session.flush()
             announcement = _announcement(_view(record, sick_leave))
             outbox.enqueue(session, EzlaId(record.id), EzlaStatus.ISSUED, announcement, now=now)
+            if replaced is not None:
+                cancelled = _announcement(_view(replaced), replacement=(data, receipt))
+                outbox.enqueue(session, EzlaId(replaced.id), EzlaStatus.CANCELLED, cancelled, now=now)
+                audit.record(
+                    session, "ezla_corrected", replaced.id, {"by": record.id, "npwz": record.doctor_npwz}, now=now
+                )
             audit.record(
                 session,
                 "ezla_accepted",
@@ -221,7 +230,7 @@ def submit(sessions: Sessions, keys: OnlineKeys, data: bytes, *, now: datetime, 
                 {"series": series, "number": number, "npwz": record.doctor_npwz, "sha256": digest},
                 now=now,
             )
-    except (IntegrityError, ReservedNumberUsed):
+    except (IntegrityError, ReservedNumberUsed, AlreadyCancelled):
         # A concurrent twin (other node, same DocumentId) committed first: answer as it did.
         with reading(sessions) as session:
             existing = _existing(session, sick_leave.document_id)
@@ -275,8 +284,9 @@ def _cancel(
     return Accepted(record.id, record.series, record.number, record.status, created=True)
 
 
-def _announcement(view: views.EzlaView) -> outbox.Announcement:
-    """The e-ZLA as it stands now, for each recipient; the registry also gets the signed originals."""
+def _announcement(view: views.EzlaView, *, replacement: tuple[bytes, bytes] | None = None) -> outbox.Announcement:
+    """The e-ZLA as it stands now, for each recipient; the registry also gets the signed originals
+    (for a correction's cancellation: the replacing document and its receipt, as the evidence)."""
     full = view.full()
     registry = {
         **full,
@@ -287,6 +297,9 @@ def _announcement(view: views.EzlaView) -> outbox.Announcement:
         "receipt_xml": base64.b64encode(view.receipt_xml).decode(),
         "cancellation_xml": base64.b64encode(view.cancellation_xml).decode() if view.cancellation_xml else None,
     }
+    if replacement is not None:
+        registry["replacement_xml"] = base64.b64encode(replacement[0]).decode()
+        registry["replacement_receipt_xml"] = base64.b64encode(replacement[1]).decode()
     return outbox.Announcement(view.payer_key, view.patient_pesel, view.for_employer(), full, registry)
 
 

@@ -38,7 +38,7 @@ from ezla.errors import (
     WrongNamespace,
 )
 from ezla.events import EzlaStatus
-from ezla.issuance import advice, reservations, rules
+from ezla.issuance import advice, corrections, reservations, rules
 from ezla.issuance.findings import Finding, Severity, finding_of, warning
 from ezla.issuance.models import SickLeaveRecord
 from ezla.issuance.service import check_doctor, judge_signer, verify_signed
@@ -137,6 +137,11 @@ def _sick_leave_findings(sessions: Sessions, s: document.SickLeave, *, now: date
     with reading(sessions) as session:
         earlier = _earlier_leaves(session, s)
         used = session.scalar(select(SickLeaveRecord.id).where(SickLeaveRecord.document_id == s.document_id))
+        if s.replaces is not None and used is None:
+            try:
+                corrections.check(session, s)
+            except EzlaError as exc:
+                found.append(finding_of(exc))
         if s.reserved_number is not None and used is None:  # a repeat keeps its number
             try:
                 reservations.check(session, s.reserved_number, npwz=s.doctor.npwz, issue_date=s.issue_date)
@@ -171,7 +176,10 @@ def _earlier_leaves(session: Session, s: document.SickLeave) -> list[advice.Earl
         .limit(MAX_HISTORY)
     ).all()
     leaves = []
+    replaced = (s.replaces.series, int(s.replaces.number)) if s.replaces is not None else None
     for series, number, start, end, data_json in rows:
+        if (series, number) == replaced:  # a correction overlaps what it replaces, by design
+            continue
         data = json.loads(data_json)
         leaves.append(advice.EarlierLeave(series, number, start, end, data["icd10"], tuple(data.get("codes", ()))))
     return leaves

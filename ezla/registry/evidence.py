@@ -130,9 +130,12 @@ def read(body: dict[str, Any], trust: Trust, *, now: datetime) -> Evidence:
     if sick_leave.document_id != receipt.document_id:
         raise EvidenceMismatch("the receipt names another DocumentId")
 
-    cancellation_xml = _b64(body, "cancellation_xml") if body.get("event") == "cancelled" else None
-    if body.get("event") == "cancelled" and not cancellation_xml:
-        raise BadRequest("a cancellation needs cancellation_xml", field="cancellation_xml")
+    cancelling = body.get("event") == "cancelled"
+    if cancelling and body.get("replacement_xml") is not None:
+        return _corrected(body, receipt, sick_leave, signed_xml, trust, now=now)
+    cancellation_xml = _b64(body, "cancellation_xml") if cancelling else None
+    if cancelling and not cancellation_xml:
+        raise BadRequest("a cancellation needs cancellation_xml (or replacement_xml)", field="cancellation_xml")
     cancellation, cancelled_at = None, None
     if cancellation_xml:
         signed = verify_enveloped(
@@ -153,3 +156,32 @@ def read(body: dict[str, Any], trust: Trust, *, now: datetime) -> Evidence:
             raise EvidenceMismatch("the cancellation is not by the issuing doctor for this e-ZLA")
         cancelled_at = signed.signing_time
     return Evidence(receipt, sick_leave, signed_xml, cancellation, cancellation_xml, cancelled_at)
+
+
+def _corrected(
+    body: dict[str, Any], receipt: Receipt, sick_leave: SickLeave, signed_xml: bytes, trust: Trust, *, now: datetime
+) -> Evidence:
+    """A cancellation by correction: the doctor's signed replacement names this e-ZLA in
+    ``Replaces``, and our receipt for it proves it was accepted (and when: the cancellation time)."""
+    replacement_xml = _required(body, "replacement_xml")
+    replacement_receipt = read_receipt(_required(body, "replacement_receipt_xml"), trust, now=now)
+    if signed_document_digest(replacement_xml) != replacement_receipt.document_sha256:
+        raise EvidenceMismatch("the replacement's receipt is for another document")
+    verified = verify_sick_leave(replacement_xml, trust, at=replacement_receipt.accepted_at)
+    replacement = codec.parse_sick_leave(verified.signed_root)
+    replaces = replacement.replaces
+    if (
+        replaces is None
+        or (replaces.series, replaces.number) != (receipt.series, receipt.number)
+        or replacement.doctor.npwz != sick_leave.doctor.npwz
+        or replacement.patient.pesel != sick_leave.patient.pesel
+    ):
+        raise EvidenceMismatch("the replacement does not correct this e-ZLA (number, doctor or patient)")
+    cancellation = Cancellation(
+        document_id=sick_leave.document_id,
+        series=receipt.series,
+        number=receipt.number,
+        reason="correction",
+        npwz=sick_leave.doctor.npwz,
+    )
+    return Evidence(receipt, sick_leave, signed_xml, cancellation, replacement_xml, replacement_receipt.accepted_at)
