@@ -31,6 +31,7 @@ from ezla.distribution.worker import Worker
 from ezla.errors import EzlaError
 from ezla.health import HealthController
 from ezla.idempotency import idempotency_middleware
+from ezla.insurance.routes import ROUTES as INSURANCE_ROUTES
 from ezla.issuance.routes import DoctorController, EzlaController
 from ezla.log import configure_logging, get_logger, request_context
 from ezla.problems import EXCEPTION_HANDLERS
@@ -168,6 +169,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             metrics,
             *WEB_ROUTES,
             *REFERENCE_ROUTES,
+            *INSURANCE_ROUTES,
         ],
         template_config=TemplateConfig(
             directory=Path(str(files("ezla.reference") / "templates")), engine=JinjaTemplateEngine

@@ -10,6 +10,7 @@ import ezla.auth.models
 import ezla.ca.models
 import ezla.distribution.models
 import ezla.idempotency
+import ezla.insurance.models
 import ezla.issuance.models  # noqa: F401
 
 

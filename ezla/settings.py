@@ -70,6 +70,7 @@ class Settings:
         ("challenge", 60),
         ("login", 60),
         ("enrollment", 20),
+        ("lookup", 120),
         ("ocsp", 1200),
         ("submission", 6000),
     )

@@ -5,12 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import BigInteger, Index, Integer, String, Text
+from sqlalchemy import Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from ezla.db import Base, UtcDateTime
-
-BigId = BigInteger().with_variant(Integer(), "sqlite")  # SQLite autoincrements only INTEGER keys
+from ezla.db import Base, BigId, UtcDateTime
 
 
 class DeliveryStatus(StrEnum):

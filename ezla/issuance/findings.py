@@ -81,6 +81,11 @@ WARNINGS: Final = {
             "Dziś jest ostatni dzień na przesłanie tego e-ZLA",
         ),
         WarningKind(
+            "payer-not-registered",
+            "The patient's payers are registered, and this one does not insure them on the first day",
+            "Płatnicy pacjenta są zgłoszeni, a ten nie ubezpiecza go w pierwszym dniu niezdolności",
+        ),
+        WarningKind(
             "document-id-used",
             "This DocumentId was already submitted: sending it answers with the earlier e-ZLA or a conflict",
             "Ten DocumentId został już przesłany: wysłanie zwróci wcześniejsze e-ZLA albo konflikt",

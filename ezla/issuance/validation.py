@@ -38,6 +38,7 @@ from ezla.errors import (
     WrongNamespace,
 )
 from ezla.events import EzlaStatus
+from ezla.insurance import service as insurance
 from ezla.issuance import advice, corrections, reservations, rules
 from ezla.issuance.findings import Finding, Severity, finding_of, warning
 from ezla.issuance.models import SickLeaveRecord
@@ -137,6 +138,10 @@ def _sick_leave_findings(sessions: Sessions, s: document.SickLeave, *, now: date
     with reading(sessions) as session:
         earlier = _earlier_leaves(session, s)
         used = session.scalar(select(SickLeaveRecord.id).where(SickLeaveRecord.document_id == s.document_id))
+        if s.payer.nip is not None:
+            insured = insurance.is_payer_of(session, f"nip:{s.payer.nip}", s.patient.pesel, on=s.incapacity.start)
+            if insured is False:
+                found.append(warning("payer-not-registered", "/SickLeave/Payer/Nip"))
         if s.replaces is not None and used is None:
             try:
                 corrections.check(session, s)
