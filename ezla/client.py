@@ -259,6 +259,29 @@ class EzlaClient:
     def reserved_numbers(self) -> list[dict[str, Any]]:
         return self.request("GET", "/v1/ezla/number-reservations").json()["reservations"]  # type: ignore[no-any-return]
 
+    def insured_payers(self, pesel: str, *, purpose: str, on: str | None = None) -> list[dict[str, Any]]:
+        """The patient's payers (NIP, name) on ``on`` (default today); the look-up is audited."""
+        params = {"purpose": purpose, **({"on": on} if on else {})}
+        return self.request("GET", f"/v1/insured/{pesel}/payers", params=params).json()["payers"]  # type: ignore[no-any-return]
+
+    def insured_family(self, pesel: str, *, purpose: str) -> list[dict[str, Any]]:
+        resp = self.request("GET", f"/v1/insured/{pesel}/family", params={"purpose": purpose})
+        return resp.json()["members"]  # type: ignore[no-any-return]
+
+    # --- a payer's reports (an employer's token) --------------------------------------------
+    def report_employee(
+        self, pesel: str, *, payer_name: str, valid_from: str, valid_to: str | None = None
+    ) -> dict[str, Any]:
+        body = {"payer_name": payer_name, "from": valid_from, "to": valid_to}
+        return self.request("PUT", f"/v1/employer/employees/{pesel}", json=body).json()  # type: ignore[no-any-return]
+
+    def remove_employee(self, pesel: str) -> None:
+        self.request("DELETE", f"/v1/employer/employees/{pesel}")
+
+    def report_family(self, pesel: str, members: list[dict[str, Any]]) -> int:
+        resp = self.request("PUT", f"/v1/employer/employees/{pesel}/family", json={"members": members})
+        return int(resp.json()["members"])
+
     # --- reference data (anyone) -----------------------------------------------------------
     def dictionaries(self) -> list[dict[str, Any]]:
         return self.request("GET", "/v1/dictionaries").json()["dictionaries"]  # type: ignore[no-any-return]

@@ -1,5 +1,5 @@
 """The clinic interface from the command line: ``ezla validate``, ``ezla list``, ``ezla related``,
-``ezla numbers reserve|list``, ``ezla dictionary``, ``ezla rules``.
+``ezla numbers reserve|list``, ``ezla insured payers|family``, ``ezla dictionary``, ``ezla rules``.
 
 Doctor verbs log in with the doctor's own key (``--key/--cert`` or ``--pkcs12``), as ``cancel``
 does; reference data needs no credentials.
@@ -193,3 +193,71 @@ def rules(urls: str, as_json: bool) -> None:
     except EzlaError as exc:
         fail(as_json, exc)
     emit(as_json, {"rules": found}, "\n".join(f"{r['code']:34} {r['severity']:7} {r['title_pl']}" for r in found))
+
+
+PURPOSES = click.Choice(["issuing", "correction", "family-care"])
+
+
+@click.group("insured")
+def insured() -> None:
+    """Look up an insured person's payers or reported family (audited: give the purpose)."""
+
+
+@insured.command("payers")
+@click.argument("pesel")
+@click.option("--purpose", type=PURPOSES, required=True)
+@click.option("--on", default=None, metavar="YYYY-MM-DD", help="Insured on this day (default today).")
+@_url_option
+@signer_options
+@json_option
+def insured_payers(
+    pesel: str,
+    purpose: str,
+    on: str | None,
+    urls: str,
+    key: Path | None,
+    cert: Path | None,
+    p12: Path | None,
+    password: str | None,
+    as_json: bool,
+) -> None:
+    """The payers insuring PESEL: NIP and name, for the e-ZLA's Payer."""
+    try:
+        with _as_doctor(urls, key, cert, p12, password) as client:
+            payers = client.insured_payers(pesel, purpose=purpose, on=on)
+    except EzlaError as exc:
+        fail(as_json, exc)
+    emit(
+        as_json,
+        {"payers": payers},
+        "\n".join(f"{p['nip']}  {p['name']}  since {p['from']}" for p in payers) or "no payer reported",
+    )
+
+
+@insured.command("family")
+@click.argument("pesel")
+@click.option("--purpose", type=PURPOSES, required=True)
+@_url_option
+@signer_options
+@json_option
+def insured_family(
+    pesel: str,
+    purpose: str,
+    urls: str,
+    key: Path | None,
+    cert: Path | None,
+    p12: Path | None,
+    password: str | None,
+    as_json: bool,
+) -> None:
+    """The family members PESEL reported: names, date of birth, relationship."""
+    try:
+        with _as_doctor(urls, key, cert, p12, password) as client:
+            members = client.insured_family(pesel, purpose=purpose)
+    except EzlaError as exc:
+        fail(as_json, exc)
+    lines = [
+        f"{m['given_name']} {m['family_name']}  born {m['birth_date']}  relationship {m['relationship']}"
+        for m in members
+    ]
+    emit(as_json, {"members": members}, "\n".join(lines) or "no family member reported")

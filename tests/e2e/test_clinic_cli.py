@@ -60,6 +60,31 @@ def test_a_clinic_works_from_the_command_line(single_node: Any, tmp_path: Path) 
     related = _ezla(env, "related", accepted["id"], *me)["items"]
     assert [(i["id"], i["relation"], i["same_diagnosis"]) for i in related] == [(second["id"], "overlapping", True)]
 
+    employer = json.loads(
+        subprocess.run(
+            [EZLA, "account", "add", "--role", "employer", "--nip", "5260250274", "--json"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        ).stdout
+    )["token"]
+    as_payer = {**env, "EZLA_TOKEN": employer}
+    reported = _ezla(
+        as_payer, "employees", "set", "44051401359", "--payer-name", "Zakład", "--from", "2020-01-01", "--url", url
+    )
+    assert reported["created"] is True
+    family = tmp_path / "family.json"
+    family.write_text(
+        json.dumps([{"given_name": "Zosia", "family_name": "Kowalska", "birth_date": "2016-03-05", "relationship": 1}])
+    )
+    assert _ezla(as_payer, "employees", "family", "44051401359", str(family), "--url", url)["members"] == 1
+    payers = _ezla(env, "insured", "payers", "44051401359", "--purpose", "issuing", *me)["payers"]
+    assert [(p["nip"], p["name"]) for p in payers] == [("5260250274", "Zakład")]
+    members = _ezla(env, "insured", "family", "44051401359", "--purpose", "family-care", *me)["members"]
+    assert [m["given_name"] for m in members] == ["Zosia"]
+
     letters = _ezla(env, "dictionary", "letter-codes", "--url", url)["entries"]
     assert [e["code"] for e in letters] == list("ABCDE")
     j06 = _ezla(env, "dictionary", "icd-10", "--prefix", "J06", "--url", url)["entries"]
