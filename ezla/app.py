@@ -32,7 +32,7 @@ from ezla.errors import EzlaError
 from ezla.health import HealthController
 from ezla.idempotency import idempotency_middleware
 from ezla.insurance.routes import ROUTES as INSURANCE_ROUTES
-from ezla.issuance.routes import DoctorController, EzlaController
+from ezla.issuance.routes import DoctorController, DraftsController, EzlaController
 from ezla.log import configure_logging, get_logger, request_context
 from ezla.problems import EXCEPTION_HANDLERS
 from ezla.ratelimit import rate_limit_middleware
@@ -163,6 +163,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             DoctorLoginController,
             EzlaController,
             DoctorController,
+            DraftsController,
             EmployerController,
             PatientController,
             OpsController,

@@ -24,9 +24,9 @@ def account() -> None:
 
 
 @account.command("add")
-@click.option("--role", type=click.Choice(["operator", "employer", "patient"]), required=True)
+@click.option("--role", type=click.Choice(["operator", "employer", "patient", "assistant"]), required=True)
 @click.option("--nip", default=None, help="Employer's NIP (role employer).")
-@click.option("--pesel", default=None, help="Patient's PESEL (role patient), or a person-employer's PESEL.")
+@click.option("--pesel", default=None, help="Patient's or assistant's PESEL, or a person-employer's PESEL.")
 @click.option("--label", default=None, help="Whose token this is, for the list (e.g. 'payroll, ACME').")
 @click.option(
     "--expires-in-days",

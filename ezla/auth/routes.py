@@ -45,7 +45,7 @@ class AuthController(Controller):
 
 
 class AccountIn(msgspec.Struct, forbid_unknown_fields=True):
-    role: Literal["operator", "employer", "patient"]
+    role: Literal["operator", "employer", "patient", "assistant"]
     nip: str | None = None
     pesel: str | None = None
     label: str | None = None

@@ -35,6 +35,7 @@ DEFAULT_TTL = {
     "employer": timedelta(days=365),
     "patient": timedelta(days=90),
     "doctor": DOCTOR_TOKEN_TTL,
+    "assistant": timedelta(days=30),
 }
 MAX_TTL = timedelta(days=3 * 365)
 # last_used_at is written at most this often per token: one write a minute, not one per request.
@@ -46,6 +47,7 @@ class Role(StrEnum):
     EMPLOYER = "employer"
     PATIENT = "patient"
     DOCTOR = "doctor"
+    ASSISTANT = "assistant"  # a doctor's medical assistant: prepares drafts, never signs
 
 
 @dataclass(frozen=True)
@@ -88,8 +90,8 @@ def create_account(
     """Returns the account and its bearer token (the only time the token exists in clear)."""
     if role is Role.EMPLOYER and not (nip or pesel):
         raise BadRequest("an employer account is bound to a NIP (or the PESEL of a person who employs)")
-    if role is Role.PATIENT and not pesel:
-        raise BadRequest("a patient account is bound to a PESEL")
+    if role in (Role.PATIENT, Role.ASSISTANT) and not pesel:
+        raise BadRequest(f"a {role.value} account is bound to a PESEL")
     if label is not None and (len(label) > 100 or any(not ch.isprintable() for ch in label)):
         raise BadRequest("label must be at most 100 printable characters", field="label")
     expires_at = expires_at or now + DEFAULT_TTL[role.value]
@@ -136,6 +138,14 @@ def authenticate(session: Session, token: str, *, now: datetime) -> Authenticate
     principal = Principal(Role(account.role), account.id, account.nip, account.pesel, account.npwz)
     stale = account.last_used_at is None or account.last_used_at + TOUCH_EVERY <= now
     return Authenticated(principal, stale)
+
+
+def active_role(session: Session, account_id: int, *, now: datetime) -> Role | None:
+    """The role of an account whose token still works (not revoked, not expired); else None."""
+    account = session.get(Account, account_id)
+    if account is None or account.revoked_at is not None or account.expires_at is None or account.expires_at <= now:
+        return None
+    return Role(account.role)
 
 
 def touch(session: Session, account_id: int, *, now: datetime) -> None:

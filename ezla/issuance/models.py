@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import BigInteger, Date, Index, Integer, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Boolean, Date, Index, Integer, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from ezla.db import Base, UtcDateTime
+from ezla.db import Base, BigId, UtcDateTime
 
 
 class SickLeaveRecord(Base):
@@ -69,3 +69,42 @@ class NumberReservation(Base):
     expires_at: Mapped[datetime] = mapped_column(UtcDateTime)
     used_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
     ezla_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+
+
+class AssistantAuthorisation(Base):
+    """A doctor lets a medical assistant prepare drafts for them: signed by the doctor's key over a
+    server challenge naming the assistant's account (the evidence is kept), revocable."""
+
+    __tablename__ = "ezla_assistant_authorisations"
+    __table_args__ = (
+        Index("ix_ezla_assistant_authorisations_doctor", "doctor_npwz"),
+        Index("ix_ezla_assistant_authorisations_assistant", "assistant_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    doctor_npwz: Mapped[str] = mapped_column(String(7))
+    assistant_id: Mapped[int] = mapped_column(Integer)  # the assistant's account
+    certificate_serial: Mapped[str] = mapped_column(String(40))  # the doctor's certificate that signed
+    challenge: Mapped[str] = mapped_column(String(64))
+    signature: Mapped[str] = mapped_column(Text)  # base64, over ezla.proof.holder_message
+    granted_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+
+
+class Draft(Base):
+    """An unsigned SickLeave prepared for a doctor (by the doctor or an authorised assistant),
+    validated on every save; the doctor signs and submits it from their own software."""
+
+    __tablename__ = "ezla_drafts"
+    __table_args__ = (Index("ix_ezla_drafts_doctor", "doctor_npwz", "updated_at"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    doctor_npwz: Mapped[str] = mapped_column(String(7))
+    document_id: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True)
+    created_by: Mapped[int] = mapped_column(Integer)  # account id
+    xml: Mapped[bytes] = mapped_column(LargeBinary)
+    valid: Mapped[bool] = mapped_column(Boolean)
+    findings_json: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    submitted_ezla_id: Mapped[str | None] = mapped_column(String(36), nullable=True)

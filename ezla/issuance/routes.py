@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import anyio
 import msgspec
-from litestar import Controller, Request, Response, get, post
+from litestar import Controller, Request, Response, delete, get, post, put
 from litestar.datastructures import State
 from litestar.params import QueryParameter
 
@@ -18,7 +18,7 @@ from ezla.db import reading, transaction, utcnow
 from ezla.errors import UnsupportedMediaType
 from ezla.events import EzlaId, EzlaStatus
 from ezla.idempotency import by_content
-from ezla.issuance import lists, reservations, service, validation
+from ezla.issuance import assistants, drafts, lists, reservations, service, validation
 from ezla.log import get_logger
 from ezla.problems import refuse_unknown_parameters
 from ezla.ratelimit import bucket
@@ -28,6 +28,16 @@ XML_TYPES = ("application/xml", "text/xml")
 
 class ReservationRequest(msgspec.Struct, forbid_unknown_fields=True):
     count: int
+
+
+class AuthorisationRequest(msgspec.Struct, forbid_unknown_fields=True):
+    """The doctor's signature (base64) over ``ezla.proof.holder_message("authorise-assistant",
+    serial, challenge, str(assistant_id))`` with the key of the certificate ``serial``."""
+
+    assistant_id: int
+    serial: str
+    challenge: str
+    signature: str
 
 
 log = get_logger("ezla.issuance")
@@ -221,3 +231,93 @@ class DoctorController(Controller):
                 session, npwz, status=status, issued_from=issued_from, issued_to=issued_to, after=after, limit=limit
             )
         return {"items": page.items, "next_cursor": page.next_cursor}
+
+    @post(
+        "/assistants",
+        status_code=201,
+        sync_to_thread=True,
+        summary="Authorise a medical assistant to prepare your drafts (signed with your certificate's key)",
+    )
+    def authorise_assistant(
+        self, request: Request[Any, Any, State], state: State, data: AuthorisationRequest
+    ) -> dict[str, Any]:
+        npwz = principal_of(request).npwz or ""
+        now = utcnow()
+        with transaction(state.sessionmaker) as session:
+            granted = assistants.authorise(
+                session,
+                npwz,
+                assistant_id=data.assistant_id,
+                serial=data.serial.lower(),
+                challenge=data.challenge,
+                signature_b64=data.signature,
+                now=now,
+            )
+            audit.record(
+                session, "assistant_authorised", npwz, {"assistant": data.assistant_id, "serial": data.serial}, now=now
+            )
+        return granted.as_json()
+
+    @get("/assistants", sync_to_thread=True, summary="Your assistants' authorisations, revoked ones too")
+    def list_assistants(self, request: Request[Any, Any, State], state: State) -> dict[str, Any]:
+        npwz = principal_of(request).npwz or ""
+        with reading(state.sessionmaker) as session:
+            return {"items": [a.as_json() for a in assistants.of_doctor(session, npwz)]}
+
+    @delete("/assistants/{assistant_id:int}", status_code=204, sync_to_thread=True, summary="Revoke an assistant")
+    def revoke_assistant(self, assistant_id: int, request: Request[Any, Any, State], state: State) -> None:
+        npwz = principal_of(request).npwz or ""
+        now = utcnow()
+        with transaction(state.sessionmaker) as session:
+            assistants.revoke(session, npwz, assistant_id, now=now)
+            audit.record(session, "assistant_revoked", npwz, {"assistant": assistant_id}, now=now)
+
+
+class DraftsController(Controller):
+    """Drafts for a doctor: written by the doctor or an authorised assistant, signed by the doctor."""
+
+    path = "/v1/drafts"
+    tags = ["drafts"]
+    guards = [requires(Role.DOCTOR, Role.ASSISTANT)]
+
+    @post(
+        "/",
+        status_code=201,
+        summary="Save an unsigned SickLeave as a draft (validated; findings returned)",
+        description="An assistant names the doctor: `?doctor=NPWZ`.",
+    )
+    async def create(
+        self, request: Request[Any, Any, State], state: State, doctor: str | None = None
+    ) -> dict[str, Any]:
+        data = await _xml_body(request)
+        who = principal_of(request)
+
+        def run() -> drafts.DraftView:
+            return drafts.save(state.sessionmaker, state.ca_context().keys, who, data, doctor=doctor, now=utcnow())
+
+        return (await anyio.to_thread.run_sync(run)).as_json()
+
+    @get("/", sync_to_thread=True, summary="Drafts you may see, newest first")
+    def listing(self, request: Request[Any, Any, State], state: State) -> dict[str, Any]:
+        return {"items": [d.as_json() for d in drafts.listing(state.sessionmaker, principal_of(request))]}
+
+    @get("/{draft_id:str}", sync_to_thread=True, summary="A draft as JSON, or its XML with Accept: application/xml")
+    def read(self, draft_id: str, request: Request[Any, Any, State], state: State) -> Response[Any]:
+        view = drafts.get(state.sessionmaker, principal_of(request), draft_id)
+        if "xml" in request.headers.get("accept", ""):
+            return Response(view.xml, media_type="application/xml")
+        return Response({**view.as_json(), "xml": view.xml.decode()})
+
+    @put("/{draft_id:str}", status_code=200, summary="Replace a draft's XML (validated again)")
+    async def replace(self, draft_id: str, request: Request[Any, Any, State], state: State) -> dict[str, Any]:
+        data = await _xml_body(request)
+        who = principal_of(request)
+
+        def run() -> drafts.DraftView:
+            return drafts.update(state.sessionmaker, state.ca_context().keys, who, draft_id, data, now=utcnow())
+
+        return (await anyio.to_thread.run_sync(run)).as_json()
+
+    @delete("/{draft_id:str}", status_code=204, sync_to_thread=True)
+    def remove(self, draft_id: str, request: Request[Any, Any, State], state: State) -> None:
+        drafts.delete(state.sessionmaker, principal_of(request), draft_id)

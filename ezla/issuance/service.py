@@ -24,7 +24,7 @@ from datetime import datetime
 from typing import Any
 
 from lxml import etree
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -53,7 +53,7 @@ from ezla.errors import (
 )
 from ezla.events import EzlaId, EzlaStatus
 from ezla.issuance import corrections, numbering, reservations, rules, views
-from ezla.issuance.models import SickLeaveRecord
+from ezla.issuance.models import Draft, SickLeaveRecord
 from ezla.issuance.receipts import build_receipt
 from ezla.xades import (
     DOCUMENT_SIGNING_EKU,
@@ -217,6 +217,7 @@ def submit(sessions: Sessions, keys: OnlineKeys, data: bytes, *, now: datetime, 
             session.flush()
             announcement = _announcement(_view(record, sick_leave))
             outbox.enqueue(session, EzlaId(record.id), EzlaStatus.ISSUED, announcement, now=now)
+            _mark_drafts_submitted(session, record)
             if replaced is not None:
                 cancelled = _announcement(_view(replaced), replacement=(data, receipt))
                 outbox.enqueue(session, EzlaId(replaced.id), EzlaStatus.CANCELLED, cancelled, now=now)
@@ -238,6 +239,19 @@ def submit(sessions: Sessions, keys: OnlineKeys, data: bytes, *, now: datetime, 
                 raise
             return _repeat(existing, digest, sick_leave)
     return Accepted(record.id, series, number, EzlaStatus.ISSUED, created=True)
+
+
+def _mark_drafts_submitted(session: Session, record: SickLeaveRecord) -> None:
+    """The doctor's drafts of this document (drafts.py) now stand for an accepted e-ZLA."""
+    session.execute(
+        update(Draft)
+        .where(
+            Draft.document_id == record.document_id,
+            Draft.doctor_npwz == record.doctor_npwz,
+            Draft.submitted_ezla_id.is_(None),
+        )
+        .values(submitted_ezla_id=record.id)
+    )
 
 
 def cancel(sessions: Sessions, keys: OnlineKeys, ezla_id: EzlaId, data: bytes, *, now: datetime) -> Accepted:

@@ -56,6 +56,7 @@ class Validation:
     signed: bool
     findings: tuple[Finding, ...]
     report: dict[str, Any] | None  # the signature's validation report, for a signed document
+    document_id: str | None = None  # the root's DocumentId attribute as written, lower case
 
     @property
     def valid(self) -> bool:
@@ -82,6 +83,7 @@ def validate(sessions: Sessions, keys: OnlineKeys, data: bytes, *, now: datetime
         err = WrongNamespace(f"the root must be SickLeave or Cancellation in namespace {schema.NS}")
         return Validation("unknown", False, (finding_of(err, path="/"),), None)
     findings: list[Finding] = []
+    document_id = (root.get("DocumentId") or "").lower() or None
     signed = root.find(_DSIG) is not None
     report: dict[str, Any] | None = None
     verified = None
@@ -98,7 +100,7 @@ def validate(sessions: Sessions, keys: OnlineKeys, data: bytes, *, now: datetime
     found = schema.problems(root)
     if found:
         findings.extend(Finding(code=SchemaInvalid.code, severity=Severity.ERROR, path=p, message=m) for p, m in found)
-        return Validation(kind, signed, tuple(findings), report)
+        return Validation(kind, signed, tuple(findings), report, document_id)
     if kind == "SickLeave":
         sick_leave = codec.parse_sick_leave(root)
         if verified is not None:
@@ -114,7 +116,7 @@ def validate(sessions: Sessions, keys: OnlineKeys, data: bytes, *, now: datetime
         if verified is None and cancellation.npwz != npwz:
             findings.append(_not_you("Cancellation"))
         findings.extend(_cancellation_findings(sessions, cancellation))
-    return Validation(kind, signed, tuple(findings), report)
+    return Validation(kind, signed, tuple(findings), report, document_id)
 
 
 def _not_you(kind: str) -> Finding:
