@@ -15,12 +15,14 @@ from ezla.migrate import upgrade
 
 COMMANDS = {
     "account": "ezla.auth.cli:account",
+    "assistants": "ezla.issuance.clinic_cli:assistants",
     "audit": "ezla.ca.cli:audit",
     "cancel": "ezla.issuance.cli:cancel",
     "deliveries": "ezla.distribution.cli:deliveries",
     "demo": "ezla.issuance.demo:demo",
     "dictionary": "ezla.issuance.clinic_cli:dictionary",
     "doctor": "ezla.ca.cli:doctor",
+    "drafts": "ezla.issuance.clinic_cli:drafts",
     "employees": "ezla.insurance.cli:employees",
     "enroll": "ezla.ca.cli:enroll",
     "insured": "ezla.issuance.clinic_cli:insured",

@@ -268,6 +268,50 @@ class EzlaClient:
         resp = self.request("GET", f"/v1/insured/{pesel}/family", params={"purpose": purpose})
         return resp.json()["members"]  # type: ignore[no-any-return]
 
+    # --- assistants and drafts -------------------------------------------------------------
+    def authorise_assistant(self, cert: x509.Certificate, key: PrivateKeyTypes, assistant_id: int) -> dict[str, Any]:
+        """Sign the authorisation with the doctor's key (the doctor is logged in)."""
+        serial = format(cert.serial_number, "x")
+        challenge = self.challenge()
+        sig = sign_proof(key, holder_message("authorise-assistant", serial, challenge, str(assistant_id)))
+        body = {
+            "assistant_id": assistant_id,
+            "serial": serial,
+            "challenge": challenge,
+            "signature": base64.b64encode(sig).decode(),
+        }
+        return self.request("POST", "/v1/doctor/assistants", json=body).json()  # type: ignore[no-any-return]
+
+    def revoke_assistant(self, assistant_id: int) -> None:
+        self.request("DELETE", f"/v1/doctor/assistants/{assistant_id}")
+
+    def assistants(self) -> list[dict[str, Any]]:
+        return self.request("GET", "/v1/doctor/assistants").json()["items"]  # type: ignore[no-any-return]
+
+    def save_draft(self, xml: bytes, *, doctor: str | None = None) -> dict[str, Any]:
+        """A doctor's own draft, or (an assistant) one for ``doctor``; answers with its findings."""
+        resp = self.request(
+            "POST",
+            "/v1/drafts",
+            params={"doctor": doctor} if doctor else None,
+            content=xml,
+            headers={"Content-Type": "application/xml", "Idempotency-Key": str(uuid.uuid4())},
+        )
+        return resp.json()  # type: ignore[no-any-return]
+
+    def update_draft(self, draft_id: str, xml: bytes) -> dict[str, Any]:
+        resp = self.request("PUT", f"/v1/drafts/{draft_id}", content=xml, headers={"Content-Type": "application/xml"})
+        return resp.json()  # type: ignore[no-any-return]
+
+    def drafts(self) -> list[dict[str, Any]]:
+        return self.request("GET", "/v1/drafts").json()["items"]  # type: ignore[no-any-return]
+
+    def draft_xml(self, draft_id: str) -> bytes:
+        return self.get_bytes(f"/v1/drafts/{draft_id}", "application/xml")
+
+    def delete_draft(self, draft_id: str) -> None:
+        self.request("DELETE", f"/v1/drafts/{draft_id}")
+
     # --- a payer's reports (an employer's token) --------------------------------------------
     def report_employee(
         self, pesel: str, *, payer_name: str, valid_from: str, valid_to: str | None = None

@@ -1,5 +1,6 @@
 """The clinic interface from the command line: ``ezla validate``, ``ezla list``, ``ezla related``,
-``ezla numbers reserve|list``, ``ezla insured payers|family``, ``ezla dictionary``, ``ezla rules``.
+``ezla numbers reserve|list``, ``ezla insured payers|family``, ``ezla assistants``, ``ezla drafts``,
+``ezla dictionary``, ``ezla rules``.
 
 Doctor verbs log in with the doctor's own key (``--key/--cert`` or ``--pkcs12``), as ``cancel``
 does; reference data needs no credentials.
@@ -18,6 +19,7 @@ from ezla.client import EzlaClient
 from ezla.clikit import emit, fail, json_option
 from ezla.errors import EzlaError
 from ezla.issuance.cli import URLS_HELP, load_signer, signer_options
+from ezla.xades import sign_enveloped
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 
@@ -261,3 +263,174 @@ def insured_family(
         for m in members
     ]
     emit(as_json, {"members": members}, "\n".join(lines) or "no family member reported")
+
+
+@click.group("assistants")
+def assistants() -> None:
+    """Authorise (by your signature), list and revoke your medical assistants."""
+
+
+@assistants.command("authorise")
+@click.argument("assistant_id", type=int)
+@_url_option
+@signer_options
+@json_option
+def authorise(
+    assistant_id: int,
+    urls: str,
+    key: Path | None,
+    cert: Path | None,
+    p12: Path | None,
+    password: str | None,
+    as_json: bool,
+) -> None:
+    """Let assistant account ASSISTANT_ID prepare drafts for you."""
+    try:
+        k, c, _ = load_signer(key, cert, p12, password)
+        with EzlaClient(urls.split(",")) as client:
+            client.doctor_login(c, k)
+            granted = client.authorise_assistant(c, k, assistant_id)
+    except EzlaError as exc:
+        fail(as_json, exc)
+    emit(as_json, granted, f"assistant {assistant_id} authorised (authorisation {granted['id']})")
+
+
+@assistants.command("revoke")
+@click.argument("assistant_id", type=int)
+@_url_option
+@signer_options
+@json_option
+def revoke_assistant(
+    assistant_id: int,
+    urls: str,
+    key: Path | None,
+    cert: Path | None,
+    p12: Path | None,
+    password: str | None,
+    as_json: bool,
+) -> None:
+    """Withdraw an assistant's authorisation, at once."""
+    try:
+        with _as_doctor(urls, key, cert, p12, password) as client:
+            client.revoke_assistant(assistant_id)
+    except EzlaError as exc:
+        fail(as_json, exc)
+    emit(as_json, {"revoked": assistant_id}, f"assistant {assistant_id} revoked")
+
+
+@assistants.command("list")
+@_url_option
+@signer_options
+@json_option
+def list_assistants(
+    urls: str, key: Path | None, cert: Path | None, p12: Path | None, password: str | None, as_json: bool
+) -> None:
+    """Your assistants' authorisations."""
+    try:
+        with _as_doctor(urls, key, cert, p12, password) as client:
+            items = client.assistants()
+    except EzlaError as exc:
+        fail(as_json, exc)
+    lines = [
+        f"{a['assistant_id']:>6}  since {a['granted_at']}  {'revoked ' + a['revoked_at'] if a['revoked_at'] else 'active'}"
+        for a in items
+    ]
+    emit(as_json, {"items": items}, "\n".join(lines) or "no assistants")
+
+
+@contextmanager
+def _drafts_client(
+    urls: str, token: str | None, key: Path | None, cert: Path | None, p12: Path | None, password: str | None
+) -> Iterator[EzlaClient]:
+    """An assistant uses its token; a doctor logs in with its key."""
+    if token:
+        with EzlaClient(urls.split(","), token=token) as client:
+            yield client
+    else:
+        with _as_doctor(urls, key, cert, p12, password) as client:
+            yield client
+
+
+_token_option = click.option("--token", envvar="EZLA_TOKEN", default=None, help="An assistant's token (or EZLA_TOKEN).")
+
+
+@click.group("drafts")
+def drafts() -> None:
+    """Drafts: an assistant (--token) or the doctor (--key/--cert) prepares; the doctor signs and submits."""
+
+
+@drafts.command("save")
+@click.argument("file", type=click.Path(path_type=Path, exists=True, dir_okay=False))
+@click.option("--doctor", default=None, help="The doctor's NPWZ (an assistant's drafts).")
+@_token_option
+@_url_option
+@signer_options
+@json_option
+def save_draft(
+    file: Path,
+    doctor: str | None,
+    token: str | None,
+    urls: str,
+    key: Path | None,
+    cert: Path | None,
+    p12: Path | None,
+    password: str | None,
+    as_json: bool,
+) -> None:
+    """Save an unsigned SickLeave as a draft; prints its findings."""
+    try:
+        with _drafts_client(urls, token, key, cert, p12, password) as client:
+            saved = client.save_draft(file.read_bytes(), doctor=doctor)
+    except EzlaError as exc:
+        fail(as_json, exc)
+    lines = [f"draft {saved['id']}: {'valid' if saved['valid'] else 'needs work'}"]
+    lines += [f"  {f['severity']}: {f['code']} at {f['path']}" for f in saved["findings"]]
+    emit(as_json, saved, "\n".join(lines))
+
+
+@drafts.command("list")
+@_token_option
+@_url_option
+@signer_options
+@json_option
+def list_drafts(
+    token: str | None,
+    urls: str,
+    key: Path | None,
+    cert: Path | None,
+    p12: Path | None,
+    password: str | None,
+    as_json: bool,
+) -> None:
+    """Drafts you may see."""
+    try:
+        with _drafts_client(urls, token, key, cert, p12, password) as client:
+            items = client.drafts()
+    except EzlaError as exc:
+        fail(as_json, exc)
+    lines = [
+        f"{d['id']}  {d['doctor_npwz']}  {'valid' if d['valid'] else 'needs work':10}  {d['updated_at']}"
+        f"{'  submitted ' + d['submitted_ezla_id'] if d['submitted_ezla_id'] else ''}"
+        for d in items
+    ]
+    emit(as_json, {"items": items}, "\n".join(lines) or "no drafts")
+
+
+@drafts.command("submit")
+@click.argument("draft_id")
+@_url_option
+@signer_options
+@json_option
+def submit_draft(
+    draft_id: str, urls: str, key: Path | None, cert: Path | None, p12: Path | None, password: str | None, as_json: bool
+) -> None:
+    """The doctor fetches a draft, signs it with their key and submits it."""
+    try:
+        k, c, chain = load_signer(key, cert, p12, password)
+        with EzlaClient(urls.split(",")) as client:
+            client.doctor_login(c, k)
+            xml = client.draft_xml(draft_id)
+            result = client.submit(sign_enveloped(xml, k, c, chain))
+    except EzlaError as exc:
+        fail(as_json, exc)
+    emit(as_json, result, f"accepted: {result['series']} {result['number']} (id {result['id']})")

@@ -85,6 +85,16 @@ def test_a_clinic_works_from_the_command_line(single_node: Any, tmp_path: Path) 
     members = _ezla(env, "insured", "family", "44051401359", "--purpose", "family-care", *me)["members"]
     assert [m["given_name"] for m in members] == ["Zosia"]
 
+    assistant = _ezla(env, "account", "add", "--role", "assistant", "--pesel", "90051402463")
+    _ezla(env, "assistants", "authorise", str(assistant["id"]), *me)
+    as_assistant = {**env, "EZLA_TOKEN": assistant["token"]}
+    draft.write_bytes(build_sick_leave_xml(sample_sick_leave(today=today, npwz=doctor.npwz, icd10="J10")))
+    saved = _ezla(as_assistant, "drafts", "save", str(draft), "--doctor", doctor.npwz, "--url", url)
+    assert saved["valid"] is True
+    assert [d["id"] for d in _ezla(env, "drafts", "list", *me)["items"]] == [saved["id"]]
+    from_draft = _ezla(env, "drafts", "submit", saved["id"], *me)
+    assert _ezla(as_assistant, "drafts", "list", "--url", url)["items"][0]["submitted_ezla_id"] == from_draft["id"]
+
     letters = _ezla(env, "dictionary", "letter-codes", "--url", url)["entries"]
     assert [e["code"] for e in letters] == list("ABCDE")
     j06 = _ezla(env, "dictionary", "icd-10", "--prefix", "J06", "--url", url)["entries"]
