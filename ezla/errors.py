@@ -289,6 +289,10 @@ class FamilyMemberPeselInvalid(RuleViolation):
     )
 
 
+class PatientBirthDateInvalid(RuleViolation):
+    code, title = "patient-birth-date-invalid", "The patient's date of birth is after the date of issue"
+
+
 class FamilyMemberBirthDateInvalid(RuleViolation):
     code, title = (
         "family-member-birth-date-invalid",
@@ -481,6 +485,7 @@ TITLES_PL: dict[str, str] = {
     "nip-invalid": "NIP płatnika ma błędną cyfrę kontrolną",
     "payer-pesel-invalid": "PESEL płatnika ma błędną cyfrę kontrolną lub datę urodzenia",
     "family-member-pesel-invalid": "PESEL członka rodziny ma błędną cyfrę kontrolną lub datę urodzenia",
+    "patient-birth-date-invalid": "Data urodzenia pacjenta jest późniejsza niż data wystawienia",
     "family-member-birth-date-invalid": "Data urodzenia członka rodziny jest późniejsza niż data wystawienia",
     "issue-date-in-future": "Data wystawienia jest w przyszłości",
     "submission-too-late": "e-ZLA musi dotrzeć do ezla najpóźniej 3 dni po dacie wystawienia",

@@ -27,6 +27,9 @@ def account() -> None:
 @click.option("--role", type=click.Choice(["operator", "employer", "patient", "assistant"]), required=True)
 @click.option("--nip", default=None, help="Employer's NIP (role employer).")
 @click.option("--pesel", default=None, help="Patient's or assistant's PESEL, or a person-employer's PESEL.")
+@click.option(
+    "--passport", default=None, metavar="CC:NUMBER", help="A patient without a PESEL: passport country and number."
+)
 @click.option("--label", default=None, help="Whose token this is, for the list (e.g. 'payroll, ACME').")
 @click.option(
     "--expires-in-days",
@@ -36,7 +39,13 @@ def account() -> None:
 )
 @json_option
 def add(
-    role: str, nip: str | None, pesel: str | None, label: str | None, expires_in_days: int | None, as_json: bool
+    role: str,
+    nip: str | None,
+    pesel: str | None,
+    passport: str | None,
+    label: str | None,
+    expires_in_days: int | None,
+    as_json: bool,
 ) -> None:
     """Create an account; prints its bearer token once."""
     try:
@@ -48,7 +57,14 @@ def add(
         expires_at = now + timedelta(days=expires_in_days) if expires_in_days else None
         with db_session() as session:
             acc, token = create_account(
-                session, Role(role), now=now, nip=nip, pesel=pesel, label=label, expires_at=expires_at
+                session,
+                Role(role),
+                now=now,
+                nip=nip,
+                pesel=pesel,
+                passport=passport,
+                label=label,
+                expires_at=expires_at,
             )
             acc_id, expires = acc.id, acc.expires_at
     except EzlaError as exc:

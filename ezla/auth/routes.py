@@ -48,6 +48,7 @@ class AccountIn(msgspec.Struct, forbid_unknown_fields=True):
     role: Literal["operator", "employer", "patient", "assistant"]
     nip: str | None = None
     pesel: str | None = None
+    passport: str | None = None  # a patient without a PESEL: "CC:NUMBER"
     label: str | None = None
     expires_in_days: int | None = None
 
@@ -88,6 +89,7 @@ class AccountsController(Controller):
                 now=now,
                 nip=data.nip,
                 pesel=data.pesel,
+                passport=data.passport,
                 label=data.label,
                 expires_at=expires_at,
             )

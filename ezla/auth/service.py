@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from ezla.audit import service as audit
 from ezla.auth.models import Account, Secret, SpentChallenge, Throttle
+from ezla.document.model import passport_key
 from ezla.errors import AccountNotFound, BadRequest, ChallengeInvalid, RateLimited, Unauthenticated
 from ezla.proof import CHALLENGE_PATTERN
 
@@ -40,6 +41,9 @@ DEFAULT_TTL = {
 MAX_TTL = timedelta(days=3 * 365)
 # last_used_at is written at most this often per token: one write a minute, not one per request.
 TOUCH_EVERY = timedelta(seconds=60)
+
+
+PASSPORT = re.compile(r"([A-Z]{2}):([A-Z0-9]{5,20})")
 
 
 class Role(StrEnum):
@@ -86,8 +90,17 @@ def create_account(
     label: str | None = None,
     expires_at: datetime | None = None,
     certificate_serial: str | None = None,
+    passport: str | None = None,
 ) -> tuple[Account, str]:
-    """Returns the account and its bearer token (the only time the token exists in clear)."""
+    """Returns the account and its bearer token (the only time the token exists in clear).
+
+    A patient without a PESEL is bound to a passport, ``CC:NUMBER`` (country, number), stored as
+    the patient's key ``passport:CC:NUMBER`` (what their e-ZLA are filed under)."""
+    if passport is not None:
+        match = PASSPORT.fullmatch(passport)
+        if role is not Role.PATIENT or pesel is not None or match is None:
+            raise BadRequest("a patient without a PESEL is bound to a passport given as CC:NUMBER", field="passport")
+        pesel = passport_key(match[1], match[2])
     if role is Role.EMPLOYER and not (nip or pesel):
         raise BadRequest("an employer account is bound to a NIP (or the PESEL of a person who employs)")
     if role in (Role.PATIENT, Role.ASSISTANT) and not pesel:

@@ -20,6 +20,7 @@ from ezla.document.model import (
     FamilyMemberCare,
     Hospital,
     Incapacity,
+    Passport,
     Patient,
     Payer,
     ReservedNumber,
@@ -70,6 +71,16 @@ def _address(el: etree._Element) -> Address:
     )
 
 
+def _passport(el: etree._Element) -> Passport:
+    sex = _text(el, "ez:Sex")
+    return Passport(
+        number=_text(el, "ez:Number"),
+        country=_text(el, "ez:Country"),
+        birth_date=_date(el, "ez:BirthDate"),
+        sex="F" if sex == "F" else "M",  # the schema allows only these two
+    )
+
+
 def _expect_root(root: etree._Element, name: str) -> None:
     validate(root)
     if root.tag != f"{{{NS}}}{name}":
@@ -81,6 +92,7 @@ def parse_sick_leave(root: etree._Element) -> SickLeave:
     _expect_root(root, "SickLeave")
     patient = _child(root, "ez:Patient")
     stay = patient.find("ez:StayAddress", _N)
+    passport = patient.find("ez:Passport", _N)
     payer = _child(root, "ez:Payer")
     inc = _child(root, "ez:Incapacity")
     hosp = inc.find("ez:Hospital", _N)
@@ -99,7 +111,8 @@ def parse_sick_leave(root: etree._Element) -> SickLeave:
             address=_address(_child(root, "ez:Clinic/ez:Address")),
         ),
         patient=Patient(
-            pesel=Pesel(_text(patient, "ez:Pesel")),
+            pesel=_opt_as(Pesel, patient, "ez:Pesel"),
+            passport=None if passport is None else _passport(passport),
             given_name=_text(patient, "ez:GivenName"),
             family_name=_text(patient, "ez:FamilyName"),
             address=_address(_child(patient, "ez:Address")),
@@ -184,6 +197,24 @@ def _write_incapacity(root: etree._Element, i: Incapacity) -> None:
         _sub(inc, "BackdatingJustification", i.backdating_justification)
 
 
+def _write_patient(root: etree._Element, p: Patient) -> None:
+    pa = _sub(root, "Patient")
+    if p.pesel is not None:
+        _sub(pa, "Pesel", p.pesel)
+    else:
+        assert p.passport is not None
+        pp = _sub(pa, "Passport")
+        _sub(pp, "Number", p.passport.number)
+        _sub(pp, "Country", p.passport.country)
+        _sub(pp, "BirthDate", p.passport.birth_date.isoformat())
+        _sub(pp, "Sex", p.passport.sex)
+    _sub(pa, "GivenName", p.given_name)
+    _sub(pa, "FamilyName", p.family_name)
+    _write_address(pa, "Address", p.address)
+    if p.stay_address is not None:
+        _write_address(pa, "StayAddress", p.stay_address)
+
+
 def sick_leave_element(s: SickLeave) -> etree._Element:
     """The unsigned ``SickLeave`` element (not validated; see ``build_sick_leave_xml``)."""
     root = etree.Element(f"{{{NS}}}SickLeave", nsmap={None: NS})  # type: ignore[dict-item]  # lxml-stubs
@@ -200,13 +231,7 @@ def sick_leave_element(s: SickLeave) -> etree._Element:
     _sub(cl, "Regon", s.clinic.regon)
     _sub(cl, "Name", s.clinic.name)
     _write_address(cl, "Address", s.clinic.address)
-    pa = _sub(root, "Patient")
-    _sub(pa, "Pesel", s.patient.pesel)
-    _sub(pa, "GivenName", s.patient.given_name)
-    _sub(pa, "FamilyName", s.patient.family_name)
-    _write_address(pa, "Address", s.patient.address)
-    if s.patient.stay_address is not None:
-        _write_address(pa, "StayAddress", s.patient.stay_address)
+    _write_patient(root, s.patient)
     py = _sub(root, "Payer")
     if s.payer.nip is not None:
         _sub(py, "Nip", s.payer.nip)

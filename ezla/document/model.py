@@ -8,7 +8,7 @@ The XML form is ``codec.py``'s; who may see which fields, ``views.py``'s.
 from __future__ import annotations
 
 from datetime import date
-from typing import Any
+from typing import Any, Literal
 
 import msgspec
 
@@ -36,12 +36,37 @@ class Clinic(msgspec.Struct, frozen=True, kw_only=True):
     address: Address
 
 
+class Passport(msgspec.Struct, frozen=True, kw_only=True):
+    """A patient without a PESEL: the passport, and what the PESEL would have told (birth, sex)."""
+
+    number: str
+    country: str  # ISO 3166-1 alpha-2
+    birth_date: date
+    sex: Literal["F", "M"]
+
+
 class Patient(msgspec.Struct, frozen=True, kw_only=True):
-    pesel: Pesel
+    """Identified by PESEL, or by passport when they have no PESEL; exactly one of the two."""
+
     given_name: str
     family_name: str
     address: Address  # residence
+    pesel: Pesel | None = None
+    passport: Passport | None = None
     stay_address: Address | None = None  # where they stay during the leave, if different
+
+    def __post_init__(self) -> None:
+        if (self.pesel is None) == (self.passport is None):
+            raise ValueError("Patient needs exactly one of pesel and passport")
+
+    @property
+    def key(self) -> str:
+        """How ezla files the patient (records, inbox, accounts): the PESEL, or
+        ``passport:<country>:<number>``."""
+        if self.pesel is not None:
+            return self.pesel
+        assert self.passport is not None
+        return passport_key(self.passport.country, self.passport.number)
 
     @property
     def effective_stay_address(self) -> Address:
@@ -139,3 +164,7 @@ def sick_leave_from_builtins(data: dict[str, Any]) -> SickLeave:
 
 def cancellation_from_builtins(data: dict[str, Any]) -> Cancellation:
     return msgspec.convert(data, Cancellation)
+
+
+def passport_key(country: str, number: str) -> str:
+    return f"passport:{country}:{number}"

@@ -35,7 +35,7 @@ def check(session: Session, s: SickLeave) -> str:
         raise ReplacedEzlaNotFound(field="Replaces")
     if replaced.doctor_npwz != s.doctor.npwz:
         raise SignerNotDoctor("only the doctor who issued an e-ZLA may correct it", field="Replaces")
-    if replaced.patient_pesel != s.patient.pesel:
+    if replaced.patient_pesel != s.patient.key:
         raise CorrectionPatientMismatch(field="Replaces")
     if replaced.status == EzlaStatus.CANCELLED:
         raise AlreadyCancelled("the e-ZLA named in Replaces is already cancelled", field="Replaces")

@@ -26,7 +26,8 @@ class SickLeaveRecord(Base):
     number: Mapped[int] = mapped_column(Integer)
     status: Mapped[str] = mapped_column(String(16))  # issued | cancelled
     doctor_npwz: Mapped[str] = mapped_column(String(7), index=True)
-    patient_pesel: Mapped[str] = mapped_column(String(11), index=True)
+    # The patient's key: the PESEL, or passport:<country>:<number> for a patient without one.
+    patient_pesel: Mapped[str] = mapped_column(String(40), index=True)
     payer_nip: Mapped[str | None] = mapped_column(String(10), nullable=True, index=True)
     payer_pesel: Mapped[str | None] = mapped_column(String(11), nullable=True, index=True)
     issue_date: Mapped[date] = mapped_column(Date)

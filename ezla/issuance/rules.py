@@ -29,6 +29,7 @@ from ezla.errors import (
     IssueDateInFuture,
     NipInvalid,
     NpwzInvalid,
+    PatientBirthDateInvalid,
     PayerPeselInvalid,
     PeselInvalid,
     PregnancyCodeNotFemale,
@@ -41,7 +42,7 @@ from ezla.issuance.findings import finding_of
 from ezla.xades import SigningTimePolicy
 
 if TYPE_CHECKING:
-    from ezla.document.model import Cancellation, SickLeave
+    from ezla.document.model import Cancellation, Patient, SickLeave
 
 # --------------------------------------------------------------------------------------------
 # Document rules
@@ -75,7 +76,7 @@ def _identifiers(s: SickLeave) -> Iterator[RuleViolation]:
         yield NpwzInvalid(field="Doctor/Npwz")
     if not regon_valid(s.clinic.regon):
         yield RegonInvalid(field="Clinic/Regon")
-    if not pesel_valid(s.patient.pesel):
+    if s.patient.pesel is not None and not pesel_valid(s.patient.pesel):
         yield PeselInvalid(field="Patient/Pesel")
     if s.payer.nip is not None and not nip_valid(s.payer.nip):
         yield NipInvalid(field="Payer/Nip")
@@ -96,9 +97,23 @@ def _dates(s: SickLeave, received: date) -> Iterator[RuleViolation]:
 def _codes(s: SickLeave) -> Iterator[RuleViolation]:
     if len(set(s.codes)) != len(s.codes) or not set(s.codes) <= CODES:
         yield CodeInvalid(field="Codes")
-    # The PESEL carries the sex; an invalid PESEL is reported by itself.
-    if "B" in s.codes and pesel_valid(s.patient.pesel) and not pesel_is_female(s.patient.pesel):
+    if "B" in s.codes and patient_is_female(s.patient) is False:
         yield PregnancyCodeNotFemale(field="Codes")
+
+
+def patient_is_female(p: Patient) -> bool | None:
+    """From the PESEL, or the sex written beside a passport; None when an invalid PESEL (reported
+    by itself) says nothing."""
+    if p.passport is not None:
+        return p.passport.sex == "F"
+    if p.pesel is None or not pesel_valid(p.pesel):
+        return None
+    return pesel_is_female(p.pesel)
+
+
+def _patient(s: SickLeave) -> Iterator[RuleViolation]:
+    if s.patient.passport is not None and s.patient.passport.birth_date > s.issue_date:
+        yield PatientBirthDateInvalid(field="Patient/Passport/BirthDate")
 
 
 def _diagnosis(s: SickLeave) -> Iterator[RuleViolation]:
@@ -145,6 +160,7 @@ def sick_leave_violations(s: SickLeave, *, received: date) -> list[RuleViolation
     diagnosis, period, family-member care."""
     return [
         *_identifiers(s),
+        *_patient(s),
         *_dates(s, received),
         *_codes(s),
         *_diagnosis(s),

@@ -140,7 +140,7 @@ def _sick_leave_findings(sessions: Sessions, s: document.SickLeave, *, now: date
     with reading(sessions) as session:
         earlier = _earlier_leaves(session, s)
         used = session.scalar(select(SickLeaveRecord.id).where(SickLeaveRecord.document_id == s.document_id))
-        if s.payer.nip is not None:
+        if s.payer.nip is not None and s.patient.pesel is not None:
             insured = insurance.is_payer_of(session, f"nip:{s.payer.nip}", s.patient.pesel, on=s.incapacity.start)
             if insured is False:
                 found.append(warning("payer-not-registered", "/SickLeave/Payer/Nip"))
@@ -173,7 +173,7 @@ def _earlier_leaves(session: Session, s: document.SickLeave) -> list[advice.Earl
             SickLeaveRecord.data_json,
         )
         .where(
-            SickLeaveRecord.patient_pesel == s.patient.pesel,
+            SickLeaveRecord.patient_pesel == s.patient.key,
             SickLeaveRecord.status == EzlaStatus.ISSUED,
             SickLeaveRecord.document_id != s.document_id,
             SickLeaveRecord.incapacity_to >= window_start,

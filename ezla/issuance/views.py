@@ -34,6 +34,7 @@ def employer_view(s: SickLeave) -> dict[str, Any]:
     del full["incapacity"]["backdating_justification"]  # a psychiatrist's reasons
     full["patient"] = {
         "pesel": s.patient.pesel,
+        "passport": as_builtins(s.patient.passport) if s.patient.passport is not None else None,
         "given_name": s.patient.given_name,
         "family_name": s.patient.family_name,
         "stay_address": as_builtins(s.patient.effective_stay_address),
@@ -61,7 +62,7 @@ class EzlaView:
     number: int
     status: str
     doctor_npwz: str
-    patient_pesel: str
+    patient_pesel: str  # the patient's key: PESEL, or passport:<country>:<number>
     payer_key: str
     accepted_at: datetime
     cancelled_at: datetime | None

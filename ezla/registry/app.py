@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from ezla.bearer import bearer_token
 from ezla.db import make_engine, make_sessionmaker, transaction, utcnow
+from ezla.document.model import passport_key
 from ezla.errors import BadRequest, EzlaError, Forbidden, Unauthenticated
 from ezla.events import EzlaId
 from ezla.log import configure_logging, get_logger, request_context
@@ -133,11 +134,16 @@ class RegistryController(Controller):
         self,
         state: State,
         pesel: str | None = None,
+        passport: str | None = None,
         nip: str | None = None,
         series: str | None = None,
         number: str | None = None,
         limit: int = 100,
     ) -> dict[str, Any]:
+        """``passport`` finds a patient without a PESEL: ``CC:NUMBER`` (country, number)."""
+        if passport is not None:
+            country, _, passport_number = passport.partition(":")
+            pesel = passport_key(country, passport_number)
         with transaction(state.sessionmaker) as session:
             return {"items": service.query(session, pesel=pesel, nip=nip, series=series, number=number, limit=limit)}
 

@@ -174,7 +174,7 @@ def _corrected(
         replaces is None
         or (replaces.series, replaces.number) != (receipt.series, receipt.number)
         or replacement.doctor.npwz != sick_leave.doctor.npwz
-        or replacement.patient.pesel != sick_leave.patient.pesel
+        or replacement.patient.key != sick_leave.patient.key
     ):
         raise EvidenceMismatch("the replacement does not correct this e-ZLA (number, doctor or patient)")
     cancellation = Cancellation(

@@ -94,7 +94,7 @@ def _new_record(ezla_id: EzlaId, evidence: Evidence, *, now: datetime) -> Regist
         series=r.series,
         number=r.number,
         status=EzlaStatus.ISSUED,
-        patient_pesel=s.patient.pesel,
+        patient_pesel=s.patient.key,
         payer_key=f"nip:{s.payer.nip}" if s.payer.nip else f"pesel:{s.payer.pesel}",
         doctor_npwz=s.doctor.npwz,
         document_json=json.dumps(as_builtins(s), ensure_ascii=False),

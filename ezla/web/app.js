@@ -12,7 +12,8 @@
     const d = z.document, art = el("article", undefined, "ezla " + z.status);
     art.append(el("h2", `e-ZLA ${z.series} ${z.number}` + (z.status === "cancelled" ? " — ANULOWANE" : "")));
     const dl = el("dl");
-    row(dl, "Pacjent", `${d.patient.given_name} ${d.patient.family_name} (PESEL ${d.patient.pesel})`);
+    const id = d.patient.pesel ? `PESEL ${d.patient.pesel}` : `paszport ${d.patient.passport.country} ${d.patient.passport.number}`;
+    row(dl, "Pacjent", `${d.patient.given_name} ${d.patient.family_name} (${id})`);
     row(dl, "Okres niezdolności", `${d.incapacity.from} – ${d.incapacity.to}`);
     if (d.incapacity.hospital) row(dl, "Pobyt w szpitalu", `${d.incapacity.hospital.from} – ${d.incapacity.hospital.to}`);
     row(dl, "Wskazanie", d.indication === 1 ? "1 – powinien leżeć" : "2 – może chodzić");

@@ -517,3 +517,31 @@ def test_validate_concurrently(make_sick_leave: Make) -> None:
     for t in threads:
         t.join()
     assert not errors
+
+
+def test_new_optional_parts_round_trip(make_sick_leave: Callable[..., SickLeave]) -> None:
+    """Passport patient, reserved number, correction, backdating justification: XML and JSON forms."""
+    base = make_sick_leave()
+    s = msgspec.structs.replace(
+        base,
+        patient=document.Patient(
+            given_name="Greta",
+            family_name="Müller",
+            address=base.patient.address,
+            passport=document.Passport(number="C01X00T47", country="DE", birth_date=date(1991, 4, 2), sex="F"),
+        ),
+        reserved_number=document.ReservedNumber(series="ZA", number="0000042"),
+        replaces=document.ReservedNumber(series="ZA", number="0000007"),
+        incapacity=msgspec.structs.replace(
+            base.incapacity, psychiatric=True, backdating_justification="Pacjent w szpitalu."
+        ),
+    )
+    assert roundtrip(s) == s
+    assert document.sick_leave_from_builtins(document.as_builtins(s)) == s
+    assert s.patient.key == "passport:DE:C01X00T47" and base.patient.key == base.patient.pesel
+    with pytest.raises(ValueError, match="exactly one"):
+        document.Patient(given_name="A", family_name="B", address=base.patient.address)
+    employer = views.employer_view(s)
+    assert (
+        "backdating_justification" not in employer["incapacity"] and employer["patient"]["passport"]["country"] == "DE"
+    )
