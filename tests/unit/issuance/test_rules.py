@@ -512,3 +512,20 @@ def test_error_classes_contract(make_sick_leave: Make, today: date) -> None:
     assert "44051401358" not in str(e.value) + e.value.detail + repr(e.value.extra)
     assert e.value.extra["field"] == "Patient/Pesel"
     assert [f["path"] for f in e.value.extra["findings"]] == ["/SickLeave/Patient/Pesel"]
+
+
+def test_a_passport_patient(make_sick_leave: Make, today: date) -> None:
+    from ezla.document.model import Passport, Patient
+
+    def patient(birth: date, sex: str) -> Patient:
+        p = Passport(number="C01X00T47", country="DE", birth_date=birth, sex=sex)  # type: ignore[arg-type]
+        return Patient(given_name="Greta", family_name="Müller", address=make_sick_leave().patient.address, passport=p)
+
+    assert code_of(make_sick_leave, today, patient=patient(today, "F"), codes=("B",)) is None
+    assert (
+        code_of(make_sick_leave, today, patient=patient(today + timedelta(days=1), "F")) == "patient-birth-date-invalid"
+    )
+    assert (
+        code_of(make_sick_leave, today, patient=patient(date(1990, 1, 1), "M"), codes=("B",))
+        == "pregnancy-code-not-female"
+    )
