@@ -31,7 +31,7 @@ class SickLeaveRecord(Base):
     payer_nip: Mapped[str | None] = mapped_column(String(10), nullable=True, index=True)
     payer_pesel: Mapped[str | None] = mapped_column(String(11), nullable=True, index=True)
     issue_date: Mapped[date] = mapped_column(Date)
-    incapacity_from: Mapped[date] = mapped_column(Date)  # required since 0009 (written since 0008)
+    incapacity_from: Mapped[date] = mapped_column(Date)  # required since 0013 (written since 0008)
     incapacity_to: Mapped[date] = mapped_column(Date)
     signer_serial: Mapped[str] = mapped_column(String(40))
     document_sha256: Mapped[str] = mapped_column(String(64))

@@ -6,14 +6,14 @@ not enforce lengths, so there is nothing to do. Release N keeps working beside i
 a longer key. Accepting passport patients while a release-N node still serves would show it records
 it cannot read, so a cluster upgrades every node before clinics send them.
 
-Revision ID: 0013
-Revises: 0012
+Revision ID: 0012
+Revises: 0011
 """
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0013"
-down_revision = "0012"
+revision = "0012"
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 

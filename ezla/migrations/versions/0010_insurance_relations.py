@@ -3,16 +3,16 @@ them (``ins_family_members``): what the doctors' look-ups read.
 
 Expand only: new tables, which release N never touches.
 
-Revision ID: 0011
-Revises: 0010
+Revision ID: 0010
+Revises: 0009
 """
 import sqlalchemy as sa
 from alembic import op
 
 from ezla.db import BigId, UtcDateTime
 
-revision = "0011"
-down_revision = "0010"
+revision = "0010"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 

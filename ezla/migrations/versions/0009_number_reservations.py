@@ -4,16 +4,16 @@ list of e-ZLA, newest first.
 Expand only: a new table and an index; release N neither reads nor writes them, so this runs while
 it still serves (the index CONCURRENTLY on PostgreSQL).
 
-Revision ID: 0010
-Revises: 0009
+Revision ID: 0009
+Revises: 0008
 """
 import sqlalchemy as sa
 from alembic import op
 
 from ezla.db import UtcDateTime
 
-revision = "0010"
-down_revision = "0009"
+revision = "0009"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 

@@ -8,16 +8,16 @@ validated (which takes no lock that blocks writes), so SET NOT NULL needs no tab
 brief exclusive lock; the CHECK is dropped after. SQLite (one node, no concurrent release) rebuilds
 the table.
 
-Revision ID: 0009
-Revises: 0008
+Revision ID: 0013
+Revises: 0012
 """
 import json
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0009"
-down_revision = "0008"
+revision = "0013"
+down_revision = "0012"
 branch_labels = None
 depends_on = None
 
