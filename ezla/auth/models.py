@@ -17,8 +17,8 @@ class Account(Base):
     role: Mapped[str] = mapped_column(String(16))  # operator | employer | patient | doctor
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     nip: Mapped[str | None] = mapped_column(String(10), nullable=True, index=True)
-    # A patient's key: the PESEL, or passport:<country>:<number> for a patient without one.
-    pesel: Mapped[str | None] = mapped_column(String(40), nullable=True, index=True)
+    # A patient's key: the PESEL, or for a patient without one the key derived from the passport.
+    pesel: Mapped[str | None] = mapped_column(String(11), nullable=True, index=True)
     npwz: Mapped[str | None] = mapped_column(String(7), nullable=True)
     label: Mapped[str | None] = mapped_column(String(100), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)

@@ -95,7 +95,7 @@ def create_account(
     """Returns the account and its bearer token (the only time the token exists in clear).
 
     A patient without a PESEL is bound to a passport, ``CC:NUMBER`` (country, number), stored as
-    the patient's key ``passport:CC:NUMBER`` (what their e-ZLA are filed under)."""
+    the key derived from it (``ezla.document.model.passport_key``: what their e-ZLA are filed under)."""
     if passport is not None:
         match = PASSPORT.fullmatch(passport)
         if role is not Role.PATIENT or pesel is not None or match is None:

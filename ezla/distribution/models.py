@@ -38,7 +38,7 @@ class Delivery(Base):
     last_error: Mapped[str | None] = mapped_column(String(500), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     # The recipient's address (payer key or PESEL) and JSON body as of the event (outbox.Announcement).
-    address: Mapped[str | None] = mapped_column(String(48), nullable=True)
+    address: Mapped[str | None] = mapped_column(String(24), nullable=True)
     payload: Mapped[str | None] = mapped_column(Text, nullable=True)
     delivered_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
 
@@ -64,7 +64,7 @@ class PatientInboxItem(Base):
     __table_args__ = (Index("ix_dist_patient_inbox_pesel_page", "pesel", "id"),)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    pesel: Mapped[str] = mapped_column(String(40), index=True)  # the patient's key (PESEL or passport:…)
+    pesel: Mapped[str] = mapped_column(String(11), index=True)  # the patient's key (a PESEL, or a passport's)
     ezla_id: Mapped[str] = mapped_column(String(36), index=True)
     event: Mapped[str] = mapped_column(String(16))
     idempotency_key: Mapped[str] = mapped_column(String(128), unique=True)

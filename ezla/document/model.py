@@ -7,6 +7,8 @@ The XML form is ``codec.py``'s; who may see which fields, ``views.py``'s.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 from datetime import date
 from typing import Any, Literal
 
@@ -61,8 +63,8 @@ class Patient(msgspec.Struct, frozen=True, kw_only=True):
 
     @property
     def key(self) -> str:
-        """How ezla files the patient (records, inbox, accounts): the PESEL, or
-        ``passport:<country>:<number>``."""
+        """How ezla files the patient (records, inbox, accounts, the registry): the PESEL, or the
+        key derived from the passport (``passport_key``)."""
         if self.pesel is not None:
             return self.pesel
         assert self.passport is not None
@@ -167,4 +169,10 @@ def cancellation_from_builtins(data: dict[str, Any]) -> Cancellation:
 
 
 def passport_key(country: str, number: str) -> str:
-    return f"passport:{country}:{number}"
+    """An 11-character key for a patient without a PESEL: "P" and 60 bits of SHA-256 over the
+    passport's country and number (base64url). It fits every column that files patients by PESEL,
+    so passports needed no column type change (which would have invalidated every running node's
+    prepared statements mid-upgrade), and is never a PESEL (those are all digits). Anyone holding
+    the passport computes it (an account, a registry query); a collision needs ~10^9 passports."""
+    digest = hashlib.sha256(f"{country}:{number}".encode()).digest()
+    return "P" + base64.urlsafe_b64encode(digest).decode()[:10]

@@ -26,12 +26,12 @@ class SickLeaveRecord(Base):
     number: Mapped[int] = mapped_column(Integer)
     status: Mapped[str] = mapped_column(String(16))  # issued | cancelled
     doctor_npwz: Mapped[str] = mapped_column(String(7), index=True)
-    # The patient's key: the PESEL, or passport:<country>:<number> for a patient without one.
-    patient_pesel: Mapped[str] = mapped_column(String(40), index=True)
+    # The patient's key: the PESEL, or for a patient without one the key derived from the passport.
+    patient_pesel: Mapped[str] = mapped_column(String(11), index=True)
     payer_nip: Mapped[str | None] = mapped_column(String(10), nullable=True, index=True)
     payer_pesel: Mapped[str | None] = mapped_column(String(11), nullable=True, index=True)
     issue_date: Mapped[date] = mapped_column(Date)
-    incapacity_from: Mapped[date] = mapped_column(Date)  # required since 0013 (written since 0008)
+    incapacity_from: Mapped[date] = mapped_column(Date)  # required since 0012 (written since 0008)
     incapacity_to: Mapped[date] = mapped_column(Date)
     signer_serial: Mapped[str] = mapped_column(String(40))
     document_sha256: Mapped[str] = mapped_column(String(64))

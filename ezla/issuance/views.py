@@ -62,7 +62,7 @@ class EzlaView:
     number: int
     status: str
     doctor_npwz: str
-    patient_pesel: str  # the patient's key: PESEL, or passport:<country>:<number>
+    patient_pesel: str  # the patient's key: a PESEL, or a passport's (document.model.passport_key)
     payer_key: str
     accepted_at: datetime
     cancelled_at: datetime | None

@@ -24,7 +24,7 @@ class RegistryRecord(RegistryBase):
     series: Mapped[str] = mapped_column(String(2))
     number: Mapped[str] = mapped_column(String(7))
     status: Mapped[str] = mapped_column(String(16))
-    patient_pesel: Mapped[str] = mapped_column(String(40), index=True)  # PESEL, or passport:<country>:<number>
+    patient_pesel: Mapped[str] = mapped_column(String(11), index=True)  # the patient's key: a PESEL, or a passport's
     payer_key: Mapped[str] = mapped_column(String(24), index=True)
     doctor_npwz: Mapped[str] = mapped_column(String(7))
     document_json: Mapped[str] = mapped_column(Text)

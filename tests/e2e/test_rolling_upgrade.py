@@ -7,7 +7,7 @@ first). Release N+1 is this checkout: it adds the incapacity period as columns, 
 
 1. both nodes run release N on its schema (0007) behind HAProxy, clinics submitting;
 2. *expand*: ``ezla db upgrade`` of release N+1 applies 0008 (the columns, nullable, and an index
-   built concurrently) while release N still serves, and holds the contract step 0013 back;
+   built concurrently) while release N still serves, and holds the contract step 0012 back;
 3. node A is drained and restarted on N+1, then node B, then the registry; N and N+1 serve side by
    side meanwhile, and N's rows lack the new columns;
 4. *contract*, once no node of release N is left: ``ezla db upgrade --contract`` back-fills N's rows
@@ -115,8 +115,8 @@ def test_rolling_upgrade_with_a_schema_change_under_load(
     def upgrade() -> None:
         # Expand while release N serves: the contract step is held back without --contract.
         expanded = db_upgrade()
-        assert (expanded["to"], expanded["held_back"]) == ("0012", ["0013"])
-        steps.append("schema 0008-0012 under release N")
+        assert (expanded["to"], expanded["held_back"]) == ("0011", ["0012"])
+        steps.append("schema 0008-0011 under release N")
         for name in ("A", "B"):  # one twin at a time; the other carries the traffic
             handle = cluster.node(name)
             handle.process.env = dict(new_env)
@@ -132,13 +132,13 @@ def test_rolling_upgrade_with_a_schema_change_under_load(
         assert left_by_n > 0, "release N wrote no rows without the new columns: the test proves nothing"
         # Contract, with only N+1 serving: back-fill, then required.
         contracted = db_upgrade("--contract")
-        assert (contracted["from"], contracted["to"], contracted["held_back"]) == ("0012", "0013", [])
-        steps.append(f"0013 back-filled {left_by_n} rows of release N and made the period required")
+        assert (contracted["from"], contracted["to"], contracted["held_back"]) == ("0011", "0012", [])
+        steps.append(f"0012 back-filled {left_by_n} rows of release N and made the period required")
 
     load = under_load(
         on_release_n,
         capsys,
-        "rolling upgrade N -> N+1, expand 0008-0012 then contract 0013, HAProxy",
+        "rolling upgrade N -> N+1, expand 0008-0011 then contract 0012, HAProxy",
         [cluster.lb_url],
         upgrade,
         seconds=30,
@@ -146,7 +146,7 @@ def test_rolling_upgrade_with_a_schema_change_under_load(
     )
     assert load.errors == []
     assert load.first_try_errors == 0, "a drained node failed a request"
-    assert _head(db_url) == "0013"
+    assert _head(db_url) == "0012"
     assert _nulls(db_url) == 0
     with psycopg.connect(db_url) as conn:
         nullable = conn.execute(

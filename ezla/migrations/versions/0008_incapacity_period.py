@@ -4,7 +4,7 @@ without reading every record's JSON.
 
 Expand: both columns nullable, so release N, which does not write them, keeps working beside this
 schema; release N+1 writes them. The index is built CONCURRENTLY on PostgreSQL, so the inserts of
-the nodes still serving never wait for it. 0013 back-fills the rows release N wrote and makes the
+the nodes still serving never wait for it. 0012 back-fills the rows release N wrote and makes the
 columns required, once no node of release N is left.
 
 Revision ID: 0008

@@ -538,7 +538,10 @@ def test_new_optional_parts_round_trip(make_sick_leave: Callable[..., SickLeave]
     )
     assert roundtrip(s) == s
     assert document.sick_leave_from_builtins(document.as_builtins(s)) == s
-    assert s.patient.key == "passport:DE:C01X00T47" and base.patient.key == base.patient.pesel
+    key = s.patient.key
+    assert key == document.passport_key("DE", "C01X00T47") and len(key) == 11 and not key.isdigit()
+    assert key != document.passport_key("DE", "C01X00T48") != document.passport_key("AT", "C01X00T47")
+    assert base.patient.key == base.patient.pesel
     with pytest.raises(ValueError, match="exactly one"):
         document.Patient(given_name="A", family_name="B", address=base.patient.address)
     employer = views.employer_view(s)

@@ -8,16 +8,16 @@ validated (which takes no lock that blocks writes), so SET NOT NULL needs no tab
 brief exclusive lock; the CHECK is dropped after. SQLite (one node, no concurrent release) rebuilds
 the table.
 
-Revision ID: 0013
-Revises: 0012
+Revision ID: 0012
+Revises: 0011
 """
 import json
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0013"
-down_revision = "0012"
+revision = "0012"
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 
