@@ -60,13 +60,17 @@ def test_a_challenge_works_once_and_its_row_goes_when_it_would_have_expired(clie
         (challenge, now),  # spent
         (challenge[:-4] + ("AAAA" if not challenge.endswith("AAAA") else "BBBB"), now),  # forged MAC
         ("not-a-challenge", now),
-        (client.get("/v1/auth/challenge").json()["challenge"], now + service.CHALLENGE_TTL),  # expired
+        # expired: issued just now (later than ``now`` on a slow machine), judged past its lifetime
+        (
+            client.get("/v1/auth/challenge").json()["challenge"],
+            datetime.now(UTC) + service.CHALLENGE_TTL + timedelta(seconds=2),
+        ),
     ):
         with pytest.raises(service.ChallengeInvalid), transaction(sm) as s:
             service.consume_challenge(s, bad, now=when)
     assert _spent(client) == 2
     # Spending one later sweeps the rows of challenges that have expired meanwhile.
-    later = now + service.CHALLENGE_TTL + timedelta(seconds=1)
+    later = datetime.now(UTC) + service.CHALLENGE_TTL + timedelta(seconds=2)  # past every one issued above
     with transaction(sm) as s:
         future, _ = service.issue_challenge(s, now=later)
         service.consume_challenge(s, future, now=later)
