@@ -64,7 +64,10 @@ test: test-deps $(VENV)/.test-installed
 	$(BIN)/ruff check ezla tests bench tools
 	$(BIN)/mypy ezla tools
 	$(BIN)/lint-imports
-	$(BIN)/pytest -q -p no:cacheprovider
+	# Two phases: unit and integration tests on both cores (each file in one worker), then the
+	# real-process tests and the few whose figures a second worker would distort, one at a time.
+	$(BIN)/pytest -q -p no:cacheprovider -n 2 --dist loadfile -m "not serial" tests/unit tests/integration
+	$(BIN)/pytest -q -p no:cacheprovider -m serial tests
 
 lint: $(VENV)/.test-installed
 	$(BIN)/ruff check ezla tests bench tools

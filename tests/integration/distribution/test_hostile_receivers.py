@@ -33,6 +33,9 @@ from tests.conftest import REGISTRY_TOKEN
 from tests.factories import XML, enroll, signed_sick_leave
 from tests.identifiers import make_nip
 
+# It measures delivery lag (< 1 s): a second test worker on the same cores would distort it.
+pytestmark = pytest.mark.serial
+
 INSECURE = WebhookPolicy(insecure=True)  # test receivers listen on loopback, over http
 
 BOMB = gzip.compress(b"\0" * (64 << 20))  # 64 MiB of zeros in about 64 KB
