@@ -23,7 +23,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import NullPool
 
-from ezla.db import make_engine, normalise_url
+from ezla.db import normalise_url
 
 NODE_MIGRATIONS = "ezla:migrations"
 REGISTRY_MIGRATIONS = "ezla.registry:migrations"
@@ -54,7 +54,8 @@ def is_contract(script: Script) -> bool:
 
 
 def current_revision(url: str) -> str | None:
-    engine = make_engine(url)
+    # One connection, no pool: it only reads alembic_version (before and after an upgrade).
+    engine = create_engine(normalise_url(url), poolclass=NullPool, hide_parameters=True)
     try:
         with engine.connect() as conn:
             return MigrationContext.configure(conn).get_current_revision()

@@ -31,6 +31,11 @@ log = get_logger("ezla.registry")
 MAX_BATCH = 50  # e-ZLA per batch ingest: with their signed originals, well under the body cap
 
 
+def _refusal(exc: EzlaError) -> dict[str, Any]:
+    """One refused item of a batch, as its problem document would say it."""
+    return {"status": exc.status, "code": exc.code, "detail": exc.detail}
+
+
 def _token_guard(setting: str) -> Any:
     """Writing (the nodes) and reading (ZUS staff, tests) are separate credentials."""
 
@@ -104,7 +109,7 @@ class RegistryController(Controller):
                     raise BadRequest("each item needs its ezla_id", field="ezla_id")
                 proven.append((i, item, evidence.read(item, state.trust(), now=now)))
             except EzlaError as exc:
-                results[i] = {"status": exc.status, "code": exc.code, "detail": exc.detail}
+                results[i] = _refusal(exc)
         batch = [
             service.Item(EzlaId(item["ezla_id"]), str(item.get("event")), str(item.get("idempotency_key") or ""), proof)
             for _, item, proof in proven
@@ -117,7 +122,7 @@ class RegistryController(Controller):
                 outcomes = [_ingest_one(session, entry, now=now) for entry in batch]
         for (i, _, _), outcome in zip(proven, outcomes, strict=True):
             if isinstance(outcome, EzlaError):
-                results[i] = {"status": outcome.status, "code": outcome.code, "detail": outcome.detail}
+                results[i] = _refusal(outcome)
             else:
                 results[i] = {
                     "status": 201 if outcome.created else 200,

@@ -74,3 +74,11 @@ def test_a_failed_attempt_that_cannot_be_recorded_does_not_kill_the_worker(tmp_p
     )  # fmt: skip
     worker._failed(claim, "registry unreachable")  # no exception
     engine.dispose()
+
+
+def test_the_node_never_sends_the_registry_a_bigger_batch_than_it_takes() -> None:
+    """Separate services, so neither imports the other's limit: this pins them together."""
+    from ezla.distribution.channels import REGISTRY_BATCH
+    from ezla.registry.app import MAX_BATCH
+
+    assert REGISTRY_BATCH <= MAX_BATCH
