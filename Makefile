@@ -64,9 +64,9 @@ test: test-deps $(VENV)/.test-installed
 	$(BIN)/ruff check ezla tests bench tools
 	$(BIN)/mypy ezla tools
 	$(BIN)/lint-imports
-	# Two phases: unit and integration tests on both cores (each file in one worker), then the
-	# real-process tests and the few whose figures a second worker would distort, one at a time.
-	$(BIN)/pytest -q -p no:cacheprovider -n 2 --dist loadfile -m "not serial" tests/unit tests/integration
+	# Two phases: everything on both cores (each file in one worker), then the tests that measure
+	# failovers, recovery or latency (marked serial), one at a time so no other test skews them.
+	$(BIN)/pytest -q -p no:cacheprovider -n 2 --dist loadfile -m "not serial" tests
 	$(BIN)/pytest -q -p no:cacheprovider -m serial tests
 
 lint: $(VENV)/.test-installed

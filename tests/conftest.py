@@ -70,13 +70,6 @@ def migrated_templates(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dic
     pg_drop(name)
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Real processes (tests/e2e) run one at a time: ``make test`` runs the rest on both cores."""
-    for item in items:
-        if "e2e" in item.path.parts:
-            item.add_marker(pytest.mark.serial)
-
-
 @pytest.fixture(params=["sqlite", "postgresql"])
 def db_url(request: pytest.FixtureRequest, tmp_path: Path, migrated_templates: dict[str, str]) -> Iterator[str]:
     """A fresh, migrated database. PostgreSQL must be reachable: no skip hides it."""

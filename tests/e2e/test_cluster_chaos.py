@@ -27,7 +27,7 @@ from tests.e2e.chaos import REGISTRY_READ_TOKEN, Chaos, chaos_cluster, chaos_env
 from tests.factories import enroll, signed_sick_leave
 from tools.cluster import find_haproxy
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.serial]  # serial: failover timings, one at a time
 
 
 def _pg(name: str) -> str:

@@ -22,7 +22,7 @@ from tests.e2e.procs import free_port
 from tools.formation import FAST_MONITOR, POSTGRES_USER, find_pg_autoctl, postgres_bindir
 from tools.processes import Process
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.serial]  # serial: failover timings, one at a time
 REPO = Path(__file__).resolve().parents[2]
 ENTRYPOINT = REPO / "deploy" / "pg_auto_failover" / "entrypoint.sh"
 

@@ -19,6 +19,9 @@ from tests.conftest import PASSPHRASE, REGISTRY_READ_TOKEN, REGISTRY_TOKEN, pg_c
 from tests.e2e.procs import EZLA, Proc, base_env, free_port, node, wait_http
 from tests.factories import enroll_doctor_cli, signed_sick_leave
 
+# Timings (recovery, response times) are measured: one at a time, never beside another test worker.
+pytestmark = pytest.mark.serial
+
 AUTH = {"Authorization": f"Bearer {REGISTRY_READ_TOKEN}"}
 
 

@@ -34,7 +34,7 @@ from tests.e2e.chaos import REGISTRY_READ_TOKEN, Chaos, chaos_cluster, chaos_env
 from tests.factories import enroll
 from tools.cluster import ezla_command, find_haproxy
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.serial]  # serial: failover timings, one at a time
 RELEASE_N = "bfbe59e"  # the last commit whose schema is 0007 (before 0008's incapacity period)
 REPO = Path(__file__).resolve().parents[2]
 

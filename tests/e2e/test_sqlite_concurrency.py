@@ -10,8 +10,12 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
+import pytest
 
 from tests.e2e.procs import EZLA
+
+# Timings (recovery, response times) are measured: one at a time, never beside another test worker.
+pytestmark = pytest.mark.serial
 
 
 def test_a_dozen_concurrent_requests_of_every_kind_answer_quickly(single_node) -> None:  # type: ignore[no-untyped-def]

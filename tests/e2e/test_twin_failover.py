@@ -28,7 +28,7 @@ from tests.factories import enroll
 from tools.cluster import Formation, find_haproxy
 from tools.formation import find_iptables, find_pg_autoctl
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.serial]  # serial: failover timings, one at a time
 HEAL_WITHIN = 10.0  # seconds from the loss of a whole twin to a writable primary again
 
 

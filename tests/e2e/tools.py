@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import fcntl
+
 import shutil
 import subprocess
 from pathlib import Path
@@ -28,10 +30,13 @@ def install_xadesjs() -> str:
     """node, with tests/e2e/xadesjs/node_modules installed from the committed lock file."""
     node = tool("node")
     npm = tool("npm")
-    if not (XADESJS / "node_modules" / "xadesjs").is_dir():
-        verb = "ci" if (XADESJS / "package-lock.json").is_file() else "install"
-        done = run([npm, verb, "--no-audit", "--no-fund"], cwd=XADESJS, timeout=300)
-        assert done.returncode == 0, f"npm {verb} failed:\n{done.stdout}\n{done.stderr}"
+    # Test workers run side by side (make test): one installs, the others wait for it.
+    with (XADESJS / ".install.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (XADESJS / "node_modules" / "xadesjs").is_dir():
+            verb = "ci" if (XADESJS / "package-lock.json").is_file() else "install"
+            done = run([npm, verb, "--no-audit", "--no-fund"], cwd=XADESJS, timeout=300)
+            assert done.returncode == 0, f"npm {verb} failed:\n{done.stdout}\n{done.stderr}"
     return node
 
 
