@@ -23,7 +23,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import NullPool
 
-from ezla.db import normalise_url
+from ezla.db import make_engine, normalise_url
 
 NODE_MIGRATIONS = "ezla:migrations"
 REGISTRY_MIGRATIONS = "ezla.registry:migrations"
@@ -54,8 +54,9 @@ def is_contract(script: Script) -> bool:
 
 
 def current_revision(url: str) -> str | None:
-    # One connection, no pool: it only reads alembic_version (before and after an upgrade).
-    engine = create_engine(normalise_url(url), poolclass=NullPool, hide_parameters=True)
+    # make_engine, not a bare create_engine: on SQLite it also creates the file's directory (a
+    # new ``var/``), which the upgrade that follows needs.
+    engine = make_engine(url, pool_size=1)
     try:
         with engine.connect() as conn:
             return MigrationContext.configure(conn).get_current_revision()
