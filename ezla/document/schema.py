@@ -18,7 +18,8 @@ DSIG_NS: Final = "http://www.w3.org/2000/09/xmldsig#"
 
 
 @lru_cache(maxsize=1)
-def _schema_source() -> bytes:
+def schema_source() -> bytes:
+    """The XSD as published (``GET /v1/xsd/sickleave.xsd``)."""
     return resources.files("ezla.document").joinpath("xsd/sickleave.xsd").read_bytes()
 
 
@@ -36,7 +37,7 @@ def load_schema() -> etree.XMLSchema:
     if schema is None:
         parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
         with _compiling:
-            schema = etree.XMLSchema(etree.fromstring(_schema_source(), parser=parser))
+            schema = etree.XMLSchema(etree.fromstring(schema_source(), parser=parser))
         _local.schema = schema
     return schema
 

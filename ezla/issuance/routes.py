@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Annotated, Any
 
@@ -9,6 +10,8 @@ import anyio
 import msgspec
 from litestar import Controller, Request, Response, delete, get, post, put
 from litestar.datastructures import State
+from litestar.openapi.spec import OpenAPIMediaType, Operation, RequestBody, Schema
+from litestar.openapi.spec.enums import OpenAPIType
 from litestar.params import QueryParameter
 
 from ezla.audit import service as audit
@@ -24,6 +27,28 @@ from ezla.problems import refuse_unknown_parameters
 from ezla.ratelimit import bucket
 
 XML_TYPES = ("application/xml", "text/xml")
+XSD = "the e-ZLA schema (namespace urn:ezla:sick-leave:1), published at /v1/xsd/sickleave.xsd"
+
+
+def _xml_body(description: str) -> type[Operation]:
+    """OpenAPI for a raw XML request body, which the handler reads itself (Litestar would decode a
+    typed ``data`` parameter as JSON)."""
+
+    @dataclass
+    class XmlBody(Operation):
+        def __post_init__(self) -> None:
+            schema = Schema(type=OpenAPIType.STRING, description=description)
+            self.request_body = RequestBody(
+                content={t: OpenAPIMediaType(schema=schema) for t in XML_TYPES}, required=True
+            )
+
+    return XmlBody
+
+
+SIGNED_SICK_LEAVE = _xml_body(f"A SickLeave signed by its doctor (enveloped XAdES-BES over the whole document); {XSD}.")
+SIGNED_CANCELLATION = _xml_body(f"A Cancellation signed by the issuing doctor (enveloped XAdES-BES); {XSD}.")
+ANY_DOCUMENT = _xml_body(f"A SickLeave or Cancellation, signed or unsigned; {XSD}.")
+UNSIGNED_SICK_LEAVE = _xml_body(f"An unsigned SickLeave; {XSD}.")
 
 
 class ReservationRequest(msgspec.Struct, forbid_unknown_fields=True):
@@ -43,7 +68,7 @@ class AuthorisationRequest(msgspec.Struct, forbid_unknown_fields=True):
 log = get_logger("ezla.issuance")
 
 
-async def _xml_body(request: Request[Any, Any, Any]) -> bytes:
+async def _read_xml(request: Request[Any, Any, Any]) -> bytes:
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if ctype not in XML_TYPES:
         raise UnsupportedMediaType("send the signed document as application/xml")
@@ -65,9 +90,10 @@ class EzlaController(Controller):
         status_code=201,
         summary="Submit a signed SickLeave (application/xml)",
         opt={**bucket("submission"), **by_content()},
+        operation_class=SIGNED_SICK_LEAVE,
     )
     async def submit(self, request: Request[Any, Any, State], state: State) -> Response[dict[str, Any]]:
-        data = await _xml_body(request)
+        data = await _read_xml(request)
 
         def run() -> service.Accepted:  # the service opens its own short transactions around the CPU work
             return service.submit(
@@ -90,9 +116,10 @@ class EzlaController(Controller):
         status_code=200,
         summary="Cancel with a signed Cancellation",
         opt={**bucket("submission"), **by_content()},
+        operation_class=SIGNED_CANCELLATION,
     )
     async def cancel(self, ezla_id: str, request: Request[Any, Any, State], state: State) -> Response[dict[str, Any]]:
-        data = await _xml_body(request)
+        data = await _read_xml(request)
 
         def run() -> service.Accepted:
             return service.cancel(state.sessionmaker, state.ca_context().keys, EzlaId(ezla_id), data, now=utcnow())
@@ -109,9 +136,10 @@ class EzlaController(Controller):
         guards=[requires(Role.DOCTOR)],
         summary="Dry run: every finding for a signed or unsigned SickLeave or Cancellation; stores nothing",
         opt=bucket("submission"),
+        operation_class=ANY_DOCUMENT,
     )
     async def validation(self, request: Request[Any, Any, State], state: State) -> dict[str, Any]:
-        data = await _xml_body(request)
+        data = await _read_xml(request)
         npwz = principal_of(request).npwz or ""
 
         def run() -> validation.Validation:
@@ -285,11 +313,12 @@ class DraftsController(Controller):
         status_code=201,
         summary="Save an unsigned SickLeave as a draft (validated; findings returned)",
         description="An assistant names the doctor: `?doctor=NPWZ`.",
+        operation_class=UNSIGNED_SICK_LEAVE,
     )
     async def create(
         self, request: Request[Any, Any, State], state: State, doctor: str | None = None
     ) -> dict[str, Any]:
-        data = await _xml_body(request)
+        data = await _read_xml(request)
         who = principal_of(request)
 
         def run() -> drafts.DraftView:
@@ -308,9 +337,14 @@ class DraftsController(Controller):
             return Response(view.xml, media_type="application/xml")
         return Response({**view.as_json(), "xml": view.xml.decode()})
 
-    @put("/{draft_id:str}", status_code=200, summary="Replace a draft's XML (validated again)")
+    @put(
+        "/{draft_id:str}",
+        status_code=200,
+        summary="Replace a draft's XML (validated again)",
+        operation_class=UNSIGNED_SICK_LEAVE,
+    )
     async def replace(self, draft_id: str, request: Request[Any, Any, State], state: State) -> dict[str, Any]:
-        data = await _xml_body(request)
+        data = await _read_xml(request)
         who = principal_of(request)
 
         def run() -> drafts.DraftView:

@@ -13,6 +13,7 @@ from litestar.handlers import HTTPRouteHandler
 from litestar.response import Template
 
 from ezla.document import dictionaries
+from ezla.document.schema import schema_source
 from ezla.errors import BadRequest, NotFound
 from ezla.reference.catalogue import by_code, catalogue
 
@@ -85,6 +86,17 @@ class ReferenceController(Controller):
         if body is None:
             raise NotFound(f"no dictionary {name!r}; see /v1/dictionaries")
         return _cached(request, body)
+
+    @get(
+        "/xsd/sickleave.xsd",
+        sync_to_thread=False,
+        media_type="application/xml",
+        summary="The e-ZLA XML schema (SickLeave, Cancellation, Receipt; namespace urn:ezla:sick-leave:1)",
+    )
+    def xsd(self, request: Request[Any, Any, Any]) -> Response[bytes]:
+        response = _cached(request, schema_source())
+        response.media_type = "application/xml"
+        return response
 
     @get("/rules", sync_to_thread=False, summary="Every error and warning code, in Polish and English")
     def rules(self, request: Request[Any, Any, Any]) -> Response[bytes]:

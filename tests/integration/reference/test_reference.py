@@ -101,3 +101,23 @@ def test_a_problems_type_resolves_to_a_page_explaining_it(client: Any) -> None:
     assert client.get("/problems/no-such-code").status_code == 404
     # Escaped, not rendered: the code comes from the URL.
     assert client.get("/problems/%3Cscript%3E").status_code == 404
+
+
+def test_the_xml_schema_and_the_xml_bodies_are_published(client: Any) -> None:
+    """A client written against the OpenAPI document finds what every XML endpoint takes."""
+    xsd = client.get("/v1/xsd/sickleave.xsd")
+    assert xsd.status_code == 200 and xsd.headers["content-type"].startswith("application/xml")
+    assert b'targetNamespace="urn:ezla:sick-leave:1"' in xsd.content and xsd.headers["etag"]
+    paths = client.get("/schema/openapi.json").json()["paths"]
+    for path, method in (
+        ("/v1/ezla", "post"),
+        ("/v1/ezla/{ezla_id}/cancellation", "post"),
+        ("/v1/ezla/validation", "post"),
+        ("/v1/drafts", "post"),
+        ("/v1/drafts/{draft_id}", "put"),
+    ):
+        body = paths[path][method]["requestBody"]
+        assert (
+            body["required"] is True
+            and "/v1/xsd/sickleave.xsd" in body["content"]["application/xml"]["schema"]["description"]
+        )
