@@ -95,9 +95,13 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
             # Let SQLAlchemy drive transactions; WAL keeps readers off the writer's back.
             dbapi_conn.isolation_level = None
             cur = dbapi_conn.cursor()
-            cur.execute("PRAGMA journal_mode=WAL")
-            cur.execute("PRAGMA foreign_keys=ON")
+            # The busy timeout first, and WAL set only when it is not set yet: switching the journal
+            # mode wants a lock, and a burst of new pool connections beside a writer could get
+            # "database is locked" (a 503) from the pragma itself.
             cur.execute("PRAGMA busy_timeout=30000")
+            if str(cur.execute("PRAGMA journal_mode").fetchone()[0]).lower() != "wal":
+                cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA foreign_keys=ON")
             cur.close()
 
         @event.listens_for(engine, "begin")

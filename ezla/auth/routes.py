@@ -40,7 +40,11 @@ class AuthController(Controller):
     @get("/challenge", sync_to_thread=True, opt=bucket("challenge"), cache_control=NO_STORE)
     def challenge(self, state: State) -> ChallengeOut:
         with reading(state.sessionmaker) as session:  # stateless: nothing is stored until it is used
-            challenge, expires_at = service.issue_challenge(session, now=utcnow())
+            key = service.challenge_key(session)
+        if key is None:  # the very first challenge: the shared key is written once, by a write transaction
+            with transaction(state.sessionmaker) as session:
+                key = service.ensure_challenge_key(session)
+        challenge, expires_at = service.challenge_with(key, now=utcnow())
         return ChallengeOut(challenge, expires_at)
 
 

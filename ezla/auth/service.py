@@ -266,10 +266,28 @@ def _mac(key: bytes, body: bytes) -> bytes:
     return hmac.new(key, b"ezla-challenge/1" + body, hashlib.sha256).digest()[:16]
 
 
+def challenge_key(session: Session) -> bytes | None:
+    """The nodes' shared challenge key, if it exists yet (a read)."""
+    return _challenge_key(session, create=False)
+
+
+def ensure_challenge_key(session: Session) -> bytes:
+    """Create the key if no challenge was ever given (in a write transaction of its own: on SQLite
+    a read transaction that turns into a write fails at once when a writer holds the lock)."""
+    key = _challenge_key(session, create=True)
+    assert key is not None
+    return key
+
+
 def issue_challenge(session: Session, *, now: datetime) -> tuple[str, datetime]:
     """An expiring challenge signed with the nodes' shared key: issuing one stores nothing."""
     key = _challenge_key(session, create=True)  # written once, by the first challenge either node gives
     assert key is not None
+    return challenge_with(key, now=now)
+
+
+def challenge_with(key: bytes, *, now: datetime) -> tuple[str, datetime]:
+    """A challenge signed with ``key``: eight bytes of expiry, sixteen random, a 16-byte MAC."""
     expires_at = (now + CHALLENGE_TTL).replace(microsecond=0)
     body = struct.pack(">Q", int(expires_at.timestamp())) + secrets.token_bytes(16)
     raw = body + _mac(key, body)
