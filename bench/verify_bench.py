@@ -61,6 +61,7 @@ from lxml import etree
 from signxml.algorithms import CanonicalizationMethod, DigestAlgorithm, SignatureMethod
 from signxml.xades.xades import XAdESSignatureConfiguration, XAdESSigner, XAdESVerifier
 
+from ezla.business_time import local_date
 from ezla.ca import profile, serials
 from ezla.ca.ceremony import init_pki
 from ezla.ca.keystore import OnlineKeys
@@ -69,7 +70,6 @@ from ezla.ca.signer import issue
 from ezla.db import make_engine, make_sessionmaker, transaction
 from ezla.document.codec import build_sick_leave_xml
 from ezla.issuance import service
-from ezla.issuance.rules import local_date
 from ezla.issuance.samples import sample_sick_leave
 from ezla.migrate import upgrade
 from ezla.xades import Revocation, sign_enveloped, verify_enveloped

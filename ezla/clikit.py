@@ -7,7 +7,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date, datetime
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import click
 from sqlalchemy.orm import Session, sessionmaker
@@ -50,7 +50,7 @@ def emit_upgrade(as_json: bool, done: Upgraded, url: str) -> None:
     emit(as_json, data, human)
 
 
-def fail(as_json: bool, exc: EzlaError | Exception) -> None:
+def fail(as_json: bool, exc: EzlaError | Exception) -> NoReturn:
     code = getattr(exc, "code", "error")
     detail = getattr(exc, "detail", str(exc))
     report = getattr(exc, "extra", {}).get("report")  # a signature verification's findings

@@ -71,9 +71,9 @@ def signed_sick_leave(
     """A valid e-ZLA for ``doctor``, signed with its key (XAdES-BES), issued today (Warsaw)."""
     from datetime import UTC, datetime
 
+    from ezla.business_time import local_date
     from ezla.ca.profile import names_of
     from ezla.document.codec import build_sick_leave_xml
-    from ezla.issuance.rules import local_date
     from ezla.issuance.samples import sample_sick_leave
     from ezla.xades import sign_enveloped
 

@@ -279,15 +279,9 @@ def ensure_challenge_key(session: Session) -> bytes:
     return key
 
 
-def issue_challenge(session: Session, *, now: datetime) -> tuple[str, datetime]:
-    """An expiring challenge signed with the nodes' shared key: issuing one stores nothing."""
-    key = _challenge_key(session, create=True)  # written once, by the first challenge either node gives
-    assert key is not None
-    return challenge_with(key, now=now)
-
-
 def challenge_with(key: bytes, *, now: datetime) -> tuple[str, datetime]:
-    """A challenge signed with ``key``: eight bytes of expiry, sixteen random, a 16-byte MAC."""
+    """An expiring challenge signed with the nodes' shared ``key`` (issuing one stores nothing):
+    eight bytes of expiry, sixteen random, a 16-byte MAC."""
     expires_at = (now + CHALLENGE_TTL).replace(microsecond=0)
     body = struct.pack(">Q", int(expires_at.timestamp())) + secrets.token_bytes(16)
     raw = body + _mac(key, body)

@@ -11,6 +11,7 @@ from litestar.params import QueryParameter
 
 from ezla.auth.guards import principal_of, requires
 from ezla.auth.service import Principal, Role
+from ezla.business_time import local_date
 from ezla.db import transaction, utcnow
 from ezla.insurance import service
 from ezla.insurance.service import EmploymentIn, FamilyIn, Purpose
@@ -82,9 +83,7 @@ class InsuredController(Controller):
         now = utcnow()
         npwz = principal_of(request).npwz or ""
         with transaction(state.sessionmaker) as session:
-            found = service.payers_of(
-                session, pesel, on=on or service.polish_date(now), npwz=npwz, purpose=purpose, now=now
-            )
+            found = service.payers_of(session, pesel, on=on or local_date(now), npwz=npwz, purpose=purpose, now=now)
         return {"payers": [p.as_json() for p in found]}
 
     @get(

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
 from typing import Any, Final
-from zoneinfo import ZoneInfo
 
 import msgspec
 from sqlalchemy import delete, or_, select
@@ -23,12 +22,6 @@ from ezla.identifiers import pesel_birth_date, pesel_valid
 from ezla.insurance.models import Employment, FamilyMember
 
 MAX_FAMILY: Final = 20
-_WARSAW: Final = ZoneInfo("Europe/Warsaw")
-
-
-def polish_date(now: datetime) -> date:
-    """Relations are by calendar day in Poland (issuance's rules.local_date; this package sits below it)."""
-    return now.astimezone(_WARSAW).date()
 
 
 class Purpose(StrEnum):

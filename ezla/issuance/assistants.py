@@ -82,7 +82,7 @@ def authorise(
     verify_proof(cert, message(serial, challenge, assistant_id), signature)
     consume_challenge(session, challenge, now=now)
     current = _active(session, npwz, assistant_id)
-    if current is not None:  # authorising again changes nothing but the evidence on file
+    if current is not None:  # authorising again keeps the authorisation (and evidence) already on file
         return _of(current)
     row = AssistantAuthorisation(
         doctor_npwz=npwz,

@@ -3,17 +3,22 @@
 ``ezla dictionary``, ``ezla rules``.
 
 Doctor verbs log in with the doctor's own key (``--key/--cert`` or ``--pkcs12``), as ``cancel``
-does; reference data needs no credentials.
+does; reference data needs no credentials. Every verb is one SDK call (``_call``) and a printout.
 """
 
 from __future__ import annotations
 
+import functools
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypeVar
 
 import click
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 
 from ezla.client import EzlaClient
 from ezla.clikit import emit, fail, json_option
@@ -22,37 +27,79 @@ from ezla.issuance.cli import URLS_HELP, load_signer, signer_options
 from ezla.xades import sign_enveloped
 
 DEFAULT_URL = "http://127.0.0.1:8000"
+T = TypeVar("T")
 
 
-@contextmanager
-def _as_doctor(
-    urls: str, key: Path | None, cert: Path | None, p12: Path | None, password: str | None
-) -> Iterator[EzlaClient]:
-    k, c, _ = load_signer(key, cert, p12, password)
-    with EzlaClient(urls.split(",")) as client:
-        client.doctor_login(c, k)
-        yield client
+@dataclass(frozen=True)
+class Login:
+    """Where to go and, for a doctor's verb, with which key (``--token``: an assistant instead)."""
+
+    urls: str
+    key: Path | None = None
+    cert: Path | None = None
+    p12: Path | None = None
+    password: str | None = None
+    token: str | None = None
+
+    @classmethod
+    def anyone(cls, urls: str) -> Login:
+        """No credentials at all: reference data (an empty token sends no Authorization)."""
+        return cls(urls, token="")
+
+    def signer(self) -> tuple[PrivateKeyTypes, x509.Certificate, list[x509.Certificate]]:
+        return load_signer(self.key, self.cert, self.p12, self.password)
+
+    @contextmanager
+    def client(self) -> Iterator[EzlaClient]:
+        """Logged in as the doctor, or with the token when one is given."""
+        with EzlaClient(self.urls.split(","), token=self.token) as client:
+            if self.token is None:
+                k, c, _ = self.signer()
+                client.doctor_login(c, k)
+            yield client
 
 
-def _url_option(f: click.decorators.FC) -> click.decorators.FC:
+def _call(as_json: bool, login: Login, call: Callable[[EzlaClient], T]) -> T:
+    try:
+        with login.client() as client:
+            return call(client)
+    except EzlaError as exc:
+        fail(as_json, exc)
+
+
+def _url_option(f: Callable[..., Any]) -> Callable[..., Any]:
     return click.option("--url", "urls", default=DEFAULT_URL, show_default=True, help=URLS_HELP)(f)
+
+
+def doctor_verb(f: Callable[..., Any]) -> Callable[..., Any]:
+    """``--url``, the signer options and ``--json``, handed to the verb as ``login`` and ``as_json``."""
+
+    @functools.wraps(f)
+    def verb(
+        *args: Any,
+        urls: str,
+        key: Path | None,
+        cert: Path | None,
+        p12: Path | None,
+        password: str | None,
+        token: str | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        return f(*args, login=Login(urls, key, cert, p12, password, token), **kwargs)
+
+    return _url_option(signer_options(json_option(verb)))
+
+
+_token_option = click.option("--token", envvar="EZLA_TOKEN", default=None, help="An assistant's token (or EZLA_TOKEN).")
 
 
 @click.command("validate")
 @click.argument("file", type=click.Path(path_type=Path, exists=True, dir_okay=False))
-@_url_option
-@signer_options
-@json_option
-def validate(
-    file: Path, urls: str, key: Path | None, cert: Path | None, p12: Path | None, password: str | None, as_json: bool
-) -> None:
+@doctor_verb
+def validate(file: Path, login: Login, as_json: bool) -> None:
     """Dry-run a signed or unsigned e-ZLA or cancellation: every finding at once, nothing stored.
     Exits 0 when it would be accepted, 1 when not."""
-    try:
-        with _as_doctor(urls, key, cert, p12, password) as client:
-            result = client.validate(file.read_bytes())
-    except EzlaError as exc:
-        fail(as_json, exc)
+    result = _call(as_json, login, lambda c: c.validate(file.read_bytes()))
     lines = [
         f"{'valid' if result['valid'] else 'INVALID'}: {result['kind']}, {'signed' if result['signed'] else 'unsigned'}"
     ]
@@ -65,26 +112,12 @@ def validate(
 @click.option("--status", type=click.Choice(["issued", "cancelled"]), default=None)
 @click.option("--from", "issued_from", default=None, metavar="YYYY-MM-DD", help="Issued on or after.")
 @click.option("--to", "issued_to", default=None, metavar="YYYY-MM-DD", help="Issued on or before.")
-@_url_option
-@signer_options
-@json_option
-def list_ezla(
-    status: str | None,
-    issued_from: str | None,
-    issued_to: str | None,
-    urls: str,
-    key: Path | None,
-    cert: Path | None,
-    p12: Path | None,
-    password: str | None,
-    as_json: bool,
-) -> None:
+@doctor_verb
+def list_ezla(status: str | None, issued_from: str | None, issued_to: str | None, login: Login, as_json: bool) -> None:
     """Your e-ZLA, newest first (every page)."""
-    try:
-        with _as_doctor(urls, key, cert, p12, password) as client:
-            items = list(client.doctor_ezla(status=status, issued_from=issued_from, issued_to=issued_to))
-    except EzlaError as exc:
-        fail(as_json, exc)
+    items = _call(
+        as_json, login, lambda c: list(c.doctor_ezla(status=status, issued_from=issued_from, issued_to=issued_to))
+    )
     lines = [
         f"{i['series']} {i['number']}  {i['status']:9}  issued {i['issue_date']}  "
         f"{i['incapacity']['from']}..{i['incapacity']['to']}  {i['icd10']}  {''.join(i['codes']) or '-'}  {i['id']}"
@@ -95,18 +128,10 @@ def list_ezla(
 
 @click.command("related")
 @click.argument("ezla_id")
-@_url_option
-@signer_options
-@json_option
-def related(
-    ezla_id: str, urls: str, key: Path | None, cert: Path | None, p12: Path | None, password: str | None, as_json: bool
-) -> None:
+@doctor_verb
+def related(ezla_id: str, login: Login, as_json: bool) -> None:
     """The same patient's e-ZLA continuing one of yours or within 60 days of it."""
-    try:
-        with _as_doctor(urls, key, cert, p12, password) as client:
-            items = client.related(ezla_id)
-    except EzlaError as exc:
-        fail(as_json, exc)
+    items = _call(as_json, login, lambda c: c.related(ezla_id))
     lines = [
         f"{i['series']} {i['number']}  {i['status']:9}  {i['incapacity']['from']}..{i['incapacity']['to']}  "
         f"{i['relation']} ({i['days_between']} days)  {'same' if i['same_diagnosis'] else 'other'} diagnosis  "
@@ -121,42 +146,25 @@ def numbers() -> None:
     """Numbers reserved for e-ZLA written on paper while offline."""
 
 
+def _reservation_lines(reservations: list[dict[str, Any]]) -> str:
+    return "\n".join(f"{r['series']} {r['number']}  until {r['expires_at']}" for r in reservations)
+
+
 @numbers.command("reserve")
 @click.option("--count", type=click.IntRange(1, 100), required=True)
-@_url_option
-@signer_options
-@json_option
-def reserve(
-    count: int, urls: str, key: Path | None, cert: Path | None, p12: Path | None, password: str | None, as_json: bool
-) -> None:
+@doctor_verb
+def reserve(count: int, login: Login, as_json: bool) -> None:
     """Reserve COUNT numbers; write one on each paper e-ZLA and send its electronic copy later."""
-    try:
-        with _as_doctor(urls, key, cert, p12, password) as client:
-            made = client.reserve_numbers(count)
-    except EzlaError as exc:
-        fail(as_json, exc)
-    emit(
-        as_json,
-        {"reservations": made},
-        "\n".join(f"{r['series']} {r['number']}  until {r['expires_at']}" for r in made),
-    )
+    made = _call(as_json, login, lambda c: c.reserve_numbers(count))
+    emit(as_json, {"reservations": made}, _reservation_lines(made))
 
 
 @numbers.command("list")
-@_url_option
-@signer_options
-@json_option
-def list_numbers(
-    urls: str, key: Path | None, cert: Path | None, p12: Path | None, password: str | None, as_json: bool
-) -> None:
+@doctor_verb
+def list_numbers(login: Login, as_json: bool) -> None:
     """Your reserved numbers not yet used or expired."""
-    try:
-        with _as_doctor(urls, key, cert, p12, password) as client:
-            left = client.reserved_numbers()
-    except EzlaError as exc:
-        fail(as_json, exc)
-    lines = [f"{r['series']} {r['number']}  until {r['expires_at']}" for r in left]
-    emit(as_json, {"reservations": left}, "\n".join(lines) or "no reserved numbers left")
+    left = _call(as_json, login, lambda c: c.reserved_numbers())
+    emit(as_json, {"reservations": left}, _reservation_lines(left) or "no reserved numbers left")
 
 
 @click.command("dictionary")
@@ -167,21 +175,14 @@ def list_numbers(
 def dictionary(name: str | None, prefix: str | None, urls: str, as_json: bool) -> None:
     """The dictionaries (no NAME), or one: icd-10, letter-codes, relationships, indications,
     cancellation-reasons."""
-    try:
-        with EzlaClient(urls.split(",")) as client:
-            if name is None:
-                index = client.dictionaries()
-                emit(
-                    as_json,
-                    {"dictionaries": index},
-                    "\n".join(f"{d['name']:22} {d['version']}  {d['title_pl']}" for d in index),
-                )
-                return
-            d = client.dictionary(name, prefix)
-    except EzlaError as exc:
-        fail(as_json, exc)
-    lines = [f"{e['code']:8} {e['name_pl'] or e['name_en']}" for e in d["entries"]]
-    emit(as_json, d, "\n".join(lines))
+    anyone = Login.anyone(urls)
+    if name is None:
+        index = _call(as_json, anyone, lambda c: c.dictionaries())
+        lines = [f"{d['name']:22} {d['version']}  {d['title_pl']}" for d in index]
+        emit(as_json, {"dictionaries": index}, "\n".join(lines))
+        return
+    d = _call(as_json, anyone, lambda c: c.dictionary(name, prefix))
+    emit(as_json, d, "\n".join(f"{e['code']:8} {e['name_pl'] or e['name_en']}" for e in d["entries"]))
 
 
 @click.command("rules")
@@ -189,11 +190,7 @@ def dictionary(name: str | None, prefix: str | None, urls: str, as_json: bool) -
 @json_option
 def rules(urls: str, as_json: bool) -> None:
     """Every error and warning code, with its description in Polish."""
-    try:
-        with EzlaClient(urls.split(",")) as client:
-            found = client.rules()
-    except EzlaError as exc:
-        fail(as_json, exc)
+    found = _call(as_json, Login.anyone(urls), lambda c: c.rules())
     emit(as_json, {"rules": found}, "\n".join(f"{r['code']:34} {r['severity']:7} {r['title_pl']}" for r in found))
 
 
@@ -209,55 +206,21 @@ def insured() -> None:
 @click.argument("pesel")
 @click.option("--purpose", type=PURPOSES, required=True)
 @click.option("--on", default=None, metavar="YYYY-MM-DD", help="Insured on this day (default today).")
-@_url_option
-@signer_options
-@json_option
-def insured_payers(
-    pesel: str,
-    purpose: str,
-    on: str | None,
-    urls: str,
-    key: Path | None,
-    cert: Path | None,
-    p12: Path | None,
-    password: str | None,
-    as_json: bool,
-) -> None:
+@doctor_verb
+def insured_payers(pesel: str, purpose: str, on: str | None, login: Login, as_json: bool) -> None:
     """The payers insuring PESEL: NIP and name, for the e-ZLA's Payer."""
-    try:
-        with _as_doctor(urls, key, cert, p12, password) as client:
-            payers = client.insured_payers(pesel, purpose=purpose, on=on)
-    except EzlaError as exc:
-        fail(as_json, exc)
-    emit(
-        as_json,
-        {"payers": payers},
-        "\n".join(f"{p['nip']}  {p['name']}  since {p['from']}" for p in payers) or "no payer reported",
-    )
+    payers = _call(as_json, login, lambda c: c.insured_payers(pesel, purpose=purpose, on=on))
+    lines = [f"{p['nip']}  {p['name']}  since {p['from']}" for p in payers]
+    emit(as_json, {"payers": payers}, "\n".join(lines) or "no payer reported")
 
 
 @insured.command("family")
 @click.argument("pesel")
 @click.option("--purpose", type=PURPOSES, required=True)
-@_url_option
-@signer_options
-@json_option
-def insured_family(
-    pesel: str,
-    purpose: str,
-    urls: str,
-    key: Path | None,
-    cert: Path | None,
-    p12: Path | None,
-    password: str | None,
-    as_json: bool,
-) -> None:
+@doctor_verb
+def insured_family(pesel: str, purpose: str, login: Login, as_json: bool) -> None:
     """The family members PESEL reported: names, date of birth, relationship."""
-    try:
-        with _as_doctor(urls, key, cert, p12, password) as client:
-            members = client.insured_family(pesel, purpose=purpose)
-    except EzlaError as exc:
-        fail(as_json, exc)
+    members = _call(as_json, login, lambda c: c.insured_family(pesel, purpose=purpose))
     lines = [
         f"{m['given_name']} {m['family_name']}  born {m['birth_date']}  relationship {m['relationship']}"
         for m in members
@@ -272,86 +235,37 @@ def assistants() -> None:
 
 @assistants.command("authorise")
 @click.argument("assistant_id", type=int)
-@_url_option
-@signer_options
-@json_option
-def authorise(
-    assistant_id: int,
-    urls: str,
-    key: Path | None,
-    cert: Path | None,
-    p12: Path | None,
-    password: str | None,
-    as_json: bool,
-) -> None:
+@doctor_verb
+def authorise(assistant_id: int, login: Login, as_json: bool) -> None:
     """Let assistant account ASSISTANT_ID prepare drafts for you."""
-    try:
-        k, c, _ = load_signer(key, cert, p12, password)
-        with EzlaClient(urls.split(",")) as client:
-            client.doctor_login(c, k)
-            granted = client.authorise_assistant(c, k, assistant_id)
-    except EzlaError as exc:
-        fail(as_json, exc)
+
+    def sign_and_send(client: EzlaClient) -> dict[str, Any]:
+        k, c, _ = login.signer()
+        return client.authorise_assistant(c, k, assistant_id)
+
+    granted = _call(as_json, login, sign_and_send)
     emit(as_json, granted, f"assistant {assistant_id} authorised (authorisation {granted['id']})")
 
 
 @assistants.command("revoke")
 @click.argument("assistant_id", type=int)
-@_url_option
-@signer_options
-@json_option
-def revoke_assistant(
-    assistant_id: int,
-    urls: str,
-    key: Path | None,
-    cert: Path | None,
-    p12: Path | None,
-    password: str | None,
-    as_json: bool,
-) -> None:
+@doctor_verb
+def revoke_assistant(assistant_id: int, login: Login, as_json: bool) -> None:
     """Withdraw an assistant's authorisation, at once."""
-    try:
-        with _as_doctor(urls, key, cert, p12, password) as client:
-            client.revoke_assistant(assistant_id)
-    except EzlaError as exc:
-        fail(as_json, exc)
+    _call(as_json, login, lambda c: c.revoke_assistant(assistant_id))
     emit(as_json, {"revoked": assistant_id}, f"assistant {assistant_id} revoked")
 
 
 @assistants.command("list")
-@_url_option
-@signer_options
-@json_option
-def list_assistants(
-    urls: str, key: Path | None, cert: Path | None, p12: Path | None, password: str | None, as_json: bool
-) -> None:
+@doctor_verb
+def list_assistants(login: Login, as_json: bool) -> None:
     """Your assistants' authorisations."""
-    try:
-        with _as_doctor(urls, key, cert, p12, password) as client:
-            items = client.assistants()
-    except EzlaError as exc:
-        fail(as_json, exc)
+    items = _call(as_json, login, lambda c: c.assistants())
     lines = [
         f"{a['assistant_id']:>6}  since {a['granted_at']}  {'revoked ' + a['revoked_at'] if a['revoked_at'] else 'active'}"
         for a in items
     ]
     emit(as_json, {"items": items}, "\n".join(lines) or "no assistants")
-
-
-@contextmanager
-def _drafts_client(
-    urls: str, token: str | None, key: Path | None, cert: Path | None, p12: Path | None, password: str | None
-) -> Iterator[EzlaClient]:
-    """An assistant uses its token; a doctor logs in with its key."""
-    if token:
-        with EzlaClient(urls.split(","), token=token) as client:
-            yield client
-    else:
-        with _as_doctor(urls, key, cert, p12, password) as client:
-            yield client
-
-
-_token_option = click.option("--token", envvar="EZLA_TOKEN", default=None, help="An assistant's token (or EZLA_TOKEN).")
 
 
 @click.group("drafts")
@@ -363,26 +277,10 @@ def drafts() -> None:
 @click.argument("file", type=click.Path(path_type=Path, exists=True, dir_okay=False))
 @click.option("--doctor", default=None, help="The doctor's NPWZ (an assistant's drafts).")
 @_token_option
-@_url_option
-@signer_options
-@json_option
-def save_draft(
-    file: Path,
-    doctor: str | None,
-    token: str | None,
-    urls: str,
-    key: Path | None,
-    cert: Path | None,
-    p12: Path | None,
-    password: str | None,
-    as_json: bool,
-) -> None:
+@doctor_verb
+def save_draft(file: Path, doctor: str | None, login: Login, as_json: bool) -> None:
     """Save an unsigned SickLeave as a draft; prints its findings."""
-    try:
-        with _drafts_client(urls, token, key, cert, p12, password) as client:
-            saved = client.save_draft(file.read_bytes(), doctor=doctor)
-    except EzlaError as exc:
-        fail(as_json, exc)
+    saved = _call(as_json, login, lambda c: c.save_draft(file.read_bytes(), doctor=doctor))
     lines = [f"draft {saved['id']}: {'valid' if saved['valid'] else 'needs work'}"]
     lines += [f"  {f['severity']}: {f['code']} at {f['path']}" for f in saved["findings"]]
     emit(as_json, saved, "\n".join(lines))
@@ -390,24 +288,10 @@ def save_draft(
 
 @drafts.command("list")
 @_token_option
-@_url_option
-@signer_options
-@json_option
-def list_drafts(
-    token: str | None,
-    urls: str,
-    key: Path | None,
-    cert: Path | None,
-    p12: Path | None,
-    password: str | None,
-    as_json: bool,
-) -> None:
+@doctor_verb
+def list_drafts(login: Login, as_json: bool) -> None:
     """Drafts you may see."""
-    try:
-        with _drafts_client(urls, token, key, cert, p12, password) as client:
-            items = client.drafts()
-    except EzlaError as exc:
-        fail(as_json, exc)
+    items = _call(as_json, login, lambda c: c.drafts())
     lines = [
         f"{d['id']}  {d['doctor_npwz']}  {'valid' if d['valid'] else 'needs work':10}  {d['updated_at']}"
         f"{'  submitted ' + d['submitted_ezla_id'] if d['submitted_ezla_id'] else ''}"
@@ -418,19 +302,13 @@ def list_drafts(
 
 @drafts.command("submit")
 @click.argument("draft_id")
-@_url_option
-@signer_options
-@json_option
-def submit_draft(
-    draft_id: str, urls: str, key: Path | None, cert: Path | None, p12: Path | None, password: str | None, as_json: bool
-) -> None:
+@doctor_verb
+def submit_draft(draft_id: str, login: Login, as_json: bool) -> None:
     """The doctor fetches a draft, signs it with their key and submits it."""
-    try:
-        k, c, chain = load_signer(key, cert, p12, password)
-        with EzlaClient(urls.split(",")) as client:
-            client.doctor_login(c, k)
-            xml = client.draft_xml(draft_id)
-            result = client.submit(sign_enveloped(xml, k, c, chain))
-    except EzlaError as exc:
-        fail(as_json, exc)
+
+    def sign_and_submit(client: EzlaClient) -> dict[str, Any]:
+        k, c, chain = login.signer()
+        return client.submit(sign_enveloped(client.draft_xml(draft_id), k, c, chain))
+
+    result = _call(as_json, login, sign_and_submit)
     emit(as_json, result, f"accepted: {result['series']} {result['number']} (id {result['id']})")

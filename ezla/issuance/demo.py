@@ -11,6 +11,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from ezla.auth.service import Role, create_account
+from ezla.business_time import local_date
 from ezla.ca.service import register_doctor
 from ezla.client import EzlaClient, enroll_with_new_key
 from ezla.clikit import db_session, emit, fail, json_option, settings
@@ -19,7 +20,6 @@ from ezla.document.codec import build_cancellation_xml, build_sick_leave_xml
 from ezla.document.model import Cancellation, Incapacity
 from ezla.errors import EzlaError
 from ezla.identifiers import Npwz, make_npwz
-from ezla.issuance.rules import local_date
 from ezla.issuance.samples import sample_sick_leave
 from ezla.xades import sign_enveloped
 

@@ -15,14 +15,14 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any, Final
 
-from sqlalchemy import select, update
+from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy.orm import Session
 
+from ezla.business_time import local_date
 from ezla.document.model import ReservedNumber
 from ezla.errors import BadRequest, ReservedNumberExpired, ReservedNumberUnknown, ReservedNumberUsed
 from ezla.issuance import numbering
 from ezla.issuance.models import NumberReservation
-from ezla.issuance.rules import local_date
 
 MAX_COUNT: Final = 100
 MAX_OUTSTANDING: Final = 500  # per doctor: a pool, not a way to burn through the series
@@ -48,15 +48,19 @@ def _of(r: NumberReservation) -> Reservation:
     return Reservation(r.series, r.number, r.reserved_at, r.expires_at)
 
 
+def _unused(npwz: str, now: datetime) -> tuple[ColumnElement[bool], ...]:
+    return (
+        NumberReservation.doctor_npwz == npwz,
+        NumberReservation.used_at.is_(None),
+        NumberReservation.expires_at > now,
+    )
+
+
 def outstanding(session: Session, npwz: str, *, now: datetime) -> list[Reservation]:
     """The doctor's reserved numbers not yet used and not expired, oldest first."""
     rows = session.scalars(
         select(NumberReservation)
-        .where(
-            NumberReservation.doctor_npwz == npwz,
-            NumberReservation.used_at.is_(None),
-            NumberReservation.expires_at > now,
-        )
+        .where(*_unused(npwz, now))
         .order_by(NumberReservation.reserved_at, NumberReservation.series, NumberReservation.number)
         .limit(MAX_OUTSTANDING)
     ).all()
@@ -66,7 +70,8 @@ def outstanding(session: Session, npwz: str, *, now: datetime) -> list[Reservati
 def reserve(session: Session, npwz: str, count: int, *, now: datetime, ttl: timedelta) -> list[Reservation]:
     if not 1 <= count <= MAX_COUNT:
         raise BadRequest(f"count must be 1 to {MAX_COUNT}")
-    if len(outstanding(session, npwz, now=now)) + count > MAX_OUTSTANDING:
+    unused = session.scalar(select(func.count()).select_from(NumberReservation).where(*_unused(npwz, now)))
+    if (unused or 0) + count > MAX_OUTSTANDING:
         raise BadRequest(f"at most {MAX_OUTSTANDING} unused reserved numbers per doctor; use or let some expire")
     at = now.replace(microsecond=0)
     made = []

@@ -8,10 +8,10 @@ Signature, signer and idempotency rules need the certificate and the database an
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from typing import TYPE_CHECKING, Final
-from zoneinfo import ZoneInfo
 
+from ezla.business_time import WARSAW
 from ezla.document import dictionaries
 from ezla.errors import (
     BackdatingJustificationMissing,
@@ -50,14 +50,8 @@ if TYPE_CHECKING:
 
 BACKDATING_DAYS: Final = 3
 SUBMISSION_DELAY_DAYS: Final = 3
-WARSAW: Final = ZoneInfo("Europe/Warsaw")
 # SigningTime may be at most 5 minutes ahead of receipt and no older than the submission delay.
 SUBMISSION_POLICY: Final = SigningTimePolicy(max_delay_days=SUBMISSION_DELAY_DAYS, zone=WARSAW)
-
-
-def local_date(now: datetime) -> date:
-    """Business dates are Polish calendar dates."""
-    return now.astimezone(WARSAW).date()
 
 
 MAX_DAYS: Final = 182

@@ -29,6 +29,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from ezla.audit import service as audit
+from ezla.business_time import local_date
 from ezla.ca import service as ca_service
 from ezla.ca.keystore import OnlineKeys
 from ezla.ca.profile import names_of, npwz_of
@@ -158,7 +159,7 @@ def submit(sessions: Sessions, keys: OnlineKeys, data: bytes, *, now: datetime, 
     # must still answer 200. One transaction reads the signer's status and any earlier submission
     # and takes a number (a PostgreSQL sequence: no lock; on SQLite the write lock, briefly).
     try:
-        rules.check_sick_leave(sick_leave, today=rules.local_date(now), received_at=rules.local_date(now))
+        rules.check_sick_leave(sick_leave, today=local_date(now), received_at=local_date(now))
         refused: RuleViolation | None = None
     except RuleViolation as exc:
         refused = exc

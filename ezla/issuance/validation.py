@@ -23,6 +23,7 @@ from lxml import etree
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from ezla.business_time import local_date
 from ezla.ca.keystore import OnlineKeys
 from ezla.db import reading
 from ezla.document import codec, schema
@@ -46,7 +47,7 @@ from ezla.issuance.service import check_doctor, judge_signer, verify_signed
 from ezla.xades import parse_xml
 
 Sessions = sessionmaker[Session]
-_DSIG = "{http://www.w3.org/2000/09/xmldsig#}Signature"
+_DSIG = f"{{{schema.DSIG_NS}}}Signature"
 MAX_HISTORY = 50  # the patient's other e-ZLA read for the warnings: bounded whatever the history
 
 
@@ -133,7 +134,7 @@ def _without_signature(root: etree._Element) -> etree._Element:
 
 
 def _sick_leave_findings(sessions: Sessions, s: document.SickLeave, *, now: datetime) -> list[Finding]:
-    today = rules.local_date(now)
+    today = local_date(now)
     errors: list[RuleViolation] = rules.sick_leave_violations(s, received=today)
     found = [finding_of(e) for e in errors]
     found.extend(advice.document_warnings(s, today=today))

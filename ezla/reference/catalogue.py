@@ -10,7 +10,6 @@ written) plus the codes ``ezla.problems`` gives Litestar's own exceptions; warni
 from __future__ import annotations
 
 import functools
-from typing import Final
 
 import msgspec
 
@@ -81,6 +80,3 @@ def catalogue() -> tuple[RuleEntry, ...]:
 @functools.cache
 def by_code() -> dict[str, RuleEntry]:
     return {e.code: e for e in catalogue()}
-
-
-VERSION: Final = "1"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+from dataclasses import dataclass
 from typing import Any
 
 import msgspec
@@ -22,17 +23,28 @@ _CACHE = "public, max-age=86400"
 MAX_PREFIX = 16
 
 
-def _cached(request: Request[Any, Any, Any], body: bytes) -> Response[bytes]:
-    etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
-    headers = {"ETag": etag, "Cache-Control": _CACHE}
-    if etag in [t.strip() for t in request.headers.get("if-none-match", "").split(",")]:
+@dataclass(frozen=True)
+class Published:
+    """A body built once, with its ETag hashed once (ICD-10 is over a megabyte)."""
+
+    body: bytes
+    media_type: str = "application/json"
+
+    @functools.cached_property
+    def etag(self) -> str:
+        return '"' + hashlib.sha256(self.body).hexdigest()[:32] + '"'
+
+
+def _cached(request: Request[Any, Any, Any], published: Published) -> Response[bytes]:
+    headers = {"ETag": published.etag, "Cache-Control": _CACHE}
+    if published.etag in [t.strip() for t in request.headers.get("if-none-match", "").split(",")]:
         return Response(b"", status_code=304, headers=headers)
-    return Response(body, media_type="application/json", headers=headers)
+    return Response(published.body, media_type=published.media_type, headers=headers)
 
 
 @functools.cache
-def _index() -> bytes:
-    return msgspec.json.encode(
+def _index() -> Published:
+    body = msgspec.json.encode(
         {
             "dictionaries": [
                 {
@@ -47,22 +59,30 @@ def _index() -> bytes:
             ]
         }
     )
+    return Published(body)
 
 
 @functools.lru_cache(maxsize=64)
-def _dictionary(name: str, prefix: str) -> bytes | None:
+def _dictionary(name: str, prefix: str) -> Published | None:
     d = dictionaries.get(name)
     if d is None:
         return None
     entries = [e for e in d.entries if e.code.startswith(prefix)] if prefix else d.entries
-    return msgspec.json.encode(
-        {"name": d.name, "title_pl": d.title_pl, "title_en": d.title_en, "version": d.version, "entries": entries}
+    return Published(
+        msgspec.json.encode(
+            {"name": d.name, "title_pl": d.title_pl, "title_en": d.title_en, "version": d.version, "entries": entries}
+        )
     )
 
 
 @functools.cache
-def _rules() -> bytes:
-    return msgspec.json.encode({"rules": catalogue()})
+def _rules() -> Published:
+    return Published(msgspec.json.encode({"rules": catalogue()}))
+
+
+@functools.cache
+def _xsd() -> Published:
+    return Published(schema_source(), media_type="application/xml")
 
 
 class ReferenceController(Controller):
@@ -94,9 +114,7 @@ class ReferenceController(Controller):
         summary="The e-ZLA XML schema (SickLeave, Cancellation, Receipt; namespace urn:ezla:sick-leave:1)",
     )
     def xsd(self, request: Request[Any, Any, Any]) -> Response[bytes]:
-        response = _cached(request, schema_source())
-        response.media_type = "application/xml"
-        return response
+        return _cached(request, _xsd())
 
     @get("/rules", sync_to_thread=False, summary="Every error and warning code, in Polish and English")
     def rules(self, request: Request[Any, Any, Any]) -> Response[bytes]:

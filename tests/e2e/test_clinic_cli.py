@@ -8,11 +8,11 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+from ezla.business_time import local_date
 from ezla.client import EzlaClient
 from ezla.db import utcnow
 from ezla.document.codec import build_sick_leave_xml
 from ezla.document.model import ReservedNumber
-from ezla.issuance.rules import local_date
 from ezla.issuance.samples import sample_sick_leave
 from tests.e2e.procs import EZLA
 from tests.factories import enroll_doctor_cli, signed_sick_leave

@@ -23,10 +23,10 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from lxml import etree
 
+from ezla.business_time import local_date
 from ezla.ca.keystore import load_cert
 from ezla.client import EzlaClient, make_csr, new_key
 from ezla.document.codec import build_sick_leave_xml
-from ezla.issuance.rules import local_date
 from ezla.issuance.samples import sample_sick_leave
 from tests.e2e.procs import EZLA, Proc, base_env
 from tests.e2e.tools import run, xadesjs_sign, xadesjs_verify

@@ -72,7 +72,7 @@ def test_a_challenge_works_once_and_its_row_goes_when_it_would_have_expired(clie
     # Spending one later sweeps the rows of challenges that have expired meanwhile.
     later = datetime.now(UTC) + service.CHALLENGE_TTL + timedelta(seconds=2)  # past every one issued above
     with transaction(sm) as s:
-        future, _ = service.issue_challenge(s, now=later)
+        future, _ = service.challenge_with(service.ensure_challenge_key(s), now=later)
         service.consume_challenge(s, future, now=later)
     assert _spent(client) == 1
 

@@ -11,11 +11,11 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from sqlalchemy import text
 
+from ezla.business_time import local_date
 from ezla.ca import serials
 from ezla.ca.models import Certificate
 from ezla.db import transaction
 from ezla.document.codec import build_sick_leave_xml
-from ezla.issuance.rules import local_date
 from ezla.issuance.samples import sample_sick_leave
 from tests.conftest import PASSPHRASE
 from tests.factories import XML, EnrolledDoctor
