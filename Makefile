@@ -9,7 +9,7 @@ REGISTRY_PORT ?= 8100
 export EZLA_REGISTRY_TOKEN_FILE ?= var/registry-token
 export EZLA_REGISTRY_READ_TOKEN_FILE ?= var/registry-read-token
 
-.PHONY: run test test-deps cluster-deps lint type bench cluster demo install install-test clean
+.PHONY: run test test-deps cluster-deps bench-deps lint type bench cluster demo install install-test clean
 
 $(BIN)/ezla: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -77,7 +77,10 @@ lint: $(VENV)/.test-installed
 type: $(VENV)/.test-installed
 	$(BIN)/mypy ezla tools
 
-bench: $(VENV)/.test-installed
+bench-deps:
+	$(call install_missing,$(CLUSTER_TOOLS) wrk:wrk,make bench)
+
+bench: bench-deps $(VENV)/.test-installed
 	$(BIN)/python bench/verify_bench.py
 	$(BIN)/python bench/load_bench.py
 	$(BIN)/python bench/load_bench.py --hostile
