@@ -144,7 +144,9 @@ def post_all(url: str, docs: list[bytes], clients: int) -> tuple[float, dict[str
     return time.perf_counter() - start, percentiles, statuses
 
 
-def post_with_wrk(wrk: str, url: str, docs: list[bytes], clients: int) -> tuple[float, dict[str, float], dict[int, int]]:
+def post_with_wrk(
+    wrk: str, url: str, docs: list[bytes], clients: int
+) -> tuple[float, dict[str, float], dict[int, int]]:
     """wrk posts every document once (bench/wrk_post.lua): C threads, one connection each. Each
     thread marks its end in a file; the run ends when all have, and SIGINT makes wrk report."""
     with tempfile.TemporaryDirectory(prefix="ezla-wrk-") as tmp:
@@ -173,6 +175,25 @@ def post_with_wrk(wrk: str, url: str, docs: list[bytes], clients: int) -> tuple[
         print(f"wrk: {report['errors']} socket errors or timeouts:\n{out}", file=sys.stderr)
     percentiles = {k: round(v / 1000, 1) for k, v in report["latency_us"].items()}
     return seconds, percentiles, statuses
+
+
+def post(wrk: str | None, url: str, docs: list[bytes], clients: int) -> tuple[float, dict[str, float], dict[int, int]]:
+    if wrk:
+        return post_with_wrk(wrk, url, docs, clients)
+    print("wrk not found (apt-get install wrk): the Python generator posts instead", file=sys.stderr)
+    return post_all(url, docs, clients)
+
+
+def stored_count(db_url: str, statuses: dict[int, int]) -> int:
+    """Accepted e-ZLA, counted where they are kept; the answers (200: accepted on an earlier
+    attempt that HAProxy retried) are only cross-checked."""
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        row = conn.execute("SELECT count(*) FROM ezla_sick_leaves").fetchone()
+    stored = int(row[0]) if row else 0
+    answered = statuses.get(201, 0) + statuses.get(200, 0)
+    if stored != answered:
+        print(f"{answered} answered 200/201 but {stored} e-ZLA stored", file=sys.stderr)
+    return stored
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -315,19 +336,9 @@ def main() -> int:
         before = cpu_by_component(cluster)
         spies = start_profiles(cluster, args.profile) if args.profile else []
         wrk = None if args.python_client else shutil.which("wrk")
-        if wrk:
-            seconds, latency_ms, statuses = post_with_wrk(wrk, cluster.lb_url, docs, args.clients)
-        else:
-            print("wrk not found (apt-get install wrk): the Python generator posts instead", file=sys.stderr)
-            seconds, latency_ms, statuses = post_all(cluster.lb_url, docs, args.clients)
-        # 200: accepted on an earlier attempt whose answer was lost (HAProxy retried it): still one e-ZLA
-        answered = statuses.get(201, 0) + statuses.get(200, 0)
-        lags = delivery_lags(db_url, answered)
-        with psycopg.connect(db_url, autocommit=True) as conn:
-            row = conn.execute("SELECT count(*) FROM ezla_sick_leaves").fetchone()
-        accepted = row[0] if row else 0
-        if accepted != answered:
-            print(f"{answered} answered 200/201 but {accepted} e-ZLA stored", file=sys.stderr)
+        seconds, latency_ms, statuses = post(wrk, cluster.lb_url, docs, args.clients)
+        accepted = stored_count(db_url, statuses)
+        lags = delivery_lags(db_url, accepted)
         stop_profiles(spies)
         after = cpu_by_component(cluster)
         cpu_ms = {k: round((after[k] - before.get(k, 0.0)) * 1000 / max(accepted, 1), 2) for k in after}
