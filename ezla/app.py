@@ -32,13 +32,15 @@ from ezla.errors import EzlaError
 from ezla.health import HealthController
 from ezla.idempotency import idempotency_middleware
 from ezla.insurance.routes import ROUTES as INSURANCE_ROUTES
+from ezla.issuance.printouts import printout_key
 from ezla.issuance.routes import DoctorController, DraftsController, EzlaController
 from ezla.log import configure_logging, get_logger, request_context
 from ezla.problems import EXCEPTION_HANDLERS
 from ezla.ratelimit import rate_limit_middleware
 from ezla.reference.routes import ROUTES as REFERENCE_ROUTES
 from ezla.settings import Settings, get_settings
-from ezla.web.pages import ROUTES as WEB_ROUTES
+from ezla.web.format import FILTERS as WEB_FILTERS
+from ezla.web.routes import ROUTES as WEB_ROUTES
 
 log = get_logger("ezla.app")
 MAX_BODY = 2_000_000
@@ -95,6 +97,10 @@ def make_worker(settings: Settings, sessionmaker: Any) -> Worker:
     )
 
 
+def _template_filters(engine: JinjaTemplateEngine) -> None:
+    engine.engine.filters.update(WEB_FILTERS)
+
+
 def create_app(settings: Settings | None = None) -> Litestar:
     """Handlers open their own short transactions (``ezla.db.transaction``) or hand the
     sessionmaker to a service that does. Deliberately not Litestar's SQLAlchemy plugin: its
@@ -124,6 +130,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             ctx = app.state.ca_context()
             with transaction(sessionmaker) as session:
                 register_pki_certificates(session, ctx, now=utcnow())
+            with transaction(sessionmaker) as session:
+                printout_key(session, create=True)  # the codes printed on e-ZLA (issuance.printouts)
         except EzlaError as exc:
             log.warning("ca_not_loaded", code=exc.code)
         except IntegrityError:
@@ -173,7 +181,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
             *INSURANCE_ROUTES,
         ],
         template_config=TemplateConfig(
-            directory=Path(str(files("ezla.reference") / "templates")), engine=JinjaTemplateEngine
+            directory=[Path(str(files(package) / "templates")) for package in ("ezla.reference", "ezla.web")],
+            engine=JinjaTemplateEngine,
+            engine_callback=_template_filters,
         ),
         exception_handlers=EXCEPTION_HANDLERS,
         middleware=[request_context, *rate_limit_middleware(settings), idempotency_middleware],

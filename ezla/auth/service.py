@@ -253,13 +253,19 @@ CHALLENGE_KEY = "challenge-mac"
 LEGACY_CHALLENGE = re.compile(r"[A-Za-z0-9_-]{43}")
 
 
-def _challenge_key(session: Session, *, create: bool) -> bytes | None:
-    key = session.scalar(select(Secret.value).where(Secret.name == CHALLENGE_KEY))
+def shared_secret(session: Session, name: str, *, create: bool = False) -> bytes | None:
+    """A random key the nodes share through the database (challenges, printout codes). Creating
+    one must happen in a write transaction of its own (see ``ensure_challenge_key``)."""
+    key = session.scalar(select(Secret.value).where(Secret.name == name))
     if key is None and create:
         # Both nodes may get here at once: the first insert wins, both read what won.
-        _insert_ignore(session, Secret, {"name": CHALLENGE_KEY, "value": secrets.token_bytes(32)})
-        key = session.scalar(select(Secret.value).where(Secret.name == CHALLENGE_KEY))
+        _insert_ignore(session, Secret, {"name": name, "value": secrets.token_bytes(32)})
+        key = session.scalar(select(Secret.value).where(Secret.name == name))
     return key
+
+
+def _challenge_key(session: Session, *, create: bool) -> bytes | None:
+    return shared_secret(session, CHALLENGE_KEY, create=create)
 
 
 def _mac(key: bytes, body: bytes) -> bytes:

@@ -1,2 +1,2 @@
-"""Two small pages: the employer's inbox and the patient's list (printable). Plain HTML + one script;
-the bearer token stays in the tab's sessionStorage and goes only to this origin's API."""
+"""The pages people use in a browser: server-rendered (Jinja), plain forms, no script, signed in
+with a token held in an HttpOnly cookie (``session``). Polish first, English on a switch."""

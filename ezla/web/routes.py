@@ -1,0 +1,396 @@
+"""Server-rendered pages (Jinja, plain forms, no script): sign-in, the employer's inbox, the
+patient's e-ZLA, the doctor's list, and the public check of a printout (``/verify``)."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import date
+from importlib.resources import files
+from typing import Any
+from urllib.parse import urlencode
+
+import anyio
+from litestar import Request, Response, get, post
+from litestar.datastructures import State
+from litestar.response import Redirect, Template
+
+from ezla.auth.service import Principal, Role
+from ezla.business_time import local_date
+from ezla.db import reading, transaction, utcnow
+from ezla.distribution import service as delivery
+from ezla.distribution import views as inbox
+from ezla.distribution.outbox import payer_key
+from ezla.errors import BadRequest, EzlaError
+from ezla.events import EzlaId
+from ezla.issuance import lists, printouts
+from ezla.web import format as fmt
+from ezla.web.session import (
+    COOKIE,
+    csrf_for,
+    csrf_ok,
+    lang_cookie,
+    language,
+    principal_for,
+    session_cookie,
+)
+from ezla.web.texts import LANGUAGES, TEXTS
+
+_CSP = (
+    "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; "
+    "base-uri 'none'; frame-ancestors 'none'"
+)
+HEADERS = {
+    "Content-Security-Policy": _CSP,
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+}
+HOME = {
+    Role.EMPLOYER: "/web/employer",
+    Role.PATIENT: "/web/patient",
+    Role.DOCTOR: "/web/doctor",
+}
+
+Req = Request[Any, Any, State]
+
+
+def _page(request: Req, name: str, principal: Principal | None = None, **context: Any) -> Template:
+    lang = language(request)
+    token = request.cookies.get(COOKIE)
+    return Template(
+        template_name=name,
+        context={
+            "t": TEXTS[lang],
+            "lang": lang,
+            "other_lang": next(x for x in LANGUAGES if x != lang),
+            "here": request.url.path + (f"?{request.url.query}" if request.url.query else ""),
+            "principal": principal,
+            "csrf": csrf_for(token) if token and principal else "",
+            "printed_at": fmt.pl_time(utcnow()),
+            "fmt": fmt,
+            **context,
+        },
+        headers=HEADERS,
+    )
+
+
+def _signed_in(request: Req, role: Role) -> Principal | Response[Any]:
+    """The person behind the cookie if they hold ``role``; otherwise where they should go."""
+    principal = principal_for(request, request.cookies.get(COOKIE))
+    if principal is None:
+        return Redirect(f"/web/sign-in?{urlencode({'next': request.url.path})}", status_code=303)
+    if principal.role != role:
+        return _page(request, "notice.html", principal, home=HOME.get(principal.role, "/schema"))
+    return principal
+
+
+def _local_path(value: object, default: str) -> str:
+    """Only paths on this site (no open redirect through ``next``)."""
+    if isinstance(value, str) and value.startswith("/") and not value.startswith("//") and "\\" not in value:
+        return value
+    return default
+
+
+# --- signing in and out, language ---------------------------------------------------------------
+
+
+@get("/web", sync_to_thread=True, include_in_schema=False)
+def web_home(request: Req) -> Response[Any]:
+    principal = principal_for(request, request.cookies.get(COOKIE))
+    if principal is None:
+        return Redirect("/web/sign-in", status_code=303)
+    return Redirect(HOME.get(principal.role, "/schema"), status_code=303)
+
+
+@get("/web/sign-in", sync_to_thread=False, include_in_schema=False)
+def sign_in_form(request: Req, next: str | None = None) -> Template:
+    return _page(request, "sign_in.html", next=_local_path(next, ""), error=None)
+
+
+@post("/web/sign-in", include_in_schema=False, status_code=303)
+async def sign_in(request: Req) -> Response[Any]:
+    form = await request.form()
+    token = str(form.get("token", "")).strip()
+    principal = await anyio.to_thread.run_sync(principal_for, request, token)
+    if principal is None:
+        page = _page(
+            request, "sign_in.html", next=_local_path(form.get("next"), ""), error=TEXTS[language(request)]["bad_token"]
+        )
+        page.status_code = 401
+        return page
+    target = _local_path(form.get("next"), HOME.get(principal.role, "/schema"))
+    return Redirect(target, status_code=303, cookies=[session_cookie(request, token)])
+
+
+@post("/web/sign-out", include_in_schema=False, status_code=303)
+async def sign_out(request: Req) -> Response[Any]:
+    form = await request.form()
+    token = request.cookies.get(COOKIE, "")
+    if token and not csrf_ok(token, form.get("csrf")):
+        return Redirect("/web", status_code=303)  # a foreign page cannot sign anyone out
+    response: Response[Any] = Redirect("/web/sign-in", status_code=303)
+    response.delete_cookie(COOKIE, path="/")
+    return response
+
+
+@get("/web/lang/{lang:str}", sync_to_thread=False, include_in_schema=False)
+def switch_language(request: Req, lang: str, next: str | None = None) -> Response[Any]:
+    chosen = lang if lang in LANGUAGES else "pl"
+    return Redirect(_local_path(next, "/web"), status_code=303, cookies=[lang_cookie(request, chosen)])
+
+
+# --- employer -----------------------------------------------------------------------------------
+
+
+def _date_param(value: str | None, field: str) -> date | None:
+    if not value:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise BadRequest("a date is YYYY-MM-DD", field=field) from None
+
+
+def _inbox_filter(params: dict[str, str | None]) -> inbox.InboxFilter:
+    return inbox.InboxFilter(
+        status=params.get("status") or None,
+        pesel=(params.get("pesel") or "").strip() or None,
+        period_from=_date_param(params.get("from"), "from"),
+        period_to=_date_param(params.get("to"), "to"),
+        unacknowledged=params.get("new") == "1",
+    )
+
+
+def _before(value: str | None) -> int | None:
+    if not value:
+        return None
+    if not value.isdigit() or len(value) > 18:
+        raise BadRequest("before: not a page this site gave out", field="before")
+    return int(value)
+
+
+@get("/web/employer", sync_to_thread=True, include_in_schema=False)
+def employer_page(request: Req, state: State) -> Response[Any]:
+    who = _signed_in(request, Role.EMPLOYER)
+    if not isinstance(who, Principal):
+        return who
+    params = {k: request.query_params.get(k) for k in ("status", "pesel", "from", "to", "new", "before")}
+    try:
+        flt = _inbox_filter(params)
+        with reading(state.sessionmaker) as session:
+            page = inbox.employer_page(session, payer_key(who.nip, who.pesel), flt, before=_before(params["before"]))
+        error = None
+    except EzlaError as exc:
+        page, error = inbox.InboxPage([], None), exc
+    filters = {k: v for k, v in params.items() if v and k != "before"}
+    return _page(
+        request,
+        "employer.html",
+        who,
+        page=page,
+        filters=filters,
+        query=urlencode(filters),
+        next_url=f"/web/employer?{urlencode({**filters, 'before': page.next_before})}" if page.next_before else None,
+        error=error,
+    )
+
+
+@post("/web/employer/ack", include_in_schema=False, status_code=303)
+async def employer_ack(request: Req, state: State) -> Response[Any]:
+    form = await request.form()
+    who = await anyio.to_thread.run_sync(_signed_in, request, Role.EMPLOYER)
+    if not isinstance(who, Principal):
+        return who
+    if not csrf_ok(request.cookies.get(COOKIE, ""), form.get("csrf")):
+        return _page(request, "notice.html", who, home="/web/employer", message=TEXTS[language(request)]["csrf"])
+
+    def ack() -> None:
+        with transaction(state.sessionmaker) as session:
+            delivery.acknowledge(
+                session, payer_key(who.nip, who.pesel), EzlaId(str(form.get("ezla_id", ""))), now=utcnow()
+            )
+
+    await anyio.to_thread.run_sync(ack)
+    return Redirect(_local_path(form.get("back"), "/web/employer"), status_code=303)
+
+
+_CSV_UNSAFE = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(value: Any) -> str:
+    """No spreadsheet formula injection through a name typed in a clinic."""
+    text = "" if value is None else str(value)
+    return "'" + text if text.startswith(_CSV_UNSAFE) else text
+
+
+@get("/web/employer/export.csv", sync_to_thread=True, include_in_schema=False)
+def employer_export(request: Req, state: State) -> Response[Any]:
+    who = _signed_in(request, Role.EMPLOYER)
+    if not isinstance(who, Principal):
+        return who
+    params = {k: request.query_params.get(k) for k in ("status", "pesel", "from", "to", "new")}
+    flt = _inbox_filter(params)
+    with reading(state.sessionmaker) as session:
+        lines = inbox.employer_export(session, payer_key(who.nip, who.pesel), flt)
+    out = io.StringIO()
+    writer = csv.writer(out, delimiter=";", lineterminator="\r\n")
+    writer.writerow(
+        ["seria", "numer", "status", "data_wystawienia", "od", "do", "dni", "pesel", "paszport", "imie", "nazwisko",
+         "kody", "opieka_nad", "doreczone", "potwierdzone"]
+    )  # fmt: skip
+    for line in lines:
+        doc = line.ezla["document"]
+        patient, period = doc["patient"], doc["incapacity"]
+        passport = patient.get("passport") or {}
+        care = doc.get("family_member_care")
+        writer.writerow(
+            [_cell(v) for v in (
+                line.ezla["series"], line.ezla["number"], line.event, doc["issue_date"], period["from"], period["to"],
+                fmt.day_count(period["from"], period["to"]), patient.get("pesel") or "",
+                f"{passport.get('country', '')} {passport.get('number', '')}".strip(), patient["given_name"],
+                patient["family_name"], "".join(doc.get("codes", [])), care["relationship"] if care else "",
+                fmt.pl_time(line.delivered_at), "tak" if line.acknowledged else "nie",
+            )]
+        )  # fmt: skip
+    return Response(
+        "\ufeff" + out.getvalue(),  # the BOM makes spreadsheet programs read UTF-8 (Polish letters)
+        media_type="text/csv; charset=utf-8",
+        headers={
+            **HEADERS,
+            "Content-Disposition": f'attachment; filename="e-zla-{local_date(utcnow()).isoformat()}.csv"',
+        },
+    )
+
+
+@get("/web/employer/ezla/{ezla_id:str}", sync_to_thread=True, include_in_schema=False)
+def employer_detail(request: Req, state: State, ezla_id: str) -> Response[Any]:
+    who = _signed_in(request, Role.EMPLOYER)
+    if not isinstance(who, Principal):
+        return who
+    with reading(state.sessionmaker) as session:
+        line = inbox.employer_line(session, payer_key(who.nip, who.pesel), ezla_id)
+        code = _code(session, line)
+    if line is None:
+        return _page(request, "notice.html", who, home="/web/employer", message=None, missing=True)
+    return _page(request, "detail.html", who, line=line, code=code, back="/web/employer", employer=True)
+
+
+def _code(session: Any, line: inbox.InboxLine | None) -> str | None:
+    """The printout code of an e-ZLA shown on a detail page (None before any key exists)."""
+    if line is None:
+        return None
+    key = printouts.printout_key(session)
+    if key is None:
+        return None
+    return printouts.printout_code(
+        key, series=line.ezla["series"], number=int(line.ezla["number"]), ezla_id=line.ezla_id
+    )
+
+
+# --- patient ------------------------------------------------------------------------------------
+
+
+@get("/web/patient", sync_to_thread=True, include_in_schema=False)
+def patient_page(request: Req, state: State) -> Response[Any]:
+    who = _signed_in(request, Role.PATIENT)
+    if not isinstance(who, Principal):
+        return who
+    assert who.pesel is not None
+    with reading(state.sessionmaker) as session:
+        lines = inbox.patient_lines(session, who.pesel)
+    return _page(request, "patient.html", who, lines=lines)
+
+
+@get("/web/patient/ezla/{ezla_id:str}", sync_to_thread=True, include_in_schema=False)
+def patient_detail(request: Req, state: State, ezla_id: str) -> Response[Any]:
+    who = _signed_in(request, Role.PATIENT)
+    if not isinstance(who, Principal):
+        return who
+    assert who.pesel is not None
+    with reading(state.sessionmaker) as session:
+        line = next((x for x in inbox.patient_lines(session, who.pesel) if x.ezla_id == ezla_id), None)
+        code = _code(session, line)
+    if line is None:
+        return _page(request, "notice.html", who, home="/web/patient", message=None, missing=True)
+    return _page(request, "detail.html", who, line=line, code=code, back="/web/patient", employer=False)
+
+
+# --- doctor -------------------------------------------------------------------------------------
+
+
+@get("/web/doctor", sync_to_thread=True, include_in_schema=False)
+def doctor_page(request: Req, state: State, after: str | None = None) -> Response[Any]:
+    who = _signed_in(request, Role.DOCTOR)
+    if not isinstance(who, Principal):
+        return who
+    assert who.npwz is not None
+    with reading(state.sessionmaker) as session:
+        page = lists.doctor_ezla(session, who.npwz, after=after or None, limit=25)
+    return _page(request, "doctor.html", who, page=page)
+
+
+# --- anyone holding a printout ------------------------------------------------------------------
+
+
+@get("/verify", sync_to_thread=True, include_in_schema=False)
+def verify_printout(request: Req, state: State, number: str | None = None, code: str | None = None) -> Response[Any]:
+    """Public: the number and the code from the paper. Rate-limited like every public read."""
+    if not number and not code:
+        return _page(request, "verify.html", number="", code="", result=None, asked=False, error=None)
+    result, error = None, None
+    try:
+        with reading(state.sessionmaker) as session:
+            key = printouts.printout_key(session)
+            if key is not None:
+                result = printouts.check_printout(session, key, number or "", code or "")
+    except EzlaError as exc:
+        error = exc
+    page = _page(request, "verify.html", number=number or "", code=code or "", result=result, asked=True, error=error)
+    if error is not None:
+        page.status_code = 400
+    elif result is None:
+        page.status_code = 404
+    return page
+
+
+@get("/employer", include_in_schema=False, sync_to_thread=False)
+def old_employer_page() -> Redirect:
+    return Redirect("/web/employer", status_code=301)
+
+
+@get("/patient", include_in_schema=False, sync_to_thread=False)
+def old_patient_page() -> Redirect:
+    return Redirect("/web/patient", status_code=301)
+
+
+@get("/web/app.css", include_in_schema=False, sync_to_thread=False)
+def app_css() -> Response[str]:
+    css = (files("ezla.web") / "app.css").read_text(encoding="utf-8")
+    return Response(css, media_type="text/css; charset=utf-8", headers={**HEADERS, "Cache-Control": "max-age=3600"})
+
+
+@get("/favicon.ico", include_in_schema=False, sync_to_thread=False, status_code=204)
+def favicon() -> None:
+    """No icon; answering 204 keeps browsers from logging a 404 on every page."""
+
+
+ROUTES = [
+    web_home,
+    sign_in_form,
+    sign_in,
+    sign_out,
+    switch_language,
+    employer_page,
+    employer_ack,
+    employer_export,
+    employer_detail,
+    patient_page,
+    patient_detail,
+    doctor_page,
+    verify_printout,
+    old_employer_page,
+    old_patient_page,
+    app_css,
+    favicon,
+]

@@ -1,0 +1,1 @@
+from tests.integration.distribution.conftest import make_worker  # noqa: F401 - the same worker fixture
