@@ -16,7 +16,7 @@ from litestar.datastructures import State
 from litestar.openapi import OpenAPIConfig
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.template.config import TemplateConfig
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from ezla import __version__
 from ezla.auth.routes import AccountsController, AuthController
@@ -130,12 +130,15 @@ def create_app(settings: Settings | None = None) -> Litestar:
             ctx = app.state.ca_context()
             with transaction(sessionmaker) as session:
                 register_pki_certificates(session, ctx, now=utcnow())
-            with transaction(sessionmaker) as session:
-                printout_key(session, create=True)  # the codes printed on e-ZLA (issuance.printouts)
         except EzlaError as exc:
             log.warning("ca_not_loaded", code=exc.code)
         except IntegrityError:
             log.info("pki_certificates_recorded_by_twin")  # both nodes started at once; the twin won
+        try:
+            with transaction(sessionmaker) as session:
+                printout_key(session, create=True)  # for the codes printed on e-ZLA (issuance.printouts)
+        except (SQLAlchemyError, EzlaError) as exc:  # pages show no code until a later start makes it
+            log.warning("printout_key_not_made", error=type(exc).__name__)
         worker = make_worker(settings, sessionmaker) if settings.worker_enabled else None
         if worker is not None:
             worker.start()

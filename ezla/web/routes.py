@@ -7,6 +7,7 @@ import csv
 import io
 from datetime import date
 from importlib.resources import files
+from types import SimpleNamespace
 from typing import Any
 from urllib.parse import urlencode
 
@@ -61,7 +62,7 @@ def _page(request: Req, name: str, principal: Principal | None = None, **context
     return Template(
         template_name=name,
         context={
-            "t": TEXTS[lang],
+            "t": SimpleNamespace(**TEXTS[lang]),  # not the dict: t.clear would be dict.clear in Jinja
             "lang": lang,
             "other_lang": next(x for x in LANGUAGES if x != lang),
             "here": request.url.path + (f"?{request.url.query}" if request.url.query else ""),

@@ -1,5 +1,7 @@
-"""The employer and patient pages in a real browser (Debian's Chromium driven by playwright-core):
-a person types the token, sees their e-ZLA; the employer never sees the diagnosis; print hides the form."""
+"""The pages in a real browser (Debian's Chromium driven by playwright-core): a payroll clerk signs
+in and sees every e-ZLA across two pages, filters, acknowledges, downloads the CSV and opens one;
+someone holding the printout checks it; a patient sees their own; each main page passes axe-core
+(WCAG 2.1 A/AA, no serious findings), has no horizontal overflow at 360 px and 44 px targets."""
 
 from __future__ import annotations
 
@@ -30,8 +32,10 @@ def test_employer_and_patient_pages(single_node, tmp_path):
         assert done.returncode == 0, done.stderr
     _, url, env = single_node
     doctor = enroll_doctor_cli(env, url, tmp_path)
+    numbers = []
     with EzlaClient([url]) as client:
-        kept = client.submit(signed_sick_leave(doctor, icd10="M54.5"))
+        for i in range(26):  # more than one page (25) of them
+            numbers.append(client.submit(signed_sick_leave(doctor, icd10="M54.5" if i else "J06.9")))
         xml = signed_sick_leave(doctor, icd10="J06.9")
         gone = client.submit(xml)
         from lxml import etree
@@ -40,6 +44,7 @@ def test_employer_and_patient_pages(single_node, tmp_path):
         client.cancel(
             gone["id"], signed_cancellation(doctor, document_id=doc_id, series=gone["series"], number=gone["number"])
         )
+    kept = numbers[-1]
     # The node in this fixture runs no worker: deliver with one here, as a node would.
     from ezla.db import make_engine, make_sessionmaker
     from ezla.distribution.channels import Channels
@@ -58,9 +63,23 @@ def test_employer_and_patient_pages(single_node, tmp_path):
     done = run([node, "pages.mjs", url, employer, patient, str(tmp_path)], cwd=BROWSER, timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
     seen = json.loads(done.stdout)
-    assert seen["employer"]["cards"] == 2 and seen["employer"]["cancelled"] == 1
+    expected = sorted(f"{e['series']} {e['number']}" for e in [*numbers, gone])
+    assert seen["employerUrl"].endswith("/web/employer")
+    assert seen["employer"]["first"] == 25 and sorted(seen["employer"]["all"]) == expected
     assert "M54.5" not in seen["employer"]["text"] and "J06.9" not in seen["employer"]["text"]
-    assert seen["patient"]["cards"] == 2 and "M54.5" in seen["patient"]["text"]
-    assert kept["number"] in seen["patient"]["text"] and "ANULOWANE" in seen["patient"]["text"]
-    assert seen["printHidesForm"] is True
-    assert (tmp_path / "patient.png").stat().st_size > 10_000
+    assert seen["employer"]["cancelled"] == [f"{gone['series']} {gone['number']}"]
+    assert seen["employer"]["newBefore"].startswith("27") and seen["employer"]["newAfter"].startswith("26")
+    assert seen["employer"]["csvLines"] == 28  # the header and every e-ZLA
+    assert "M54.5" not in seen["detail"]["text"] and seen["detail"]["code"]
+    assert "/web/sign-in" in seen["afterSignOut"]
+    assert "prawdziwe" in seen["verify"] and "Kowalski" not in seen["verify"] and "J.K." in seen["verify"]
+    assert seen["patientUrl"].endswith("/web/patient") and len(seen["patient"]["numbers"]) == 27
+    assert "M54.5" in seen["patient"]["text"] and kept["number"] in seen["patient"]["text"]
+    assert "ANULOWANE" in seen["patient"]["text"]
+    assert seen["print"] == {**seen["print"], "title": True, "printedLine": True, "formsHidden": True}
+    assert "Wydrukowano" in seen["print"]["printedText"] and "Jan Kowalski" in seen["print"]["printedText"]
+    assert all(not v for v in seen["axe"].values()), seen["axe"]
+    assert all(width <= 360 for width in seen["narrow"].values()), seen["narrow"]
+    assert all(not v for v in seen["smallTargets"].values()), seen["smallTargets"]
+    for name in ("employer", "detail", "verify", "sign-in", "patient"):
+        assert (tmp_path / f"{name}.png").stat().st_size > 10_000
