@@ -26,6 +26,7 @@ from ezla.errors import BadRequest, EzlaError
 from ezla.events import EzlaId
 from ezla.issuance import lists, printouts
 from ezla.web import format as fmt
+from ezla.web.printout import printout_pdf
 from ezla.web.session import (
     COOKIE,
     csrf_for,
@@ -289,6 +290,33 @@ def _code(session: Any, line: inbox.InboxLine | None) -> str | None:
     )
 
 
+def _printout(request: Req, state: State, line: inbox.InboxLine | None, code: str | None) -> Response[Any]:
+    if line is None or code is None:
+        return _page(request, "notice.html", None, home="/web", message=None, missing=True)
+    pdf = printout_pdf(
+        line.ezla,
+        code=code,
+        public_url=state.settings.public_url,
+        lang=language(request),
+        printed_at=fmt.pl_time(utcnow()),
+    )
+    name = f"e-ZLA-{line.ezla['series']}{line.ezla['number']}.pdf"
+    return Response(
+        pdf, media_type="application/pdf", headers={**HEADERS, "Content-Disposition": f'attachment; filename="{name}"'}
+    )
+
+
+@get("/web/employer/ezla/{ezla_id:str}/printout.pdf", sync_to_thread=True, include_in_schema=False)
+def employer_printout(request: Req, state: State, ezla_id: str) -> Response[Any]:
+    who = _signed_in(request, Role.EMPLOYER)
+    if not isinstance(who, Principal):
+        return who
+    with reading(state.sessionmaker) as session:
+        line = inbox.employer_line(session, payer_key(who.nip, who.pesel), ezla_id)
+        code = _code(session, line)
+    return _printout(request, state, line, code)
+
+
 # --- patient ------------------------------------------------------------------------------------
 
 
@@ -315,6 +343,18 @@ def patient_detail(request: Req, state: State, ezla_id: str) -> Response[Any]:
     if line is None:
         return _page(request, "notice.html", who, home="/web/patient", message=None, missing=True)
     return _page(request, "detail.html", who, line=line, code=code, back="/web/patient", employer=False)
+
+
+@get("/web/patient/ezla/{ezla_id:str}/printout.pdf", sync_to_thread=True, include_in_schema=False)
+def patient_printout(request: Req, state: State, ezla_id: str) -> Response[Any]:
+    who = _signed_in(request, Role.PATIENT)
+    if not isinstance(who, Principal):
+        return who
+    assert who.pesel is not None
+    with reading(state.sessionmaker) as session:
+        line = next((x for x in inbox.patient_lines(session, who.pesel) if x.ezla_id == ezla_id), None)
+        code = _code(session, line)
+    return _printout(request, state, line, code)
 
 
 # --- doctor -------------------------------------------------------------------------------------
@@ -386,8 +426,10 @@ ROUTES = [
     employer_ack,
     employer_export,
     employer_detail,
+    employer_printout,
     patient_page,
     patient_detail,
+    patient_printout,
     doctor_page,
     verify_printout,
     old_employer_page,

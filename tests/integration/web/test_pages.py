@@ -8,6 +8,7 @@ import csv
 import io
 import re
 from datetime import UTC, datetime, timedelta
+from urllib.parse import urlencode
 
 import lxml.html
 from lxml import etree
@@ -15,6 +16,7 @@ from lxml import etree
 from ezla.auth.service import Role, create_account
 from ezla.business_time import local_date
 from ezla.db import transaction
+from tests.conftest import PUBLIC_URL
 from tests.factories import XML, enroll, signed_cancellation, signed_sick_leave
 from tests.integration.distribution.conftest import drain
 
@@ -125,9 +127,15 @@ def test_employer_sees_every_ezla_across_pages_filters_acks_and_exports(
     code = re.search(r"[A-Z2-7]{5}-[A-Z2-7]{5}", detail.text)
     assert detail.status_code == 200 and code and "J06.9" not in detail.text
 
+    printout = client.get(f"/web/employer/ezla/{ezla_id}/printout.pdf")
+    assert printout.status_code == 200 and printout.headers["content-type"] == "application/pdf"
+    text, qr = read_printout(printout.content)
+    number_text = " ".join(target.xpath("string(.//h2/a)").split())
+    assert number_text in text and code.group(0) in text and "Kowalski-Łęcki" in text and "J06.9" not in text
+    assert qr == f"{PUBLIC_URL}/verify?" + urlencode({"number": number_text, "code": code.group(0)})
+
     # Someone holding the printout: the number and the code, nothing else, no sign-in.
     client.cookies.clear()
-    number_text = " ".join(target.xpath("string(.//h2/a)").split())
     ok = client.get("/verify", params={"number": number_text, "code": code.group(0)})
     assert ok.status_code == 200 and "prawdziwe" in ok.text
     assert "Kowalski" not in ok.text and PESEL_A not in ok.text and "J.K." in ok.text
@@ -178,6 +186,32 @@ def test_patient_sees_current_first_with_reasons_and_codes_explained(
     assert re.search(r"ezla_session=.*(Max-Age=0|expires=Thu, 01 Jan 1970)", signed_out.headers["set-cookie"], re.I)
     client.cookies.clear()
     assert client.get("/web/patient", follow_redirects=False).status_code == 303
+
+
+def read_printout(pdf: bytes) -> tuple[str, str]:
+    """The PDF's text (pypdf) and its QR code as a phone would read it: the squares drawn on the
+    page are painted into an image and decoded by zxing-cpp, a reader none of us wrote."""
+    import pypdf
+    import zxingcpp
+    from PIL import Image, ImageDraw
+
+    page = pypdf.PdfReader(io.BytesIO(pdf)).pages[0]
+    squares: list[list[float]] = []
+    page.extract_text(
+        visitor_operand_before=lambda op, args, cm, tm: (
+            squares.append([float(a) for a in args]) if op == b"re" else None
+        )
+    )
+    scale = 4
+    height = float(page.mediabox.height)
+    image = Image.new("L", (int(float(page.mediabox.width) * scale), int(height * scale)), 255)
+    draw = ImageDraw.Draw(image)
+    for x, y, w, h in squares:
+        top, bottom = sorted((height - y, height - y - h))
+        draw.rectangle([x * scale, top * scale, (x + w) * scale, bottom * scale], fill=0)
+    codes = zxingcpp.read_barcodes(image)
+    assert len(codes) == 1, "one QR code on the printout"
+    return page.extract_text(), codes[0].text
 
 
 def _period(start):  # type: ignore[no-untyped-def]
