@@ -37,12 +37,21 @@ from ezla.issuance.routes import DoctorController, DraftsController, EzlaControl
 from ezla.log import configure_logging, get_logger, request_context
 from ezla.problems import EXCEPTION_HANDLERS
 from ezla.ratelimit import rate_limit_middleware
+from ezla.reference import openapi
 from ezla.reference.routes import ROUTES as REFERENCE_ROUTES
 from ezla.settings import Settings, get_settings
 from ezla.web.format import FILTERS as WEB_FILTERS
 from ezla.web.routes import ROUTES as WEB_ROUTES
 
 log = get_logger("ezla.app")
+API_DESCRIPTION = """The open e-ZLA service: doctors submit XAdES-signed sick-leave certificates (e-ZLA) and
+cancellations; payers, patients and the ZUS registry receive them; a certificate authority issues
+the doctors' document-signing certificates, with CRL and OCSP.
+
+Errors are RFC 9457 problem documents (`application/problem+json`); clients switch on `code`, and
+GET /v1/rules lists every code in Polish and English. The e-ZLA XML schema is GET
+/v1/xsd/sickleave.xsd; the dictionaries are under /v1/dictionaries. Writes accept an
+`Idempotency-Key` header. The SDK is `ezla.client.EzlaClient`; the CLI is `ezla`."""
 MAX_BODY = 2_000_000
 
 
@@ -165,7 +174,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             if node_lock is not None:
                 node_lock.close()
 
-    return Litestar(
+    app = Litestar(
         route_handlers=[
             HealthController,
             CaController,
@@ -181,6 +190,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             metrics,
             *WEB_ROUTES,
             *REFERENCE_ROUTES,
+            openapi.docs_asset,
             *INSURANCE_ROUTES,
         ],
         template_config=TemplateConfig(
@@ -194,6 +204,14 @@ def create_app(settings: Settings | None = None) -> Litestar:
         lifespan=[lifespan],
         logging_config=None,  # ezla.log configures structlog JSON for every logger
         request_max_body_size=MAX_BODY,
-        openapi_config=OpenAPIConfig(title="ezla", version=__version__, description="Open e-ZLA service"),
+        openapi_config=OpenAPIConfig(
+            title="ezla",
+            version=__version__,
+            description=API_DESCRIPTION,
+            render_plugins=[openapi.DOCS],
+        ),
+        before_request=openapi.refuse_unknown_query,
         debug=False,
     )
+    openapi.complete(app)
+    return app

@@ -14,11 +14,11 @@ class HealthController(Controller):
     tags = ["operations"]
     include_in_schema = True
 
-    @get("/live", sync_to_thread=False)
+    @get("/live", sync_to_thread=False, summary="Liveness: the process answers")
     def live(self, state: State) -> dict[str, str]:
         return {"status": "ok", "node": state.settings.node_id}
 
-    @get("/ready", sync_to_thread=True)
+    @get("/ready", sync_to_thread=True, summary="Readiness: the database answers and the node is not draining")
     def ready(self, state: State) -> Response[dict[str, object]]:
         checks: dict[str, object] = {"draining": state.draining}
         try:

@@ -49,7 +49,8 @@ def refuse_unknown_parameters(request: Request[Any, Any, Any], known: set[str]) 
     """A misspelt filter (``?statuss=``) silently ignored returns everything: say so instead."""
     unknown = sorted(set(request.query_params) - known)
     if unknown:
-        raise BadRequest(f"unknown query parameter(s): {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+        takes = f"known: {', '.join(sorted(known))}" if known else "this operation takes none"
+        raise BadRequest(f"unknown query parameter(s): {', '.join(unknown)}; {takes}")
 
 
 def problem_document(status: int, code: str, title: str, detail: str | None = None, **extra: Any) -> dict[str, Any]:
@@ -71,11 +72,16 @@ def problem_bytes(exc: EzlaError) -> tuple[int, list[tuple[bytes, bytes]], bytes
     return exc.status, [(b"content-type", PROBLEM_JSON.encode())], body
 
 
-def handle_ezla_error(_: Request[Any, Any, Any], exc: EzlaError) -> Response[dict[str, Any]]:
+def handle_ezla_error(request: Request[Any, Any, Any], exc: EzlaError) -> Response[dict[str, Any]]:
     if exc.status >= 500 and exc.code == "internal":
         log.error("internal_error", error=type(exc).__name__)
         return problem(500, "internal", "Internal error")
     response = problem(exc.status, exc.code, exc.title, exc.detail, **exc.extra)
+    if exc.status == 401:  # RFC 6750 3: say how to authenticate, and whether the token was the problem
+        presented = request.headers.get("authorization", "").lower().startswith("bearer ")
+        response.headers["WWW-Authenticate"] = (
+            'Bearer realm="ezla", error="invalid_token"' if presented else 'Bearer realm="ezla"'
+        )
     if exc.status == 429:
         response.headers["Retry-After"] = str(exc.extra.get("retry_after", 1))
     return response

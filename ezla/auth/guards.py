@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-
 import anyio
 from litestar.connection import ASGIConnection
 from litestar.handlers.base import BaseRouteHandler
@@ -12,8 +10,6 @@ from ezla.auth.service import Principal, Role, authenticate, touch
 from ezla.bearer import bearer_token
 from ezla.db import reading, transaction, utcnow
 from ezla.errors import Forbidden, Unauthenticated
-
-Guard = Callable[[ASGIConnection, BaseRouteHandler], Awaitable[None]]  # type: ignore[type-arg]
 
 
 def principal_of(connection: ASGIConnection) -> Principal:  # type: ignore[type-arg]
@@ -35,11 +31,28 @@ def principal_of(connection: ASGIConnection) -> Principal:  # type: ignore[type-
     return principal
 
 
-def requires(*roles: Role) -> Guard:
-    async def guard(connection: ASGIConnection, _: BaseRouteHandler) -> None:  # type: ignore[type-arg]
+class RoleGuard:
+    """A Litestar guard admitting the given roles; ``roles`` is read back by the API reference
+    (``ezla.reference.openapi``) to document each operation's security."""
+
+    def __init__(self, roles: tuple[Role, ...]) -> None:
+        self.roles = roles
+
+    async def __call__(self, connection: ASGIConnection, _: BaseRouteHandler) -> None:  # type: ignore[type-arg]
         # The token lookup is a database round trip: keep it off the event loop.
         principal = await anyio.to_thread.run_sync(principal_of, connection)
-        if principal.role not in roles:
-            raise Forbidden(f"this needs the role {' or '.join(r.value for r in roles)}")
+        if principal.role not in self.roles:
+            raise Forbidden(f"this needs the role {' or '.join(r.value for r in self.roles)}")
 
-    return guard
+
+def requires(*roles: Role) -> RoleGuard:
+    return RoleGuard(roles)
+
+
+AUTHENTICATED_BY = "authenticated_by"
+
+
+def authenticated_by(what: str) -> dict[str, str]:
+    """Handler ``opt`` for operations that take no token because the request proves itself (a
+    signed document, an activation code): the API reference says so instead of listing a scheme."""
+    return {AUTHENTICATED_BY: what}

@@ -37,7 +37,13 @@ class AuthController(Controller):
     path = "/v1/auth"
     tags = ["auth"]
 
-    @get("/challenge", sync_to_thread=True, opt=bucket("challenge"), cache_control=NO_STORE)
+    @get(
+        "/challenge",
+        sync_to_thread=True,
+        opt=bucket("challenge"),
+        cache_control=NO_STORE,
+        summary="A one-time challenge to sign for logging in or for a holder's proof",
+    )
     def challenge(self, state: State) -> ChallengeOut:
         with reading(state.sessionmaker) as session:  # stateless: nothing is stored until it is used
             key = service.challenge_key(session)
@@ -69,7 +75,7 @@ class AccountsController(Controller):
     tags = ["auth"]
     guards = [requires(Role.OPERATOR)]
 
-    @get("/", sync_to_thread=True)
+    @get("/", sync_to_thread=True, summary="Accounts and their tokens' state (operator)")
     def list_accounts(
         self, state: State, role: Role | None = None, include_inactive: bool = False
     ) -> list[service.AccountView]:
@@ -77,7 +83,13 @@ class AccountsController(Controller):
             views = service.list_accounts(session, now=utcnow(), role=role, include_inactive=include_inactive)
         return views
 
-    @post("/", status_code=201, sync_to_thread=True, cache_control=NO_STORE)
+    @post(
+        "/",
+        status_code=201,
+        sync_to_thread=True,
+        cache_control=NO_STORE,
+        summary="Make an account and its token (operator); the token is shown once",
+    )
     def create(self, data: AccountIn, state: State) -> NewAccountOut:
         now = utcnow()
         expires_at = None
@@ -100,7 +112,7 @@ class AccountsController(Controller):
             view = service.AccountView.of(account, now)
         return NewAccountOut(view, token)
 
-    @delete("/{account_id:int}", status_code=200, sync_to_thread=True)
+    @delete("/{account_id:int}", status_code=200, sync_to_thread=True, summary="Revoke an account's token (operator)")
     def revoke(self, account_id: int, request: Request[Any, Any, State], state: State) -> service.AccountView:
         by = f"operator:{principal_of(request).account_id}"
         with transaction(state.sessionmaker) as session:

@@ -13,7 +13,7 @@ from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import CacheControlHeader, State
 
 from ezla.audit import service as audit
-from ezla.auth.guards import principal_of, requires
+from ezla.auth.guards import authenticated_by, principal_of, requires
 from ezla.auth.service import Role
 from ezla.bearer import bearer_token
 from ezla.ca import schemas, service
@@ -49,7 +49,14 @@ class DoctorLoginController(Controller):
     path = "/v1/auth"
     tags = ["auth"]
 
-    @post("/doctor-token", status_code=200, sync_to_thread=True, cache_control=NO_STORE, opt=bucket("login"))
+    @post(
+        "/doctor-token",
+        status_code=200,
+        sync_to_thread=True,
+        cache_control=NO_STORE,
+        opt={**bucket("login"), **authenticated_by("a challenge signed with the doctor's certificate key")},
+        summary="Log in as a doctor: a token for a challenge signed with your certificate's key",
+    )
     def doctor_token(self, data: schemas.DoctorTokenIn, state: State) -> schemas.TokenOut:
         with transaction(state.sessionmaker) as session:
             token = service.log_in_doctor(session, data.certificate_pem, data.challenge, data.signature, now=utcnow())
@@ -60,7 +67,14 @@ class CaController(Controller):
     path = "/v1/ca"
     tags = ["certificate authority"]
 
-    @post("/doctors", guards=[requires(Role.OPERATOR)], status_code=201, sync_to_thread=True, cache_control=NO_STORE)
+    @post(
+        "/doctors",
+        guards=[requires(Role.OPERATOR)],
+        status_code=201,
+        sync_to_thread=True,
+        cache_control=NO_STORE,
+        summary="Register a doctor (operator): returns the first activation code",
+    )
     def register_doctor(self, data: schemas.DoctorIn, state: State) -> schemas.RegistrationOut:
         with transaction(state.sessionmaker) as session:
             reg = service.register_doctor(
@@ -80,6 +94,7 @@ class CaController(Controller):
         status_code=201,
         sync_to_thread=True,
         cache_control=NO_STORE,
+        summary="Give a registered doctor a new activation code (operator)",
     )
     def new_activation_code(self, npwz: str, state: State) -> schemas.RegistrationOut:
         with transaction(state.sessionmaker) as session:
@@ -88,7 +103,12 @@ class CaController(Controller):
             )
         return schemas.RegistrationOut(reg.npwz, reg.activation_code, reg.expires_at)
 
-    @get("/doctors/{npwz:str}", guards=[requires(Role.OPERATOR)], sync_to_thread=True)
+    @get(
+        "/doctors/{npwz:str}",
+        guards=[requires(Role.OPERATOR)],
+        sync_to_thread=True,
+        summary="A doctor with every certificate's status and lineage (operator)",
+    )
     def doctor(self, npwz: str, request: Request[object, object, State], state: State) -> schemas.DoctorOut:
         """The doctor with every certificate's status and lineage, and the activation codes used."""
         with transaction(state.sessionmaker) as session:
@@ -96,7 +116,13 @@ class CaController(Controller):
             audit.record(session, "doctor_viewed", npwz, {"by": principal_of(request).account_id}, now=utcnow())
         return schemas.DoctorOut.of(record)
 
-    @post("/enrollments", status_code=201, sync_to_thread=True, opt=bucket("enrollment"))
+    @post(
+        "/enrollments",
+        status_code=201,
+        sync_to_thread=True,
+        opt={**bucket("enrollment"), **authenticated_by("the one-time activation code in the body")},
+        summary="Enroll with an activation code: a certificate for your CSR, or a key and certificate in PKCS#12",
+    )
     def enroll(
         self, data: schemas.EnrollmentIn, request: Request[object, object, State], state: State
     ) -> Response[object]:
@@ -137,7 +163,7 @@ class CaController(Controller):
             },
         )
 
-    @get("/chain", media_type=PEM_CHAIN, sync_to_thread=False)
+    @get("/chain", media_type=PEM_CHAIN, sync_to_thread=False, summary="The CA chain (issuing CA and root) as PEM")
     def chain(self, state: State) -> str:
         keys = ca(state).keys
         return "".join(c.public_bytes(serialization.Encoding.PEM).decode() for c in keys.chain)
@@ -154,13 +180,23 @@ class CaController(Controller):
     def root_crl(self, state: State) -> bytes:
         return (state.settings.pki_dir / "issued" / "root.crl").read_bytes()  # type: ignore[no-any-return]
 
-    @get("/certificates/{serial:str}", media_type="application/pem-certificate-chain", sync_to_thread=True)
+    @get(
+        "/certificates/{serial:str}",
+        media_type="application/pem-certificate-chain",
+        sync_to_thread=True,
+        summary="A certificate by serial number, as PEM",
+    )
     def certificate(self, serial: str, state: State) -> str:
         with reading(state.sessionmaker) as session:
             cert = service.get_certificate(session, serial)
         return cert.public_bytes(serialization.Encoding.PEM).decode()
 
-    @post("/certificates/{serial:str}/revocation", status_code=200, sync_to_thread=True)
+    @post(
+        "/certificates/{serial:str}/revocation",
+        status_code=200,
+        sync_to_thread=True,
+        summary="Revoke a certificate (its holder, with a signed proof, or an operator)",
+    )
     def revoke(
         self,
         serial: str,
@@ -197,7 +233,13 @@ class CaController(Controller):
             revoked.tokens_revoked,
         )
 
-    @post("/certificates/{serial:str}/renewal", status_code=201, sync_to_thread=True, opt=bucket("enrollment"))
+    @post(
+        "/certificates/{serial:str}/renewal",
+        status_code=201,
+        sync_to_thread=True,
+        opt={**bucket("enrollment"), **authenticated_by("a proof signed with the certificate's key")},
+        summary="Renew a certificate before it expires, proven with its key",
+    )
     def renew(self, serial: str, data: schemas.RenewalIn, state: State) -> schemas.IssuedOut:
         issued = service.renew(
             state.sessionmaker,
@@ -212,18 +254,35 @@ class CaController(Controller):
             issued.serial, issued.certificate_pem, issued.chain_pem, issued.certificate.not_valid_after_utc
         )
 
-    @get("/crl", media_type="application/pkix-crl", sync_to_thread=True)
+    @get(
+        "/crl",
+        media_type="application/pkix-crl",
+        sync_to_thread=True,
+        summary="The current CRL of the issuing CA (DER)",
+    )
     def crl(self, state: State) -> bytes:
         return refresh_crl_if_stale(state)
 
-    @post("/ocsp", media_type=OCSP_RESPONSE, status_code=200, opt=bucket("ocsp"))
+    @post(
+        "/ocsp",
+        media_type=OCSP_RESPONSE,
+        status_code=200,
+        opt=bucket("ocsp"),
+        summary="OCSP (RFC 6960) request in the body",
+    )
     async def ocsp_post(self, request: Request[object, object, State], state: State) -> bytes:
         body = await request.body()  # raw DER: Litestar would otherwise try to decode JSON
         if len(body) > MAX_OCSP_REQUEST:
             raise OcspRequestMalformed("request too large")
         return await anyio.to_thread.run_sync(ocsp_answer, state, body)
 
-    @get("/ocsp/{encoded:path}", media_type=OCSP_RESPONSE, sync_to_thread=True, opt=bucket("ocsp"))
+    @get(
+        "/ocsp/{encoded:path}",
+        media_type=OCSP_RESPONSE,
+        sync_to_thread=True,
+        opt=bucket("ocsp"),
+        summary="OCSP (RFC 6960) request in the URL",
+    )
     def ocsp_get(self, encoded: str, request: Request[object, object, State], state: State) -> bytes:
         # RFC 6960 A.1: base64 of the DER, URL-encoded. Read the raw path: the router's normalised one
         # folds "//" and drops a trailing "/", both legal in base64 (about 2% of requests).

@@ -40,13 +40,23 @@ class EmployerController(Controller):
             page = service.employer_inbox(session, _payer(principal_of(request)), after=after, limit=limit)
         return {"items": page.items, "next_cursor": page.next_cursor}
 
-    @post("/ezla/{ezla_id:str}/ack", status_code=200, sync_to_thread=True)
+    @post(
+        "/ezla/{ezla_id:str}/ack",
+        status_code=200,
+        sync_to_thread=True,
+        summary="Acknowledge an e-ZLA in the payer's inbox",
+    )
     def ack(self, ezla_id: str, request: Request[Any, Any, State], state: State) -> dict[str, Any]:
         with transaction(state.sessionmaker) as session:
             service.acknowledge(session, _payer(principal_of(request)), EzlaId(ezla_id), now=utcnow())
         return {"ezla_id": ezla_id, "acknowledged": True}
 
-    @put("/webhook", status_code=200, sync_to_thread=True)
+    @put(
+        "/webhook",
+        status_code=200,
+        sync_to_thread=True,
+        summary="Set the payer's webhook: each new event is POSTed to it, signed with HMAC",
+    )
     def set_webhook(self, data: WebhookIn, request: Request[Any, Any, State], state: State) -> dict[str, Any]:
         payer = _payer(principal_of(request))
         service.check_webhook_url(
@@ -56,7 +66,7 @@ class EmployerController(Controller):
             service.set_webhook(session, payer, url=data.url, secret=data.secret, now=utcnow())
         return {"url": data.url, "signature_header": "X-Ezla-Signature", "timestamp_header": "X-Ezla-Timestamp"}
 
-    @delete("/webhook", status_code=204, sync_to_thread=True)
+    @delete("/webhook", status_code=204, sync_to_thread=True, summary="Remove the payer's webhook")
     def delete_webhook(self, request: Request[Any, Any, State], state: State) -> None:
         with transaction(state.sessionmaker) as session:
             service.delete_webhook(session, _payer(principal_of(request)))
@@ -85,7 +95,12 @@ class OpsController(Controller):
         with reading(state.sessionmaker) as session:
             return {"items": service.deliveries(session, status=status, limit=limit)}
 
-    @post("/deliveries/retry", status_code=200, sync_to_thread=True)
+    @post(
+        "/deliveries/retry",
+        status_code=200,
+        sync_to_thread=True,
+        summary="Put dead deliveries back in the queue (operator)",
+    )
     def retry(self, state: State, delivery_id: int | None = None) -> dict[str, Any]:
         if delivery_id is not None and not 0 < delivery_id < 2**62:
             raise BadRequest("delivery_id out of range", field="delivery_id")
@@ -93,7 +108,13 @@ class OpsController(Controller):
             return {"requeued": outbox.retry_dead(session, now=utcnow(), delivery_id=delivery_id)}
 
 
-@get("/metrics", media_type="text/plain; version=0.0.4", sync_to_thread=True, tags=["operations"])
+@get(
+    "/metrics",
+    media_type="text/plain; version=0.0.4",
+    sync_to_thread=True,
+    tags=["operations"],
+    summary="Prometheus metrics of the delivery queue",
+)
 def metrics(state: State) -> Response[str]:
     with reading(state.sessionmaker) as session:
         text = service.outbox_metrics(session, now=utcnow())

@@ -15,7 +15,6 @@ from ezla.business_time import local_date
 from ezla.db import transaction, utcnow
 from ezla.insurance import service
 from ezla.insurance.service import EmploymentIn, FamilyIn, Purpose
-from ezla.problems import refuse_unknown_parameters
 from ezla.ratelimit import bucket
 
 
@@ -79,7 +78,6 @@ class InsuredController(Controller):
         purpose: Purpose,
         on: Annotated[date | None, QueryParameter()] = None,
     ) -> dict[str, Any]:
-        refuse_unknown_parameters(request, {"purpose", "on"})
         now = utcnow()
         npwz = principal_of(request).npwz or ""
         with transaction(state.sessionmaker) as session:
@@ -93,7 +91,6 @@ class InsuredController(Controller):
         summary="The family members an insured person reported (names, date of birth, relationship); audited",
     )
     def family(self, pesel: str, request: Request[Any, Any, State], state: State, purpose: Purpose) -> dict[str, Any]:
-        refuse_unknown_parameters(request, {"purpose"})
         now = utcnow()
         npwz = principal_of(request).npwz or ""
         with transaction(state.sessionmaker) as session:

@@ -15,7 +15,7 @@ from litestar.openapi.spec.enums import OpenAPIType
 from litestar.params import QueryParameter
 
 from ezla.audit import service as audit
-from ezla.auth.guards import principal_of, requires
+from ezla.auth.guards import authenticated_by, principal_of, requires
 from ezla.auth.service import Role
 from ezla.db import reading, transaction, utcnow
 from ezla.errors import UnsupportedMediaType
@@ -23,7 +23,6 @@ from ezla.events import EzlaId, EzlaStatus
 from ezla.idempotency import by_content
 from ezla.issuance import assistants, drafts, lists, reservations, service, validation
 from ezla.log import get_logger
-from ezla.problems import refuse_unknown_parameters
 from ezla.ratelimit import bucket
 
 XML_TYPES = ("application/xml", "text/xml")
@@ -89,7 +88,11 @@ class EzlaController(Controller):
         "/",
         status_code=201,
         summary="Submit a signed SickLeave (application/xml)",
-        opt={**bucket("submission"), **by_content()},
+        opt={
+            **bucket("submission"),
+            **by_content(),
+            **authenticated_by("the doctor's XAdES signature on the SickLeave"),
+        },
         operation_class=SIGNED_SICK_LEAVE,
     )
     async def submit(self, request: Request[Any, Any, State], state: State) -> Response[dict[str, Any]]:
@@ -115,7 +118,11 @@ class EzlaController(Controller):
         "/{ezla_id:str}/cancellation",
         status_code=200,
         summary="Cancel with a signed Cancellation",
-        opt={**bucket("submission"), **by_content()},
+        opt={
+            **bucket("submission"),
+            **by_content(),
+            **authenticated_by("the doctor's XAdES signature on the Cancellation"),
+        },
         operation_class=SIGNED_CANCELLATION,
     )
     async def cancel(self, ezla_id: str, request: Request[Any, Any, State], state: State) -> Response[dict[str, Any]]:
@@ -220,6 +227,7 @@ class EzlaController(Controller):
         guards=[requires(Role.DOCTOR, Role.OPERATOR)],
         sync_to_thread=True,
         media_type="application/xml",
+        summary="The signed receipt (XAdES) the service gave when it accepted the e-ZLA",
     )
     def receipt(self, ezla_id: str, request: Request[Any, Any, State], state: State) -> bytes:
         principal = principal_of(request)
@@ -252,7 +260,6 @@ class DoctorController(Controller):
         after: str | None = None,
         limit: int = 50,
     ) -> dict[str, Any]:
-        refuse_unknown_parameters(request, {"status", "from", "to", "after", "limit"})
         npwz = principal_of(request).npwz or ""
         with reading(state.sessionmaker) as session:
             page = lists.doctor_ezla(
@@ -352,6 +359,6 @@ class DraftsController(Controller):
 
         return (await anyio.to_thread.run_sync(run)).as_json()
 
-    @delete("/{draft_id:str}", status_code=204, sync_to_thread=True)
+    @delete("/{draft_id:str}", status_code=204, sync_to_thread=True, summary="Delete a draft")
     def remove(self, draft_id: str, request: Request[Any, Any, State], state: State) -> None:
         drafts.delete(state.sessionmaker, principal_of(request), draft_id)
