@@ -37,11 +37,17 @@ def test_unknown_route_and_method_are_problems(client):
 
 
 def test_web_pages_are_locked_down(client):
-    for path in ("/employer", "/patient"):
+    """No script at all, no framing, no referrer; the old paths lead to the server-rendered pages."""
+    for path in ("/web/sign-in", "/verify"):
         r = client.get(path)
         assert r.status_code == 200 and "text/html" in r.headers["content-type"]
-        assert "default-src 'self'" in r.headers["content-security-policy"]
-    assert "textContent" in client.get("/web/app.js").text
+        csp = r.headers["content-security-policy"]
+        assert "default-src 'none'" in csp and "script-src" not in csp and "frame-ancestors 'none'" in csp
+        assert r.headers["x-content-type-options"] == "nosniff" and r.headers["referrer-policy"] == "no-referrer"
+        assert "<script" not in r.text
+    for old in ("/employer", "/patient"):
+        r = client.get(old, follow_redirects=False)
+        assert r.status_code == 301 and r.headers["location"] == f"/web{old}"
 
 
 def test_migrations_match_models(db_url):
