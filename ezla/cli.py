@@ -10,7 +10,7 @@ import importlib
 
 import click
 
-from ezla.clikit import emit_upgrade, json_option, settings
+from ezla.clikit import EXIT_CODES_HELP, config_defaults, emit_upgrade, json_option, settings
 from ezla.migrate import upgrade
 
 COMMANDS = {
@@ -25,6 +25,7 @@ COMMANDS = {
     "drafts": "ezla.issuance.clinic_cli:drafts",
     "employees": "ezla.insurance.cli:employees",
     "enroll": "ezla.ca.cli:enroll",
+    "example": "ezla.issuance.cli:example",
     "insured": "ezla.issuance.clinic_cli:insured",
     "list": "ezla.issuance.clinic_cli:list_ezla",
     "numbers": "ezla.issuance.clinic_cli:numbers",
@@ -55,10 +56,11 @@ class LazyGroup(click.Group):
         return super().get_command(ctx, cmd_name)
 
 
-@click.group(cls=LazyGroup)
+@click.group(cls=LazyGroup, epilog=EXIT_CODES_HELP)
 @click.version_option(package_name="ezla")
 def main() -> None:
     """ezla: e-ZLA sick-leave service, CA and tools."""
+    config_defaults()
 
 
 @main.group("db")

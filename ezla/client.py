@@ -206,9 +206,10 @@ class EzlaClient:
 
     # --- e-ZLA -----------------------------------------------------------------------------
     def submit(self, signed_xml: bytes) -> dict[str, Any]:
-        """Safe to retry anywhere: the DocumentId inside is the idempotency key."""
+        """Safe to retry anywhere: the DocumentId inside is the idempotency key. ``created`` is False
+        when this document was accepted before (then ``status`` is its state now)."""
         resp = self.request("POST", "/v1/ezla", content=signed_xml, headers={"Content-Type": "application/xml"})
-        return resp.json()  # type: ignore[no-any-return]
+        return {**resp.json(), "created": resp.status_code == 201}
 
     def cancel(self, ezla_id: str, signed_xml: bytes) -> dict[str, Any]:
         resp = self.request(
@@ -231,11 +232,14 @@ class EzlaClient:
         status: str | None = None,
         issued_from: str | None = None,
         issued_to: str | None = None,
+        number: str | None = None,
         page_size: int = 100,
     ) -> Iterator[dict[str, Any]]:
-        """The doctor's e-ZLA, newest first, following the cursor to the last page."""
+        """The doctor's e-ZLA, newest first, following the cursor to the last page; ``number`` (as
+        printed, "ZA 0000123") finds one."""
         params: dict[str, Any] = {"limit": page_size}
-        params.update({k: v for k, v in (("status", status), ("from", issued_from), ("to", issued_to)) if v})
+        filters = (("status", status), ("from", issued_from), ("to", issued_to), ("number", number))
+        params.update({k: v for k, v in filters if v})
         while True:
             page = self.request("GET", "/v1/doctor/ezla", params=params).json()
             yield from page["items"]

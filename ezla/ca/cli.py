@@ -20,13 +20,14 @@ from ezla.ca.service import (
     CaContext,
     Registration,
     doctor_record,
+    list_doctors,
     new_activation_code,
     publish_crl,
     register_doctor,
 )
 from ezla.ca.service import revoke as revoke_certificate
 from ezla.client import EzlaClient, enroll_with_new_key, make_csr, new_key, save_key
-from ezla.clikit import db_session, db_sessions, emit, fail, json_option, settings
+from ezla.clikit import db_session, db_sessions, emit, fail, json_option, read_secret, settings, url_option
 from ezla.db import reading, transaction, utcnow
 from ezla.errors import BadRequest, EzlaError
 from ezla.settings import Settings
@@ -193,29 +194,40 @@ def audit_export_cmd(first: int, last: int | None, out: Path | None) -> None:
 
 
 @click.command("enroll")
-@click.option("--url", default="http://127.0.0.1:8000", show_default=True, help="Service base URL.")
+@url_option
 @click.option("--code", "activation_code", required=True, help="One-time activation code.")
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), default=Path("."), show_default=True)
 @click.option("--key-type", type=click.Choice(["ec", "rsa"]), default="ec", show_default=True)
 @click.option(
-    "--pkcs12", "pkcs12_password", default=None, help="Ask the server for a key in a PKCS#12 with this password."
+    "--server-key",
+    is_flag=True,
+    help="Ask the server to make the key and send it in a PKCS#12 (password from --pkcs12-password-file, "
+    "EZLA_PKCS12_PASSWORD, or a prompt).",
 )
+@click.option("--pkcs12-password-file", type=click.Path(path_type=Path, exists=True, dir_okay=False), default=None)
+@click.option("--pkcs12-password", envvar="EZLA_PKCS12_PASSWORD", default=None, hidden=True)
 @click.option("--key-passphrase", default=None, envvar="EZLA_KEY_PASSPHRASE", help="Encrypt the saved key.")
 @json_option
 def enroll(
-    url: str,
+    urls: str,
     activation_code: str,
     out_dir: Path,
     key_type: str,
+    server_key: bool,
+    pkcs12_password_file: Path | None,
     pkcs12_password: str | None,
     key_passphrase: str | None,
     as_json: bool,
 ) -> None:
     """Client side of enrollment: key + CSR here (preferred), or a server-made PKCS#12."""
 
-    client = EzlaClient([url])
+    client = EzlaClient(urls.split(","))
     try:
-        if pkcs12_password:
+        if server_key:
+            pkcs12_password = read_secret(
+                pkcs12_password, pkcs12_password_file, prompt="Password for the PKCS#12", what="a PKCS#12 password"
+            )
+            assert pkcs12_password is not None
             serial, p12 = client.enroll_pkcs12(activation_code, pkcs12_password)
             if not re.fullmatch(r"[0-9a-f]{1,40}", serial):  # names a file: never trust it as a path
                 raise BadRequest("the server returned a malformed serial")
@@ -286,6 +298,20 @@ def revoke(serial: str, reason: str, compromised_at: datetime | None, as_json: b
     emit(as_json, result, f"revoked {result['serial']} ({reason}){also}; CRL {result['crl_number']} published")
 
 
+@doctor.command("list")
+@json_option
+def doctor_list(as_json: bool) -> None:
+    """Registered doctors with their valid certificates (up to 1000, by name)."""
+    with db_session() as session:
+        doctors = list_doctors(session, now=utcnow())
+    lines = [
+        f"{d.npwz}  {d.family_name} {d.given_name}  "
+        + (f"{d.valid_certificates} valid, until {d.valid_until:%Y-%m-%d}" if d.valid_until else "no valid certificate")
+        for d in doctors
+    ]
+    emit(as_json, {"doctors": [dataclasses.asdict(d) for d in doctors]}, "\n".join(lines) or "no doctors")
+
+
 @doctor.command("show")
 @click.option("--npwz", required=True)
 @json_option
@@ -323,7 +349,7 @@ def doctor_code(npwz: str, as_json: bool) -> None:
 
 
 @click.command("renew")
-@click.option("--url", default="http://127.0.0.1:8000", show_default=True)
+@url_option
 @click.option("--key", "key_path", type=click.Path(path_type=Path, exists=True), required=True)
 @click.option("--cert", "cert_path", type=click.Path(path_type=Path, exists=True), required=True)
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), default=Path("."), show_default=True)
@@ -331,7 +357,7 @@ def doctor_code(npwz: str, as_json: bool) -> None:
 @click.option("--key-passphrase", default=None, envvar="EZLA_KEY_PASSPHRASE")
 @json_option
 def renew(
-    url: str, key_path: Path, cert_path: Path, out_dir: Path, key_type: str, key_passphrase: str | None, as_json: bool
+    urls: str, key_path: Path, cert_path: Path, out_dir: Path, key_type: str, key_passphrase: str | None, as_json: bool
 ) -> None:
     """Renew a certificate: a new key and CSR, the request signed with the current key."""
 
@@ -341,7 +367,7 @@ def renew(
         )
         current = x509.load_pem_x509_certificate(cert_path.read_bytes())
         key = new_key(key_type)
-        with EzlaClient([url]) as client:
+        with EzlaClient(urls.split(",")) as client:
             result = client.renew(current, current_key, make_csr(key))
         serial = str(result["serial"])
         if not re.fullmatch(r"[0-9a-f]{1,40}", serial):

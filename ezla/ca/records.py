@@ -6,11 +6,11 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from cryptography import x509
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ezla.ca import serials
-from ezla.ca.models import ActivationCode, Certificate, Doctor
+from ezla.ca.models import ActivationCode, Certificate, CertificateStatus, Doctor
 from ezla.errors import CertificateUnknown
 
 
@@ -103,3 +103,37 @@ def doctor_record(session: Session, npwz: str, *, max_code_failures: int) -> Doc
             for a in codes
         ),
     )
+
+
+@dataclass(frozen=True)
+class DoctorSummary:
+    """One line of the operator's list: who, and the certificate they sign with now."""
+
+    npwz: str
+    given_name: str
+    family_name: str
+    registered_at: datetime
+    valid_certificates: int
+    valid_until: datetime | None  # the latest expiry among valid certificates
+
+
+def list_doctors(session: Session, *, now: datetime, limit: int = 1000) -> list[DoctorSummary]:
+    valid = (
+        select(
+            Certificate.doctor_id,
+            func.count().label("n"),
+            func.max(Certificate.not_after).label("until"),
+        )
+        .where(Certificate.status == CertificateStatus.ISSUED, Certificate.not_after > now)
+        .group_by(Certificate.doctor_id)
+        .subquery()
+    )
+    rows = session.execute(
+        select(Doctor, valid.c.n, valid.c.until)
+        .outerjoin(valid, valid.c.doctor_id == Doctor.id)
+        .order_by(Doctor.family_name, Doctor.given_name, Doctor.npwz)
+        .limit(limit)
+    ).all()
+    return [
+        DoctorSummary(d.npwz, d.given_name, d.family_name, d.created_at, int(n or 0), until) for d, n, until in rows
+    ]

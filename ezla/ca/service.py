@@ -23,7 +23,7 @@ from ezla.ca.enrollment import (
     renew,
 )
 from ezla.ca.login import DoctorToken, log_in_doctor
-from ezla.ca.records import DoctorRecord, get_certificate
+from ezla.ca.records import DoctorRecord, DoctorSummary, get_certificate, list_doctors
 from ezla.ca.records import doctor_record as _doctor_record
 from ezla.ca.revocation import (
     CrlRecord,
@@ -45,6 +45,7 @@ __all__ = [
     "CaContext",
     "CrlRecord",
     "DoctorRecord",
+    "DoctorSummary",
     "DoctorToken",
     "Issued",
     "Registration",
@@ -56,6 +57,7 @@ __all__ = [
     "enroll_with_pkcs12",
     "get_certificate",
     "latest_crl",
+    "list_doctors",
     "log_in_doctor",
     "new_activation_code",
     "ocsp_response",

@@ -8,13 +8,13 @@ from pathlib import Path
 import click
 
 from ezla.client import EzlaClient
-from ezla.clikit import emit, fail, json_option
+from ezla.clikit import emit, fail, json_option, url_option
 from ezla.errors import EzlaError
 
 
 def _options(f: click.decorators.FC) -> click.decorators.FC:
     f = click.option("--token", envvar="EZLA_TOKEN", required=True, help="The payer's bearer token (or EZLA_TOKEN).")(f)
-    return click.option("--url", "urls", default="http://127.0.0.1:8000", show_default=True, help="Node URL(s).")(f)
+    return url_option(f)
 
 
 @click.group("employees")

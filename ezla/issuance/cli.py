@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+import os
+import re
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -14,19 +16,28 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 from cryptography.hazmat.primitives.serialization import pkcs12
 
+from ezla.business_time import local_date
 from ezla.ca.crl import REASONS
-from ezla.ca.profile import npwz_of
+from ezla.ca.profile import names_of, npwz_of
 from ezla.client import EzlaClient
-from ezla.clikit import emit, fail, json_option
-from ezla.document.codec import build_cancellation_xml
-from ezla.document.model import Cancellation
-from ezla.errors import BadRequest, EzlaError
+from ezla.clikit import emit, fail, json_option, read_secret, url_option
+from ezla.document.codec import build_cancellation_xml, build_sick_leave_xml
+from ezla.document.model import Cancellation, Incapacity
+from ezla.errors import AlreadyCancelled, BadRequest, EzlaError, NotFound
 from ezla.events import DocumentId
 from ezla.identifiers import Npwz
 from ezla.issuance.rules import SUBMISSION_POLICY
+from ezla.issuance.samples import sample_sick_leave
 from ezla.xades import DOCUMENT_SIGNING_EKU, Revocation, sign_enveloped, verify_enveloped
 
-URLS_HELP = "Node URL(s), comma-separated; the client fails over between them."
+
+def _ask_password(what: str) -> str | None:
+    """The key's password when none was given: EZLA_KEY_PASSPHRASE_FILE, then a hidden prompt when a
+    person is at the terminal (a password as a flag stays in the shell history and ``ps``)."""
+    file = os.environ.get("EZLA_KEY_PASSPHRASE_FILE")
+    return read_secret(
+        None, Path(file) if file else None, prompt=f"Password for {what}", what=f"the password for {what}"
+    )
 
 
 def load_signer(
@@ -34,14 +45,23 @@ def load_signer(
 ) -> tuple[PrivateKeyTypes, x509.Certificate, list[x509.Certificate]]:
     """A key + certificate from PEM files or from a PKCS#12 (.p12/.pfx, as ZUS delivers)."""
     if p12 is not None:
-        k, c, extra = pkcs12.load_key_and_certificates(p12.read_bytes(), (password or "").encode())
+        data = p12.read_bytes()
+        try:
+            k, c, extra = pkcs12.load_key_and_certificates(data, (password or "").encode())
+        except ValueError:
+            if password:
+                raise BadRequest("the PKCS#12 password is wrong, or the file is damaged") from None
+            k, c, extra = pkcs12.load_key_and_certificates(data, (_ask_password(p12.name) or "").encode())
         if k is None or c is None:
             raise BadRequest("the PKCS#12 holds no key and certificate")
         return k, c, list(extra)
     if key is None or cert is None:
         raise BadRequest("give --key and --cert, or --pkcs12")
     certs = x509.load_pem_x509_certificates(cert.read_bytes())
-    pk = serialization.load_pem_private_key(key.read_bytes(), password.encode() if password else None)
+    pem = key.read_bytes()
+    if password is None and b"ENCRYPTED" in pem:
+        password = _ask_password(key.name)
+    pk = serialization.load_pem_private_key(pem, password.encode() if password else None)
     return pk, certs[0], certs[1:]
 
 
@@ -53,7 +73,12 @@ def signer_options(f: Any) -> Any:
             click.option(
                 "--pkcs12", "p12", type=click.Path(path_type=Path, exists=True), help="Key and certificate (.p12)."
             ),
-            click.option("--password", envvar="EZLA_KEY_PASSPHRASE", default=None, help="Key or PKCS#12 password."),
+            click.option(
+                "--password",
+                envvar="EZLA_KEY_PASSPHRASE",
+                default=None,
+                help="Key or PKCS#12 password; better EZLA_KEY_PASSPHRASE or EZLA_KEY_PASSPHRASE_FILE, or the prompt.",
+            ),
         ]
     ):
         f = opt(f)
@@ -184,7 +209,7 @@ def _reason(entry: x509.RevokedCertificate, names: dict[x509.ReasonFlags, str]) 
 
 @click.command("submit")
 @click.argument("file", type=click.Path(path_type=Path, exists=True))
-@click.option("--url", "urls", default="http://127.0.0.1:8000", show_default=True, help=URLS_HELP)
+@url_option
 @signer_options
 @click.option(
     "--receipt-out",
@@ -215,17 +240,37 @@ def submit(
                 result["receipt"] = str(receipt_out)
     except EzlaError as exc:
         fail(as_json, exc)
-    emit(as_json, result, f"accepted: {result['series']} {result['number']} (id {result['id']}, {result['status']})")
+    emit(as_json, result, _submitted(result))
+
+
+def _submitted(result: dict[str, Any]) -> str:
+    """Say what happened: a new e-ZLA, or the one this document became earlier, as it is now."""
+    number = f"{result['series']} {result['number']}"
+    if result.get("created", True):
+        return f"accepted: {number} (id {result['id']})"
+    state = "; it has since been CANCELLED" if result["status"] == "cancelled" else ""
+    return f"already accepted earlier as {number} (id {result['id']}){state}"
+
+
+def _ezla_id(client: EzlaClient, which: tuple[str, ...]) -> str:
+    """The e-ZLA's id from what the doctor has at hand: its id, or its number as printed."""
+    text = " ".join(which).strip()
+    if re.fullmatch(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", text.lower()):
+        return text.lower()
+    found = list(client.doctor_ezla(number=text, page_size=1))
+    if not found:
+        raise NotFound(f"you issued no e-ZLA numbered {text}")
+    return str(found[0]["id"])
 
 
 @click.command("cancel")
-@click.argument("ezla_id")
-@click.option("--reason", required=True)
-@click.option("--url", "urls", default="http://127.0.0.1:8000", show_default=True, help=URLS_HELP)
+@click.argument("which", nargs=-1, required=True, metavar="NUMBER_OR_ID")
+@click.option("--reason", required=True, help="Why (a code of GET /v1/dictionaries/cancellation-reasons, or words).")
+@url_option
 @signer_options
 @json_option
 def cancel(
-    ezla_id: str,
+    which: tuple[str, ...],
     reason: str,
     urls: str,
     key: Path | None,
@@ -234,7 +279,8 @@ def cancel(
     password: str | None,
     as_json: bool,
 ) -> None:
-    """Cancel an e-ZLA you issued: fetches it, builds and signs the Cancellation, sends it."""
+    """Cancel an e-ZLA you issued, named by its number as printed (ZA 0000123) or its id: fetches it,
+    builds and signs the Cancellation, sends it."""
 
     try:
         k, c, chain = load_signer(key, cert, p12, password)
@@ -243,7 +289,10 @@ def cancel(
             raise BadRequest("this certificate carries no NPWZ")
         with EzlaClient(urls.split(",")) as client:
             client.doctor_login(c, k)
+            ezla_id = _ezla_id(client, which)
             current = client.get_json(f"/v1/ezla/{ezla_id}")
+            if current["status"] == "cancelled":
+                raise AlreadyCancelled(f"{current['series']} {current['number']} was already cancelled")
             doc = Cancellation(
                 document_id=DocumentId(current["document"]["document_id"]),
                 series=current["series"],
@@ -255,3 +304,49 @@ def cancel(
     except EzlaError as exc:
         fail(as_json, exc)
     emit(as_json, result, f"cancelled: {result['series']} {result['number']}")
+
+
+@click.group("example")
+def example() -> None:
+    """Valid example documents to start from (unsigned: sign them with `ezla sign`)."""
+
+
+@example.command("sick-leave")
+@click.option("--npwz", help="The doctor's NPWZ (or take it and the name from --cert).")
+@click.option("--cert", "cert_path", type=click.Path(path_type=Path, exists=True), help="The doctor's certificate.")
+@click.option("--given-name", default=None, help="The doctor's given name, as in the certificate.")
+@click.option("--family-name", default=None, help="The doctor's family name, as in the certificate.")
+@click.option("--days", type=click.IntRange(1, 182), default=7, show_default=True, help="Length of the leave.")
+@click.option("--out", type=click.Path(path_type=Path), default=None, help="File to write (default: stdout).")
+def example_sick_leave(
+    npwz: str | None,
+    cert_path: Path | None,
+    given_name: str | None,
+    family_name: str | None,
+    days: int,
+    out: Path | None,
+) -> None:
+    """An e-ZLA issued today (Warsaw) by the given doctor for the sample patient and payer, with a fresh
+    DocumentId, valid against the schema and the rules."""
+    if cert_path is not None:
+        cert = x509.load_pem_x509_certificates(cert_path.read_bytes())[0]
+        npwz = npwz or npwz_of(cert)
+        names = names_of(cert)
+        if names is not None:
+            given_name, family_name = given_name or names[0], family_name or names[1]
+    if not npwz:
+        raise click.UsageError("give --npwz or --cert")
+    today = local_date(datetime.now(UTC))
+    sick_leave = sample_sick_leave(
+        today=today,
+        npwz=npwz,
+        given_name=given_name or "Anna",
+        family_name=family_name or "Nowak",
+        incapacity=Incapacity(start=today, end=today + timedelta(days=days - 1)),
+    )
+    xml = build_sick_leave_xml(sick_leave)
+    if out is None:
+        click.echo(xml.decode())
+    else:
+        out.write_bytes(xml)
+        click.echo(f"wrote {out} (DocumentId {sick_leave.document_id}); sign it with: ezla sign {out} ...", err=True)

@@ -21,12 +21,11 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 
 from ezla.client import EzlaClient
-from ezla.clikit import emit, fail, json_option
+from ezla.clikit import EXIT_REFUSED, emit, fail, json_option, url_option
 from ezla.errors import EzlaError
-from ezla.issuance.cli import URLS_HELP, load_signer, signer_options
+from ezla.issuance.cli import load_signer, signer_options
 from ezla.xades import sign_enveloped
 
-DEFAULT_URL = "http://127.0.0.1:8000"
 T = TypeVar("T")
 
 
@@ -68,7 +67,7 @@ def _call(as_json: bool, login: Login, call: Callable[[EzlaClient], T]) -> T:
 
 
 def _url_option(f: Callable[..., Any]) -> Callable[..., Any]:
-    return click.option("--url", "urls", default=DEFAULT_URL, show_default=True, help=URLS_HELP)(f)
+    return url_option(f)
 
 
 def doctor_verb(f: Callable[..., Any]) -> Callable[..., Any]:
@@ -105,7 +104,7 @@ def validate(file: Path, login: Login, as_json: bool) -> None:
     ]
     lines += [f"  {f['severity']}: {f['code']} at {f['path']}: {f['message']}" for f in result["findings"]]
     emit(as_json, result, "\n".join(lines))
-    sys.exit(0 if result["valid"] else 1)
+    sys.exit(0 if result["valid"] else EXIT_REFUSED)
 
 
 @click.command("list")

@@ -14,7 +14,7 @@ from ezla.auth.service import Role, create_account
 from ezla.business_time import local_date
 from ezla.ca.service import register_doctor
 from ezla.client import EzlaClient, enroll_with_new_key
-from ezla.clikit import db_session, emit, fail, json_option, settings
+from ezla.clikit import db_session, emit, fail, json_option, settings, url_option
 from ezla.db import utcnow
 from ezla.document.codec import build_cancellation_xml, build_sick_leave_xml
 from ezla.document.model import Cancellation, Incapacity
@@ -35,10 +35,10 @@ def _fresh_npwz() -> str:
 
 
 @click.command("demo")
-@click.option("--url", default="http://127.0.0.1:8000", show_default=True, help="A running node.")
+@url_option
 @click.option("--out", type=click.Path(path_type=Path), default=Path("var/demo"), show_default=True)
 @json_option
-def demo(url: str, out: Path, as_json: bool) -> None:
+def demo(urls: str, out: Path, as_json: bool) -> None:
     """Register and enroll a doctor, create employer and patient accounts, issue three e-ZLA,
     fetch a receipt and cancel one. Needs local database access (operator) and a running node."""
 
@@ -57,7 +57,8 @@ def demo(url: str, out: Path, as_json: bool) -> None:
             )
             _, employer_token = create_account(session, Role.EMPLOYER, now=utcnow(), nip=EMPLOYER_NIP, label="demo")
             _, patient_token = create_account(session, Role.PATIENT, now=utcnow(), pesel=PATIENT_PESEL, label="demo")
-        with EzlaClient([url]) as client:
+        url = urls.split(",", maxsplit=1)[0]
+        with EzlaClient(urls.split(",")) as client:
             files = enroll_with_new_key(client, reg.activation_code, out)
 
             cert = x509.load_pem_x509_certificate(Path(files["certificate"]).read_bytes())

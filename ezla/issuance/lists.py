@@ -71,6 +71,7 @@ def doctor_ezla(
     status: EzlaStatus | None = None,
     issued_from: date | None = None,
     issued_to: date | None = None,
+    number: tuple[str, int] | None = None,
     after: str | None = None,
     limit: int = 50,
 ) -> Page:
@@ -85,6 +86,8 @@ def doctor_ezla(
         query = query.where(SickLeaveRecord.issue_date >= issued_from)
     if issued_to is not None:
         query = query.where(SickLeaveRecord.issue_date <= issued_to)
+    if number is not None:  # the number printed on the paper: find its id to cancel or correct it
+        query = query.where(SickLeaveRecord.series == number[0], SickLeaveRecord.number == number[1])
     if after is not None:
         at, ezla_id = _decode_cursor(after)
         query = query.where(

@@ -21,7 +21,7 @@ from ezla.db import reading, transaction, utcnow
 from ezla.errors import UnsupportedMediaType
 from ezla.events import EzlaId, EzlaStatus
 from ezla.idempotency import by_content
-from ezla.issuance import assistants, drafts, lists, reservations, service, validation
+from ezla.issuance import assistants, drafts, lists, printouts, reservations, service, validation
 from ezla.log import get_logger
 from ezla.ratelimit import bucket
 
@@ -257,13 +257,21 @@ class DoctorController(Controller):
         status: EzlaStatus | None = None,
         issued_from: Annotated[date | None, QueryParameter(name="from")] = None,
         issued_to: Annotated[date | None, QueryParameter(name="to")] = None,
+        number: Annotated[str | None, QueryParameter(description="As printed: ZA 0000123")] = None,
         after: str | None = None,
         limit: int = 50,
     ) -> dict[str, Any]:
         npwz = principal_of(request).npwz or ""
         with reading(state.sessionmaker) as session:
             page = lists.doctor_ezla(
-                session, npwz, status=status, issued_from=issued_from, issued_to=issued_to, after=after, limit=limit
+                session,
+                npwz,
+                status=status,
+                issued_from=issued_from,
+                issued_to=issued_to,
+                number=printouts.parse_number(number) if number else None,
+                after=after,
+                limit=limit,
             )
         return {"items": page.items, "next_cursor": page.next_cursor}
 

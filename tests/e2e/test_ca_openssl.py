@@ -209,4 +209,4 @@ def test_cli_new_code_enroll_and_renew(single_node, tmp_path):
     again = _ezla(
         env, "enroll", "--url", url, "--code", fresh["activation_code"], "--out", str(tmp_path / "x"), "--json"
     )
-    assert again.returncode == 1 and json.loads(again.stdout)["error"] == "activation-code-invalid"
+    assert again.returncode == 4 and json.loads(again.stdout)["error"] == "activation-code-invalid"

@@ -274,12 +274,12 @@ def test_cli_sign_any_xml_verifies_everywhere_until_revoked(node_js, xmlsec1, ez
     ezla_node.revoke(doctor.serial)
     crl_after = ezla_node.crl(tmp_path / "after.crl")
     refused = cli_json(
-        "verify", str(out), "--chain", str(ezla_node.chain_pem), "--crl", str(crl_after), "--report", expect=1
+        "verify", str(out), "--chain", str(ezla_node.chain_pem), "--crl", str(crl_after), "--report", expect=3
     )
     assert refused["error"] == "certificate-revoked", refused
     assert refused["report"]["indication"] in ("TOTAL-FAILED", "INDETERMINATE")
     assert {c["check"]: c["outcome"] for c in refused["report"]["checks"]}["revocation"] == "failed"
-    refused = cli_json("verify", str(out), "--url", ezla_node.url, expect=1)  # chain and CRL fetched live
+    refused = cli_json("verify", str(out), "--url", ezla_node.url, expect=3)  # chain and CRL fetched live
     assert refused["error"] == "certificate-revoked", refused
     # The stale CRL still says valid: the verdict really comes from the CRL given.
     assert cli_json("verify", str(out), "--chain", str(ezla_node.chain_pem), "--crl", str(crl_before))["valid"]
@@ -312,7 +312,7 @@ def test_cli_submit_receipt_tamper_and_cancel(ezla_node, tmp_path):
     tampered = tmp_path / "ezla.tampered.xml"
     assert b"<Icd10>J06.9</Icd10>" in signed.read_bytes()
     tampered.write_bytes(signed.read_bytes().replace(b"<Icd10>J06.9</Icd10>", b"<Icd10>A09</Icd10>"))
-    refused = cli_json("submit", str(tampered), "--url", ezla_node.url, expect=1)
+    refused = cli_json("submit", str(tampered), "--url", ezla_node.url, expect=3)
     assert refused["error"] == "signature-invalid", refused
     assert refused["detail"]  # the reason travels to the user
 
@@ -321,5 +321,5 @@ def test_cli_submit_receipt_tamper_and_cancel(ezla_node, tmp_path):
     stored = ezla_node.get(accepted["id"])
     assert stored["status"] == "cancelled" and stored["cancellation_reason"] == "Pomyłka w dacie"
     # A cancelled e-ZLA cannot be cancelled again with another reason.
-    again = cli_json("cancel", accepted["id"], "--reason", "Inny powód", "--url", ezla_node.url, *signer, expect=1)
+    again = cli_json("cancel", accepted["id"], "--reason", "Inny powód", "--url", ezla_node.url, *signer, expect=3)
     assert again["error"] == "already-cancelled", again

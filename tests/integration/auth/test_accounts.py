@@ -101,7 +101,7 @@ def test_cli_adds_lists_and_revokes(settings: Settings, client):
     assert mine["pesel_hint"] == "*******1359" and "44051401359" not in json.dumps(listed)
     assert runner.invoke(account, ["revoke", str(made["id"])], env=env).exit_code == 0
     assert client.get("/v1/patient/ezla", headers=_bearer(made["token"])).status_code == 401
-    assert runner.invoke(account, ["revoke", "424242"], env=env).exit_code == 1
+    assert runner.invoke(account, ["revoke", "424242"], env=env).exit_code == 3  # refused: no such account
 
 
 def test_revoked_on_one_node_refused_on_the_other_at_once(twins):
