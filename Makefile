@@ -33,16 +33,18 @@ run: $(BIN)/ezla var/registry-token var/registry-read-token
 	$(BIN)/ezla registry db-upgrade
 	@echo "ezla node:     http://$(HOST):$(PORT)  (OpenAPI: http://$(HOST):$(PORT)/schema)"
 	@echo "ezla registry: http://$(HOST):$(REGISTRY_PORT)"
-	@trap 'kill 0' EXIT INT TERM; \
+	@# Ctrl-C reaches both servers (same terminal): they drain and stop; then this shell ends 0.
+	@# On any other exit (one server failed), the other is stopped too.
+	@trap 'kill $$(jobs -p) 2>/dev/null; wait; exit 0' INT TERM; \
 	  $(BIN)/ezla registry serve --host $(HOST) --port $(REGISTRY_PORT) & \
 	  EZLA_REGISTRY_URL=http://$(HOST):$(REGISTRY_PORT) $(BIN)/ezla serve --host $(HOST) --port $(PORT) & \
-	  wait
+	  wait -n; status=$$?; kill $$(jobs -p) 2>/dev/null; wait; exit $$status
 
 # What the tests run besides Python (peers, the front, the browser, pg_auto_failover for the twins'
 # databases) on a new Debian machine of this kind, as command:package; PostgreSQL itself is one of
 # the machine's services (.ci/run starts it if it is down). `make cluster` needs the last two.
 CLUSTER_TOOLS := haproxy:haproxy pg_autoctl:postgresql-15-auto-failover
-TEST_TOOLS := xmlsec1:xmlsec1 node:nodejs npm:npm openssl:openssl chromium:chromium iptables:iptables $(CLUSTER_TOOLS)
+TEST_TOOLS := xmlsec1:xmlsec1 node:nodejs npm:npm openssl:openssl chromium:chromium iptables:iptables curl:curl jq:jq $(CLUSTER_TOOLS)
 define install_missing
 	@missing=""; for pair in $(1); do command -v $${pair%%:*} >/dev/null || missing="$$missing $${pair#*:}"; done; \
 	if [ -n "$$missing" ]; then \

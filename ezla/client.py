@@ -368,8 +368,18 @@ def save_key(path: Path, key: PrivateKeyTypes, passphrase: str | None) -> None:
 
 
 def enroll_with_new_key(
-    client: EzlaClient, activation_code: str, out_dir: Path, *, key_type: str = "ec", key_passphrase: str | None = None
+    client: EzlaClient,
+    activation_code: str,
+    out_dir: Path,
+    *,
+    key_type: str = "ec",
+    key_passphrase: str | None = None,
+    name: str | None = None,
 ) -> dict[str, str]:
+    """A key made here, its CSR enrolled; saves NAME.key, NAME.pem and NAME.chain.pem (NAME defaults
+    to the certificate's serial, with the key as SERIAL.key.pem)."""
+    if name is not None and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}", name):
+        raise ValueError("a file name of letters, digits, '.', '_' or '-'")
     key = new_key(key_type)
     result = client.enroll_csr(activation_code, make_csr(key))
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -377,9 +387,9 @@ def enroll_with_new_key(
     if not re.fullmatch(r"[0-9a-f]{1,40}", serial):  # it names files: never trust it as a path
         raise ApiError(502, "bad-response", "the server returned a malformed serial")
     key_path, cert_path, chain_path = (
-        out_dir / f"{serial}.key.pem",
-        out_dir / f"{serial}.pem",
-        out_dir / f"{serial}.chain.pem",
+        out_dir / (f"{name}.key" if name else f"{serial}.key.pem"),
+        out_dir / f"{name or serial}.pem",
+        out_dir / f"{name or serial}.chain.pem",
     )
     save_key(key_path, key, key_passphrase)
     cert_path.write_text(result["certificate_pem"])

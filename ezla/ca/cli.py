@@ -197,6 +197,11 @@ def audit_export_cmd(first: int, last: int | None, out: Path | None) -> None:
 @url_option
 @click.option("--code", "activation_code", required=True, help="One-time activation code.")
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), default=Path("."), show_default=True)
+@click.option(
+    "--name",
+    default=None,
+    help="Save NAME.key, NAME.pem and NAME.chain.pem (default: the serial number, SERIAL.key.pem ...).",
+)
 @click.option("--key-type", type=click.Choice(["ec", "rsa"]), default="ec", show_default=True)
 @click.option(
     "--server-key",
@@ -212,6 +217,7 @@ def enroll(
     urls: str,
     activation_code: str,
     out_dir: Path,
+    name: str | None,
     key_type: str,
     server_key: bool,
     pkcs12_password_file: Path | None,
@@ -236,7 +242,11 @@ def enroll(
             path.write_bytes(p12)
             emit(as_json, {"serial": serial, "pkcs12": str(path)}, f"certificate {serial} saved in {path}")
             return
-        result = enroll_with_new_key(client, activation_code, out_dir, key_type=key_type, key_passphrase=key_passphrase)
+        if name is not None and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}", name):
+            raise BadRequest("--name: letters, digits, '.', '_' or '-'")
+        result = enroll_with_new_key(
+            client, activation_code, out_dir, key_type=key_type, key_passphrase=key_passphrase, name=name
+        )
     except EzlaError as exc:
         fail(as_json, exc)
     emit(as_json, result, f"certificate {result['serial']} saved: {result['certificate']} (key {result['key']})")
