@@ -138,6 +138,10 @@ class PkiNotInitialised(ServiceUnavailable):
     code, title = "pki-not-initialised", "The PKI has not been initialised (run `ezla pki init`)"
 
 
+class PkiPassphraseWrong(ServiceUnavailable):
+    code, title = "pki-passphrase-wrong", "The CA key passphrase does not open the CA keys"
+
+
 class LintFailed(EzlaError):
     code, title = "lint-failed", "The to-be-issued object failed linting"
 
@@ -400,7 +404,7 @@ class ReservedNumberUsed(Conflict):
 
 # --- Idempotency-Key (idempotency.py) ---------------------------------------------------------
 class IdempotencyKeyInvalid(BadRequest):
-    code, title = "idempotency-key-invalid", "Idempotency-Key must be 1-255 characters"
+    code, title = "idempotency-key-invalid", "Idempotency-Key must be 1-255 visible ASCII characters"
 
 
 class IdempotencyInFlight(Conflict):
@@ -436,7 +440,7 @@ TITLES_PL: dict[str, str] = {
     "xml-too-many-attributes": "Zbyt wiele atrybutów jednego elementu",
     "xml-too-many-elements": "Więcej elementów, niż może mieć dokument tego rodzaju",
     "xml-text-too-long": "Tekst dłuższy, niż dopuszcza jakiekolwiek pole",
-    "idempotency-key-invalid": "Idempotency-Key musi mieć od 1 do 255 znaków",
+    "idempotency-key-invalid": "Idempotency-Key musi mieć od 1 do 255 widocznych znaków ASCII",
     "payload-too-large": "Treść żądania jest za duża",
     "unsupported-media-type": "Nieobsługiwany typ treści",
     "not-found": "Nie znaleziono",
@@ -507,6 +511,7 @@ TITLES_PL: dict[str, str] = {
     "unavailable": "Usługa niedostępna",
     "database-unavailable": "Baza danych jest niedostępna; spróbuj ponownie za chwilę",
     "pki-not-initialised": "PKI nie zostało zainicjowane (uruchom `ezla pki init`)",
+    "pki-passphrase-wrong": "Hasło kluczy CA nie otwiera kluczy CA",
     "unauthenticated": "Wymagane uwierzytelnienie",
     "challenge-invalid": "Wyzwanie nieznane, wykorzystane lub wygasłe",
     "proof-invalid": "Podpis wyzwania jest nieprawidłowy",

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -37,6 +38,8 @@ TTL = timedelta(hours=24)
 STALE_IN_FLIGHT = timedelta(seconds=10)
 MAX_BODY = 2_000_000  # same cap as the app; checked here because this layer buffers first
 MAX_KEY = 255
+# Visible ASCII only: a header value outside it is mangled differently by each proxy on the way.
+KEY_PATTERN = re.compile(rb"[\x21-\x7e]{1,%d}" % MAX_KEY)
 NOT_STORED_TYPES = ("application/x-pkcs12",)
 OPT_KEY = "idempotent_by_content"
 
@@ -137,7 +140,7 @@ def idempotency_middleware(app: ASGIApp) -> ASGIApp:
             await app(scope, receive, send)
             return
         factory = scope["app"].state.sessionmaker
-        if not key or len(key) > MAX_KEY:
+        if not KEY_PATTERN.fullmatch(key):
             status, headers, body = problem_bytes(IdempotencyKeyInvalid())
             await _reply(send, status, headers, body)
             return

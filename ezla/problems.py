@@ -8,6 +8,7 @@ from typing import Any
 import structlog
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
+from litestar.params import Parameter
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, InterfaceError, OperationalError
 
 from ezla.errors import BadRequest, DatabaseUnavailable, EzlaError
@@ -43,6 +44,11 @@ def problem_type(code: str) -> str:
     """RFC 9457 3.1.1: a URI reference, here relative to the service (resolved against the request
     URI), to a page explaining the code (``ezla.reference``)."""
     return f"/problems/{code}"
+
+
+# A database row id in a path: bounded, so a huge number is a 400 from validation rather than an
+# overflow in the database driver.
+ROW_ID = Parameter(gt=0, le=2**62, description="The row's id, as this API gave it.")
 
 
 def refuse_unknown_parameters(request: Request[Any, Any, Any], known: set[str]) -> None:
@@ -105,7 +111,10 @@ def handle_http_exception(_: Request[Any, Any, Any], exc: HTTPException) -> Resp
         response = problem(429, "rate-limited", "Too many requests; retry later", None, retry_after=retry)
         response.headers.update({**headers, "Retry-After": str(retry)})
         return response
-    return problem(status, _HTTP_CODES.get(status, "http-error"), str(exc.detail), None)
+    response = problem(status, _HTTP_CODES.get(status, "http-error"), str(exc.detail), None)
+    if status == 405 and exc.headers:  # RFC 9110 15.5.6: a 405 lists the methods the resource has
+        response.headers.update({k: v for k, v in exc.headers.items() if k.lower() == "allow"})
+    return response
 
 
 def where(exc: BaseException) -> str:
@@ -117,6 +126,11 @@ def where(exc: BaseException) -> str:
 
 
 def handle_unexpected(_: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
+    if isinstance(exc, OverflowError):
+        # A number from the request too large for the database driver (SQLite's 64-bit INTEGER):
+        # the client's input, and nothing was written. Bounded parameters (identifiers.ROW_ID)
+        # refuse it earlier; this keeps any path we missed from answering 500.
+        return problem(400, "invalid-value", "A value in the request is not acceptable")
     # Type and place only: exception messages may quote personal data or secrets.
     log.error("unhandled_error", error=type(exc).__name__, where=where(exc))
     return problem(500, "internal", "Internal error")

@@ -4,7 +4,7 @@ operator's account API."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 from litestar import Controller, Request, delete, get, post
@@ -16,6 +16,7 @@ from ezla.auth.service import Role
 from ezla.db import reading, transaction, utcnow
 from ezla.errors import BadRequest
 from ezla.identifiers import nip_valid, pesel_valid
+from ezla.problems import ROW_ID
 from ezla.ratelimit import bucket
 
 NO_STORE = CacheControlHeader(no_store=True)
@@ -113,7 +114,9 @@ class AccountsController(Controller):
         return NewAccountOut(view, token)
 
     @delete("/{account_id:int}", status_code=200, sync_to_thread=True, summary="Revoke an account's token (operator)")
-    def revoke(self, account_id: int, request: Request[Any, Any, State], state: State) -> service.AccountView:
+    def revoke(
+        self, account_id: Annotated[int, ROW_ID], request: Request[Any, Any, State], state: State
+    ) -> service.AccountView:
         by = f"operator:{principal_of(request).account_id}"
         with transaction(state.sessionmaker) as session:
             view = service.revoke_account(session, account_id, now=utcnow(), by=by)

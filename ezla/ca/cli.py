@@ -53,7 +53,11 @@ def pki_init(as_json: bool) -> None:
 
     s = settings()
     passphrase = ensure_passphrase(s.ca_key_passphrase, s.passphrase_file)
-    result = init_pki(s.pki_dir, passphrase, s.public_url, utcnow(), node_number=s.node_number)
+    try:
+        result = init_pki(s.pki_dir, passphrase, s.public_url, utcnow(), node_number=s.node_number)
+        keystore.load_key(s.pki_dir, "issuing", passphrase)  # an existing PKI must open with this passphrase
+    except EzlaError as exc:
+        fail(as_json, exc)
     emit(
         as_json,
         {

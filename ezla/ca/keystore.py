@@ -14,7 +14,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPrivateKeyTypes, PrivateKeyTypes
 
-from ezla.errors import PkiNotInitialised
+from ezla.errors import PkiNotInitialised, PkiPassphraseWrong
 from ezla.files import write_private
 
 ROLES = ("root", "issuing", "ocsp", "service", "audit")
@@ -56,7 +56,14 @@ def load_key(pki_dir: Path, role: str, passphrase: str | None) -> CertificateIss
         raise PkiNotInitialised()
     if not passphrase:
         raise PkiNotInitialised("EZLA_CA_KEY_PASSPHRASE (or _FILE) is not set")
-    key = serialization.load_pem_private_key(path.read_bytes(), passphrase.encode())
+    try:
+        key = serialization.load_pem_private_key(path.read_bytes(), passphrase.encode())
+    except ValueError:
+        # Typically var/ was deleted (with its generated ca-passphrase) and pki/ kept.
+        raise PkiPassphraseWrong(
+            f"{path} was encrypted with another passphrase: restore the one it was made with "
+            "(EZLA_CA_KEY_PASSPHRASE, _FILE, or var/ca-passphrase), or move the PKI away to start a new CA"
+        ) from None
     return key  # type: ignore[return-value]
 
 

@@ -196,6 +196,7 @@ class CaController(Controller):
         status_code=200,
         sync_to_thread=True,
         summary="Revoke a certificate (its holder, with a signed proof, or an operator)",
+        opt=authenticated_by("the holder's proof signed with the certificate's key, or an operator token"),
     )
     def revoke(
         self,

@@ -23,6 +23,7 @@ from ezla.events import EzlaId, EzlaStatus
 from ezla.idempotency import by_content
 from ezla.issuance import assistants, drafts, lists, printouts, reservations, service, validation
 from ezla.log import get_logger
+from ezla.problems import ROW_ID
 from ezla.ratelimit import bucket
 
 XML_TYPES = ("application/xml", "text/xml")
@@ -308,7 +309,9 @@ class DoctorController(Controller):
             return {"items": [a.as_json() for a in assistants.of_doctor(session, npwz)]}
 
     @delete("/assistants/{assistant_id:int}", status_code=204, sync_to_thread=True, summary="Revoke an assistant")
-    def revoke_assistant(self, assistant_id: int, request: Request[Any, Any, State], state: State) -> None:
+    def revoke_assistant(
+        self, assistant_id: Annotated[int, ROW_ID], request: Request[Any, Any, State], state: State
+    ) -> None:
         npwz = principal_of(request).npwz or ""
         now = utcnow()
         with transaction(state.sessionmaker) as session:

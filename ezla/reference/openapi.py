@@ -150,6 +150,8 @@ def _codes_for(method: str, path: str, route: HTTPRoute, guarded: bool, body: bo
         add(409, "already-cancelled", "reserved-number-used")
         add(415, "unsupported-media-type")
         add(422, *matching(422, _CA_CODES, exclude=True))
+    if path.startswith(("/v1/doctor/assistants", "/v1/drafts")) and method == "POST":
+        add(404, "not-found")  # the assistant or doctor named in the body
     if path.startswith("/v1/ezla/{ezla_id}"):
         add(404, "ezla-not-found")
     if path.startswith("/v1/ca/"):
@@ -195,7 +197,7 @@ IDEMPOTENCY_KEY = Parameter(
     name="Idempotency-Key",
     param_in="header",
     required=False,
-    schema=Schema(type=OpenAPIType.STRING, max_length=128),
+    schema=Schema(type=OpenAPIType.STRING, min_length=1, max_length=255, pattern=r"^[\x21-\x7e]+$"),
     description="Any unique string (a UUID) per logical request. Repeating the request with the same "
     "key returns the first answer instead of acting twice; a different body with the same key is "
     "refused (422 `idempotency-key-reused`). Kept for 24 hours.",
@@ -258,7 +260,9 @@ def complete(app: Litestar) -> OpenAPI:
             operation.description = ((operation.description or "") + f"\n\nNo token: authenticated by {proof}.").strip()
         body = method in ("POST", "PUT", "PATCH")
         responses = {k: v for k, v in (operation.responses or {}).items() if not k.startswith("4")}
-        for status, codes in sorted(_codes_for(method, path, route, bool(roles), body).items()):
+        # A proof-authenticated operation may also take a token (an operator revoking): 401/403 too.
+        checks_token = bool(roles) or bool(handler.opt.get(AUTHENTICATED_BY))
+        for status, codes in sorted(_codes_for(method, path, route, checks_token, body).items()):
             responses[str(status)] = _response(status, codes, titles)
         operation.responses = responses
         if method in ("POST", "PUT", "PATCH", "DELETE") and not handler.opt.get(OPT_KEY):

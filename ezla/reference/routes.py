@@ -11,12 +11,13 @@ from typing import Any
 import msgspec
 from litestar import Controller, Request, Response, get
 from litestar.handlers import HTTPRouteHandler
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.response import Template
 
 from ezla.document import dictionaries
 from ezla.document.schema import schema_source
 from ezla.errors import BadRequest, NotFound
-from ezla.reference.catalogue import by_code, catalogue
+from ezla.reference.catalogue import RuleEntry, by_code, catalogue
 
 # Reference data changes only with a release: a day in caches, revalidated by ETag after that.
 _CACHE = "public, max-age=86400"
@@ -42,24 +43,58 @@ def _cached(request: Request[Any, Any, Any], published: Published) -> Response[b
     return Response(published.body, media_type=published.media_type, headers=headers)
 
 
+class DictionarySummary(msgspec.Struct, frozen=True, kw_only=True):
+    name: str
+    title_pl: str
+    title_en: str
+    version: str  # changes whenever an entry does: cache by it
+    entries: int
+    href: str
+
+
+class DictionaryIndex(msgspec.Struct, frozen=True, kw_only=True):
+    dictionaries: list[DictionarySummary]
+
+
+class DictionaryOut(msgspec.Struct, frozen=True, kw_only=True):
+    name: str
+    title_pl: str
+    title_en: str
+    version: str
+    entries: list[dictionaries.Entry]
+
+
+class RulesOut(msgspec.Struct, frozen=True, kw_only=True):
+    rules: list[RuleEntry]
+
+
+# The bodies are encoded once (ETag) from these types, which the API reference shows.
+def _spec(container: type, what: str) -> dict[int, ResponseSpec]:
+    return {
+        200: ResponseSpec(data_container=container, description=what),
+        304: ResponseSpec(None, description="Not modified: the If-None-Match ETag is current"),
+    }
+
+
 @functools.cache
 def _index() -> Published:
-    body = msgspec.json.encode(
-        {
-            "dictionaries": [
-                {
-                    "name": d.name,
-                    "title_pl": d.title_pl,
-                    "title_en": d.title_en,
-                    "version": d.version,
-                    "entries": len(d.entries),
-                    "href": f"/v1/dictionaries/{d.name}",
-                }
-                for d in dictionaries.dictionaries().values()
-            ]
-        }
+    return Published(
+        msgspec.json.encode(
+            DictionaryIndex(
+                dictionaries=[
+                    DictionarySummary(
+                        name=d.name,
+                        title_pl=d.title_pl,
+                        title_en=d.title_en,
+                        version=d.version,
+                        entries=len(d.entries),
+                        href=f"/v1/dictionaries/{d.name}",
+                    )
+                    for d in dictionaries.dictionaries().values()
+                ]
+            )
+        )
     )
-    return Published(body)
 
 
 @functools.lru_cache(maxsize=64)
@@ -67,17 +102,14 @@ def _dictionary(name: str, prefix: str) -> Published | None:
     d = dictionaries.get(name)
     if d is None:
         return None
-    entries = [e for e in d.entries if e.code.startswith(prefix)] if prefix else d.entries
-    return Published(
-        msgspec.json.encode(
-            {"name": d.name, "title_pl": d.title_pl, "title_en": d.title_en, "version": d.version, "entries": entries}
-        )
-    )
+    entries = [e for e in d.entries if e.code.startswith(prefix)] if prefix else list(d.entries)
+    out = DictionaryOut(name=d.name, title_pl=d.title_pl, title_en=d.title_en, version=d.version, entries=entries)
+    return Published(msgspec.json.encode(out))
 
 
 @functools.cache
 def _rules() -> Published:
-    return Published(msgspec.json.encode({"rules": catalogue()}))
+    return Published(msgspec.json.encode(RulesOut(rules=list(catalogue()))))
 
 
 @functools.cache
@@ -89,7 +121,12 @@ class ReferenceController(Controller):
     path = "/v1"
     tags = ["reference data"]
 
-    @get("/dictionaries", sync_to_thread=False, summary="The dictionaries and their versions")
+    @get(
+        "/dictionaries",
+        sync_to_thread=False,
+        summary="The dictionaries and their versions",
+        responses=_spec(DictionaryIndex, "Every dictionary, with its version"),
+    )
     def index(self, request: Request[Any, Any, Any]) -> Response[bytes]:
         return _cached(request, _index())
 
@@ -98,6 +135,7 @@ class ReferenceController(Controller):
         sync_to_thread=False,
         summary="One dictionary: ICD-10, letter codes, relationships, indications, cancellation reasons",
         description="`prefix` narrows ICD-10 (or any dictionary) to the codes starting with it, such as `J06`.",
+        responses=_spec(DictionaryOut, "The dictionary's entries"),
     )
     def dictionary(self, request: Request[Any, Any, Any], name: str, prefix: str = "") -> Response[bytes]:
         if len(prefix) > MAX_PREFIX:
@@ -116,7 +154,12 @@ class ReferenceController(Controller):
     def xsd(self, request: Request[Any, Any, Any]) -> Response[bytes]:
         return _cached(request, _xsd())
 
-    @get("/rules", sync_to_thread=False, summary="Every error and warning code, in Polish and English")
+    @get(
+        "/rules",
+        sync_to_thread=False,
+        summary="Every error and warning code, in Polish and English",
+        responses=_spec(RulesOut, "The catalogue of problem and warning codes"),
+    )
     def rules(self, request: Request[Any, Any, Any]) -> Response[bytes]:
         return _cached(request, _rules())
 
