@@ -41,6 +41,7 @@ from ezla.reference import openapi
 from ezla.reference.routes import ROUTES as REFERENCE_ROUTES
 from ezla.settings import Settings, get_settings
 from ezla.web.format import FILTERS as WEB_FILTERS
+from ezla.web.operator import ROUTES as OPERATOR_PAGES
 from ezla.web.routes import ROUTES as WEB_ROUTES
 
 log = get_logger("ezla.app")
@@ -189,6 +190,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             OpsController,
             metrics,
             *WEB_ROUTES,
+            *OPERATOR_PAGES,
             *REFERENCE_ROUTES,
             openapi.docs_asset,
             *INSURANCE_ROUTES,

@@ -7,92 +7,29 @@ import csv
 import io
 from datetime import date
 from importlib.resources import files
-from types import SimpleNamespace
 from typing import Any
 from urllib.parse import urlencode
 
 import anyio
-from litestar import Request, Response, get, post
+from litestar import Response, get, post
 from litestar.datastructures import State
 from litestar.response import Redirect, Template
 
 from ezla.auth.service import Principal, Role
 from ezla.business_time import local_date
+from ezla.ca import service as ca
 from ezla.db import reading, transaction, utcnow
 from ezla.distribution import service as delivery
 from ezla.distribution import views as inbox
 from ezla.distribution.outbox import payer_key
 from ezla.errors import BadRequest, EzlaError
 from ezla.events import EzlaId
-from ezla.issuance import lists, printouts
+from ezla.issuance import drafts, lists, printouts
 from ezla.web import format as fmt
+from ezla.web.base import HEADERS, HOME, Req, form_ok, local_path, render, signed_in
 from ezla.web.printout import printout_pdf
-from ezla.web.session import (
-    COOKIE,
-    csrf_for,
-    csrf_ok,
-    lang_cookie,
-    language,
-    principal_for,
-    session_cookie,
-)
+from ezla.web.session import COOKIE, csrf_ok, lang_cookie, language, principal_for, session_cookie
 from ezla.web.texts import LANGUAGES, TEXTS
-
-_CSP = (
-    "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; "
-    "base-uri 'none'; frame-ancestors 'none'"
-)
-HEADERS = {
-    "Content-Security-Policy": _CSP,
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
-    "Cache-Control": "no-store",
-}
-HOME = {
-    Role.EMPLOYER: "/web/employer",
-    Role.PATIENT: "/web/patient",
-    Role.DOCTOR: "/web/doctor",
-}
-
-Req = Request[Any, Any, State]
-
-
-def _page(request: Req, name: str, principal: Principal | None = None, **context: Any) -> Template:
-    lang = language(request)
-    token = request.cookies.get(COOKIE)
-    return Template(
-        template_name=name,
-        context={
-            "t": SimpleNamespace(**TEXTS[lang]),  # not the dict: t.clear would be dict.clear in Jinja
-            "lang": lang,
-            "other_lang": next(x for x in LANGUAGES if x != lang),
-            "here": request.url.path + (f"?{request.url.query}" if request.url.query else ""),
-            "principal": principal,
-            "csrf": csrf_for(token) if token and principal else "",
-            "printed_at": fmt.pl_time(utcnow()),
-            "fmt": fmt,
-            **context,
-        },
-        headers=HEADERS,
-    )
-
-
-def _signed_in(request: Req, role: Role) -> Principal | Response[Any]:
-    """The person behind the cookie if they hold ``role``; otherwise where they should go."""
-    principal = principal_for(request, request.cookies.get(COOKIE))
-    if principal is None:
-        return Redirect(f"/web/sign-in?{urlencode({'next': request.url.path})}", status_code=303)
-    if principal.role != role:
-        return _page(request, "notice.html", principal, home=HOME.get(principal.role, "/schema"))
-    return principal
-
-
-def _local_path(value: object, default: str) -> str:
-    """Only paths on this site (no open redirect through ``next``)."""
-    if isinstance(value, str) and value.startswith("/") and not value.startswith("//") and "\\" not in value:
-        return value
-    return default
-
 
 # --- signing in and out, language ---------------------------------------------------------------
 
@@ -107,7 +44,7 @@ def web_home(request: Req) -> Response[Any]:
 
 @get("/web/sign-in", sync_to_thread=False, include_in_schema=False)
 def sign_in_form(request: Req, next: str | None = None) -> Template:
-    return _page(request, "sign_in.html", next=_local_path(next, ""), error=None)
+    return render(request, "sign_in.html", next=local_path(next, ""), error=None)
 
 
 @post("/web/sign-in", include_in_schema=False, status_code=303)
@@ -116,12 +53,12 @@ async def sign_in(request: Req) -> Response[Any]:
     token = str(form.get("token", "")).strip()
     principal = await anyio.to_thread.run_sync(principal_for, request, token)
     if principal is None:
-        page = _page(
-            request, "sign_in.html", next=_local_path(form.get("next"), ""), error=TEXTS[language(request)]["bad_token"]
+        page = render(
+            request, "sign_in.html", next=local_path(form.get("next"), ""), error=TEXTS[language(request)]["bad_token"]
         )
         page.status_code = 401
         return page
-    target = _local_path(form.get("next"), HOME.get(principal.role, "/schema"))
+    target = local_path(form.get("next"), HOME.get(principal.role, "/schema"))
     return Redirect(target, status_code=303, cookies=[session_cookie(request, token)])
 
 
@@ -139,7 +76,7 @@ async def sign_out(request: Req) -> Response[Any]:
 @get("/web/lang/{lang:str}", sync_to_thread=False, include_in_schema=False)
 def switch_language(request: Req, lang: str, next: str | None = None) -> Response[Any]:
     chosen = lang if lang in LANGUAGES else "pl"
-    return Redirect(_local_path(next, "/web"), status_code=303, cookies=[lang_cookie(request, chosen)])
+    return Redirect(local_path(next, "/web"), status_code=303, cookies=[lang_cookie(request, chosen)])
 
 
 # --- employer -----------------------------------------------------------------------------------
@@ -174,7 +111,7 @@ def _before(value: str | None) -> int | None:
 
 @get("/web/employer", sync_to_thread=True, include_in_schema=False)
 def employer_page(request: Req, state: State) -> Response[Any]:
-    who = _signed_in(request, Role.EMPLOYER)
+    who = signed_in(request, Role.EMPLOYER)
     if not isinstance(who, Principal):
         return who
     params = {k: request.query_params.get(k) for k in ("status", "pesel", "from", "to", "new", "before")}
@@ -186,7 +123,7 @@ def employer_page(request: Req, state: State) -> Response[Any]:
     except EzlaError as exc:
         page, error = inbox.InboxPage([], None), exc
     filters = {k: v for k, v in params.items() if v and k != "before"}
-    return _page(
+    return render(
         request,
         "employer.html",
         who,
@@ -201,11 +138,11 @@ def employer_page(request: Req, state: State) -> Response[Any]:
 @post("/web/employer/ack", include_in_schema=False, status_code=303)
 async def employer_ack(request: Req, state: State) -> Response[Any]:
     form = await request.form()
-    who = await anyio.to_thread.run_sync(_signed_in, request, Role.EMPLOYER)
+    who = await anyio.to_thread.run_sync(signed_in, request, Role.EMPLOYER)
     if not isinstance(who, Principal):
         return who
-    if not csrf_ok(request.cookies.get(COOKIE, ""), form.get("csrf")):
-        return _page(request, "notice.html", who, home="/web/employer", message=TEXTS[language(request)]["csrf"])
+    if not form_ok(request, form):
+        return render(request, "notice.html", who, home="/web/employer", message=TEXTS[language(request)]["csrf"])
 
     def ack() -> None:
         with transaction(state.sessionmaker) as session:
@@ -214,7 +151,7 @@ async def employer_ack(request: Req, state: State) -> Response[Any]:
             )
 
     await anyio.to_thread.run_sync(ack)
-    return Redirect(_local_path(form.get("back"), "/web/employer"), status_code=303)
+    return Redirect(local_path(form.get("back"), "/web/employer"), status_code=303)
 
 
 _CSV_UNSAFE = ("=", "+", "-", "@", "\t", "\r")
@@ -228,7 +165,7 @@ def _cell(value: Any) -> str:
 
 @get("/web/employer/export.csv", sync_to_thread=True, include_in_schema=False)
 def employer_export(request: Req, state: State) -> Response[Any]:
-    who = _signed_in(request, Role.EMPLOYER)
+    who = signed_in(request, Role.EMPLOYER)
     if not isinstance(who, Principal):
         return who
     params = {k: request.query_params.get(k) for k in ("status", "pesel", "from", "to", "new")}
@@ -267,15 +204,15 @@ def employer_export(request: Req, state: State) -> Response[Any]:
 
 @get("/web/employer/ezla/{ezla_id:str}", sync_to_thread=True, include_in_schema=False)
 def employer_detail(request: Req, state: State, ezla_id: str) -> Response[Any]:
-    who = _signed_in(request, Role.EMPLOYER)
+    who = signed_in(request, Role.EMPLOYER)
     if not isinstance(who, Principal):
         return who
     with reading(state.sessionmaker) as session:
         line = inbox.employer_line(session, payer_key(who.nip, who.pesel), ezla_id)
         code = _code(session, line)
     if line is None:
-        return _page(request, "notice.html", who, home="/web/employer", message=None, missing=True)
-    return _page(request, "detail.html", who, line=line, code=code, back="/web/employer", employer=True)
+        return render(request, "notice.html", who, home="/web/employer", message=None, missing=True)
+    return render(request, "detail.html", who, line=line, code=code, back="/web/employer", employer=True)
 
 
 def _code(session: Any, line: inbox.InboxLine | None) -> str | None:
@@ -292,7 +229,7 @@ def _code(session: Any, line: inbox.InboxLine | None) -> str | None:
 
 def _printout(request: Req, state: State, line: inbox.InboxLine | None, code: str | None) -> Response[Any]:
     if line is None or code is None:
-        return _page(request, "notice.html", None, home="/web", message=None, missing=True)
+        return render(request, "notice.html", None, home="/web", message=None, missing=True)
     pdf = printout_pdf(
         line.ezla,
         code=code,
@@ -308,7 +245,7 @@ def _printout(request: Req, state: State, line: inbox.InboxLine | None, code: st
 
 @get("/web/employer/ezla/{ezla_id:str}/printout.pdf", sync_to_thread=True, include_in_schema=False)
 def employer_printout(request: Req, state: State, ezla_id: str) -> Response[Any]:
-    who = _signed_in(request, Role.EMPLOYER)
+    who = signed_in(request, Role.EMPLOYER)
     if not isinstance(who, Principal):
         return who
     with reading(state.sessionmaker) as session:
@@ -322,18 +259,18 @@ def employer_printout(request: Req, state: State, ezla_id: str) -> Response[Any]
 
 @get("/web/patient", sync_to_thread=True, include_in_schema=False)
 def patient_page(request: Req, state: State) -> Response[Any]:
-    who = _signed_in(request, Role.PATIENT)
+    who = signed_in(request, Role.PATIENT)
     if not isinstance(who, Principal):
         return who
     assert who.pesel is not None
     with reading(state.sessionmaker) as session:
         lines = inbox.patient_lines(session, who.pesel)
-    return _page(request, "patient.html", who, lines=lines)
+    return render(request, "patient.html", who, lines=lines)
 
 
 @get("/web/patient/ezla/{ezla_id:str}", sync_to_thread=True, include_in_schema=False)
 def patient_detail(request: Req, state: State, ezla_id: str) -> Response[Any]:
-    who = _signed_in(request, Role.PATIENT)
+    who = signed_in(request, Role.PATIENT)
     if not isinstance(who, Principal):
         return who
     assert who.pesel is not None
@@ -341,13 +278,13 @@ def patient_detail(request: Req, state: State, ezla_id: str) -> Response[Any]:
         line = next((x for x in inbox.patient_lines(session, who.pesel) if x.ezla_id == ezla_id), None)
         code = _code(session, line)
     if line is None:
-        return _page(request, "notice.html", who, home="/web/patient", message=None, missing=True)
-    return _page(request, "detail.html", who, line=line, code=code, back="/web/patient", employer=False)
+        return render(request, "notice.html", who, home="/web/patient", message=None, missing=True)
+    return render(request, "detail.html", who, line=line, code=code, back="/web/patient", employer=False)
 
 
 @get("/web/patient/ezla/{ezla_id:str}/printout.pdf", sync_to_thread=True, include_in_schema=False)
 def patient_printout(request: Req, state: State, ezla_id: str) -> Response[Any]:
-    who = _signed_in(request, Role.PATIENT)
+    who = signed_in(request, Role.PATIENT)
     if not isinstance(who, Principal):
         return who
     assert who.pesel is not None
@@ -362,13 +299,15 @@ def patient_printout(request: Req, state: State, ezla_id: str) -> Response[Any]:
 
 @get("/web/doctor", sync_to_thread=True, include_in_schema=False)
 def doctor_page(request: Req, state: State, after: str | None = None) -> Response[Any]:
-    who = _signed_in(request, Role.DOCTOR)
+    who = signed_in(request, Role.DOCTOR)
     if not isinstance(who, Principal):
         return who
     assert who.npwz is not None
     with reading(state.sessionmaker) as session:
         page = lists.doctor_ezla(session, who.npwz, after=after or None, limit=25)
-    return _page(request, "doctor.html", who, page=page)
+        record = ca.doctor_record(session, who.npwz)
+    pending = [d for d in drafts.listing(state.sessionmaker, who) if d.submitted_ezla_id is None]
+    return render(request, "doctor.html", who, page=page, record=record, drafts=pending, now=utcnow())
 
 
 # --- anyone holding a printout ------------------------------------------------------------------
@@ -378,7 +317,7 @@ def doctor_page(request: Req, state: State, after: str | None = None) -> Respons
 def verify_printout(request: Req, state: State, number: str | None = None, code: str | None = None) -> Response[Any]:
     """Public: the number and the code from the paper. Rate-limited like every public read."""
     if not number and not code:
-        return _page(request, "verify.html", number="", code="", result=None, asked=False, error=None)
+        return render(request, "verify.html", number="", code="", result=None, asked=False, error=None)
     result, error = None, None
     try:
         with reading(state.sessionmaker) as session:
@@ -387,7 +326,7 @@ def verify_printout(request: Req, state: State, number: str | None = None, code:
                 result = printouts.check_printout(session, key, number or "", code or "")
     except EzlaError as exc:
         error = exc
-    page = _page(request, "verify.html", number=number or "", code=code or "", result=result, asked=True, error=error)
+    page = render(request, "verify.html", number=number or "", code=code or "", result=result, asked=True, error=error)
     if error is not None:
         page.status_code = 400
     elif result is None:
