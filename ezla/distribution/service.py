@@ -113,6 +113,11 @@ def set_webhook(session: Session, payer_key: str, *, url: str, secret: str, now:
     audit.record(session, "webhook_set", payer_key, {}, now=now)
 
 
+def webhook_url(session: Session, payer_key: str) -> str | None:
+    """The payer's webhook address (never its secret)."""
+    return session.scalar(select(Webhook.url).where(Webhook.payer_key == payer_key))
+
+
 def delete_webhook(session: Session, payer_key: str) -> None:
     row = session.get(Webhook, payer_key)
     if row is not None:

@@ -7,7 +7,7 @@ happen before (``ezla.xades``); business rules after (``rules.py``).
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date
+from datetime import date, datetime
 from typing import Final, TypeVar
 
 from lxml import etree
@@ -29,7 +29,7 @@ from ezla.document.model import (
 from ezla.document.schema import NS, validate
 from ezla.errors import SchemaInvalid
 from ezla.events import DocumentId
-from ezla.identifiers import Nip, Npwz, Pesel, Regon
+from ezla.identifiers import Nip, Npwz, Pesel, Regon, pesel_birth_date
 
 _N: Final = {"ez": NS}
 T = TypeVar("T")
@@ -197,8 +197,7 @@ def _write_incapacity(root: etree._Element, i: Incapacity) -> None:
         _sub(inc, "BackdatingJustification", i.backdating_justification)
 
 
-def _write_patient(root: etree._Element, p: Patient) -> None:
-    pa = _sub(root, "Patient")
+def _write_identity(pa: etree._Element, p: Patient) -> None:
     if p.pesel is not None:
         _sub(pa, "Pesel", p.pesel)
     else:
@@ -208,6 +207,11 @@ def _write_patient(root: etree._Element, p: Patient) -> None:
         _sub(pp, "Country", p.passport.country)
         _sub(pp, "BirthDate", p.passport.birth_date.isoformat())
         _sub(pp, "Sex", p.passport.sex)
+
+
+def _write_patient(root: etree._Element, p: Patient) -> None:
+    pa = _sub(root, "Patient")
+    _write_identity(pa, p)
     _sub(pa, "GivenName", p.given_name)
     _sub(pa, "FamilyName", p.family_name)
     _write_address(pa, "Address", p.address)
@@ -260,6 +264,74 @@ def sick_leave_element(s: SickLeave) -> etree._Element:
         _sub(rep, "Series", s.replaces.series)
         _sub(rep, "Number", s.replaces.number)
     return root
+
+
+def payer_copy_element(
+    s: SickLeave,
+    *,
+    series: str,
+    number: str,
+    status: str,
+    accepted_at: datetime,
+    cancelled_at: datetime | None,
+) -> etree._Element:
+    """The unsigned ``PayerCopy``: what the payer may see of an e-ZLA (domain.md "Who sees what",
+    the same cut as ``issuance.views.employer_view``). Never the diagnosis, the psychiatric flag or
+    its justification, the residence address (the stay address instead), nor the cared-for
+    person's PESEL (their birth date instead: a child's age decides the allowance)."""
+    root = etree.Element(f"{{{NS}}}PayerCopy", nsmap={None: NS})  # type: ignore[dict-item]  # lxml-stubs
+    _sub(root, "Series", series)
+    _sub(root, "Number", number)
+    _sub(root, "Status", status)
+    _sub(root, "AcceptedAt", accepted_at.isoformat(timespec="seconds"))
+    if cancelled_at is not None:
+        _sub(root, "CancelledAt", cancelled_at.isoformat(timespec="seconds"))
+    _sub(root, "IssueDate", s.issue_date.isoformat())
+    doc = _sub(root, "Doctor")
+    _sub(doc, "Npwz", s.doctor.npwz)
+    _sub(doc, "GivenName", s.doctor.given_name)
+    _sub(doc, "FamilyName", s.doctor.family_name)
+    _sub(root, "ClinicName", s.clinic.name)
+    pa = _sub(root, "Patient")
+    _write_identity(pa, s.patient)
+    _sub(pa, "GivenName", s.patient.given_name)
+    _sub(pa, "FamilyName", s.patient.family_name)
+    _write_address(pa, "StayAddress", s.patient.effective_stay_address)
+    py = _sub(root, "Payer")
+    if s.payer.nip is not None:
+        _sub(py, "Nip", s.payer.nip)
+    else:
+        _sub(py, "Pesel", s.payer.pesel)
+    _sub(py, "Name", s.payer.name)
+    inc = _sub(root, "Incapacity")
+    _sub(inc, "From", s.incapacity.start.isoformat())
+    _sub(inc, "To", s.incapacity.end.isoformat())
+    if s.incapacity.hospital is not None:
+        h = _sub(root, "Hospital")
+        _sub(h, "From", s.incapacity.hospital.start.isoformat())
+        _sub(h, "To", s.incapacity.hospital.end.isoformat())
+    _sub(root, "Indication", str(s.indication))
+    if s.codes:
+        codes = _sub(root, "Codes")
+        for c in s.codes:
+            _sub(codes, "Code", c)
+    if s.family_member_care is not None:
+        _write_payer_care(root, s.family_member_care)
+    return root
+
+
+def _write_payer_care(root: etree._Element, f: FamilyMemberCare) -> None:
+    fm = _sub(root, "FamilyMemberCare")
+    birth = f.birth_date
+    if birth is None and f.pesel is not None:
+        try:
+            birth = pesel_birth_date(f.pesel)
+        except ValueError:
+            birth = None
+    if birth is not None:
+        _sub(fm, "BirthDate", birth.isoformat())
+    _sub(fm, "Relationship", str(f.relationship))
+    _sub(fm, "SharesHousehold", "true" if f.shares_household else "false")
 
 
 def build_sick_leave_xml(s: SickLeave, *, check: bool = True) -> bytes:

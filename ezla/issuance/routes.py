@@ -18,10 +18,12 @@ from ezla.audit import service as audit
 from ezla.auth.guards import authenticated_by, principal_of, requires
 from ezla.auth.service import Role
 from ezla.db import reading, transaction, utcnow
+from ezla.distribution.outbox import payer_key
 from ezla.errors import UnsupportedMediaType
 from ezla.events import EzlaId, EzlaStatus
 from ezla.idempotency import by_content
 from ezla.issuance import assistants, drafts, lists, printouts, reservations, service, validation
+from ezla.issuance.payer_copy import payer_copy as seal_payer_copy
 from ezla.log import get_logger
 from ezla.problems import ROW_ID
 from ezla.ratelimit import bucket
@@ -237,6 +239,25 @@ class EzlaController(Controller):
                 session, EzlaId(ezla_id), role=principal.role.value, npwz=principal.npwz
             )
         return view.receipt_xml
+
+    @get(
+        "/{ezla_id:str}/payer-copy",
+        guards=[requires(Role.EMPLOYER)],
+        sync_to_thread=True,
+        media_type="application/xml",
+        summary="The payer's copy: the e-ZLA without the diagnosis, sealed by the service (XAdES)",
+        description="A `PayerCopy` (GET /v1/xsd/sickleave.xsd) with the e-ZLA's current status, "
+        "verifiable with the CA chain (GET /v1/ca/chain).",
+    )
+    def payer_copy(self, ezla_id: str, request: Request[Any, Any, State], state: State) -> Response[bytes]:
+        principal = principal_of(request)
+        with reading(state.sessionmaker) as session:
+            view = service.get_for_payer(session, EzlaId(ezla_id), payer=payer_key(principal.nip, principal.pesel))
+        body = seal_payer_copy(view, state.ca_context().keys, now=utcnow())
+        name = f"e-ZLA-{view.series}{view.number:07d}-payer.xml"
+        return Response(
+            body, media_type="application/xml", headers={"Content-Disposition": f'attachment; filename="{name}"'}
+        )
 
 
 class DoctorController(Controller):

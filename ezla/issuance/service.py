@@ -337,6 +337,15 @@ def _view(record: SickLeaveRecord, sick_leave: document.SickLeave | None = None)
     )
 
 
+def get_for_payer(session: Session, ezla_id: EzlaId, *, payer: str) -> views.EzlaView:
+    """The e-ZLA if it names this payer (payer key as ``outbox.payer_key``); not found otherwise,
+    so a payer cannot learn which ids exist."""
+    view = get(session, ezla_id)
+    if view.payer_key != payer:
+        raise EzlaNotFound()
+    return view
+
+
 def get(session: Session, ezla_id: EzlaId) -> views.EzlaView:
     record = session.get(SickLeaveRecord, ezla_id) if _is_uuid(ezla_id) else None
     if record is None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from datetime import date
 from importlib.resources import files
 from typing import Any
@@ -21,10 +22,13 @@ from ezla.ca import service as ca
 from ezla.db import reading, transaction, utcnow
 from ezla.distribution import service as delivery
 from ezla.distribution import views as inbox
+from ezla.distribution.addresses import WebhookPolicy
 from ezla.distribution.outbox import payer_key
 from ezla.errors import BadRequest, EzlaError
 from ezla.events import EzlaId
 from ezla.issuance import drafts, lists, printouts
+from ezla.issuance import service as issuance
+from ezla.issuance.payer_copy import payer_copy as seal_payer_copy
 from ezla.web import format as fmt
 from ezla.web.base import HEADERS, HOME, Req, form_ok, local_path, render, signed_in
 from ezla.web.printout import printout_pdf
@@ -119,9 +123,10 @@ def employer_page(request: Req, state: State) -> Response[Any]:
         flt = _inbox_filter(params)
         with reading(state.sessionmaker) as session:
             page = inbox.employer_page(session, payer_key(who.nip, who.pesel), flt, before=_before(params["before"]))
+            webhook = delivery.webhook_url(session, payer_key(who.nip, who.pesel))
         error = None
     except EzlaError as exc:
-        page, error = inbox.InboxPage([], None), exc
+        page, error, webhook = inbox.InboxPage([], None), exc, None
     filters = {k: v for k, v in params.items() if v and k != "before"}
     return render(
         request,
@@ -132,6 +137,8 @@ def employer_page(request: Req, state: State) -> Response[Any]:
         query=urlencode(filters),
         next_url=f"/web/employer?{urlencode({**filters, 'before': page.next_before})}" if page.next_before else None,
         error=error,
+        webhook=webhook,
+        webhook_error=_problem_code(request.query_params.get("webhook_error")),
     )
 
 
@@ -152,6 +159,39 @@ async def employer_ack(request: Req, state: State) -> Response[Any]:
 
     await anyio.to_thread.run_sync(ack)
     return Redirect(local_path(form.get("back"), "/web/employer"), status_code=303)
+
+
+def _problem_code(value: str | None) -> str | None:
+    return value if value and re.fullmatch(r"[a-z][a-z0-9-]{0,47}", value) else None
+
+
+@post("/web/employer/webhook", include_in_schema=False, status_code=303)
+async def employer_webhook(request: Req, state: State) -> Response[Any]:
+    """Set or remove the payer's webhook, with the same checks as PUT /v1/employer/webhook."""
+    form = await request.form()
+    who = await anyio.to_thread.run_sync(signed_in, request, Role.EMPLOYER)
+    if not isinstance(who, Principal):
+        return who
+    if not form_ok(request, form):
+        return render(request, "notice.html", who, home="/web/employer", message=TEXTS[language(request)]["csrf"])
+    payer = payer_key(who.nip, who.pesel)
+    url, secret = str(form.get("url", "")).strip(), str(form.get("secret", ""))
+
+    def change() -> None:
+        if form.get("remove"):
+            with transaction(state.sessionmaker) as session:
+                delivery.delete_webhook(session, payer)
+            return
+        delivery.check_webhook_url(url, WebhookPolicy.from_settings(state.settings))  # resolves: no transaction
+        with transaction(state.sessionmaker) as session:
+            delivery.set_webhook(session, payer, url=url, secret=secret, now=utcnow())
+
+    try:
+        await anyio.to_thread.run_sync(change)
+    except EzlaError as exc:
+        # Only the code travels in the URL (no text of ours can be forged into the page by a link).
+        return Redirect(f"/web/employer?{urlencode({'webhook_error': exc.code})}#webhook", status_code=303)
+    return Redirect("/web/employer#webhook", status_code=303)
 
 
 _CSV_UNSAFE = ("=", "+", "-", "@", "\t", "\r")
@@ -254,6 +294,27 @@ def employer_printout(request: Req, state: State, ezla_id: str) -> Response[Any]
     return _printout(request, state, line, code)
 
 
+def _xml_download(body: bytes, name: str) -> Response[bytes]:
+    return Response(
+        body, media_type="application/xml", headers={**HEADERS, "Content-Disposition": f'attachment; filename="{name}"'}
+    )
+
+
+@get("/web/employer/ezla/{ezla_id:str}/payer-copy.xml", sync_to_thread=True, include_in_schema=False)
+def employer_xml(request: Req, state: State, ezla_id: str) -> Response[Any]:
+    """The payer's copy sealed by the service: no diagnosis, verifiable (issuance.payer_copy)."""
+    who = signed_in(request, Role.EMPLOYER)
+    if not isinstance(who, Principal):
+        return who
+    try:
+        with reading(state.sessionmaker) as session:
+            view = issuance.get_for_payer(session, EzlaId(ezla_id), payer=payer_key(who.nip, who.pesel))
+    except EzlaError:
+        return render(request, "notice.html", who, home="/web/employer", missing=True)
+    body = seal_payer_copy(view, state.ca_context().keys, now=utcnow())
+    return _xml_download(body, f"e-ZLA-{view.series}{view.number:07d}-payer.xml")
+
+
 # --- patient ------------------------------------------------------------------------------------
 
 
@@ -292,6 +353,22 @@ def patient_printout(request: Req, state: State, ezla_id: str) -> Response[Any]:
         line = next((x for x in inbox.patient_lines(session, who.pesel) if x.ezla_id == ezla_id), None)
         code = _code(session, line)
     return _printout(request, state, line, code)
+
+
+@get("/web/patient/ezla/{ezla_id:str}/signed.xml", sync_to_thread=True, include_in_schema=False)
+def patient_xml(request: Req, state: State, ezla_id: str) -> Response[Any]:
+    """The patient's own e-ZLA as the doctor signed it (diagnosis included: it is theirs)."""
+    who = signed_in(request, Role.PATIENT)
+    if not isinstance(who, Principal):
+        return who
+    try:
+        with reading(state.sessionmaker) as session:
+            view = issuance.get(session, EzlaId(ezla_id))
+    except EzlaError:
+        view = None
+    if view is None or view.patient_pesel != who.pesel:
+        return render(request, "notice.html", who, home="/web/patient", missing=True)
+    return _xml_download(view.signed_xml, f"e-ZLA-{view.series}{view.number:07d}.xml")
 
 
 # --- doctor -------------------------------------------------------------------------------------
@@ -363,12 +440,15 @@ ROUTES = [
     switch_language,
     employer_page,
     employer_ack,
+    employer_webhook,
     employer_export,
     employer_detail,
     employer_printout,
+    employer_xml,
     patient_page,
     patient_detail,
     patient_printout,
+    patient_xml,
     doctor_page,
     verify_printout,
     old_employer_page,

@@ -233,3 +233,97 @@ def _payer(nip: str):  # type: ignore[no-untyped-def]
     from ezla.identifiers import Nip
 
     return Payer(nip=Nip(nip), name="Inna Firma sp. z o.o.")
+
+
+def test_downloads_are_the_right_documents_for_each(client, operator_token, session_factory, make_worker, pki_dir):  # type: ignore[no-untyped-def]
+    from ezla.ca.keystore import load_cert
+    from ezla.document.schema import NS, validate
+    from ezla.xades import verify_enveloped
+
+    doctor = enroll(client, operator_token)
+    xml = signed_sick_leave(doctor, codes=("E",))
+    accepted = client.post("/v1/ezla", content=xml, headers=XML).json()
+    drain(make_worker())
+
+    employer = _token(session_factory, Role.EMPLOYER, nip=NIP_A)
+    api = client.get(f"/v1/ezla/{accepted['id']}/payer-copy", headers={"Authorization": f"Bearer {employer}"})
+    assert api.status_code == 200 and api.headers["content-type"].startswith("application/xml")
+    other = _token(session_factory, Role.EMPLOYER, nip=NIP_B)
+    assert (
+        client.get(f"/v1/ezla/{accepted['id']}/payer-copy", headers={"Authorization": f"Bearer {other}"}).status_code
+        == 404
+    )
+    _sign_in(client, employer)
+    copy = client.get(f"/web/employer/ezla/{accepted['id']}/payer-copy.xml")
+    assert copy.status_code == 200 and "attachment" in copy.headers["content-disposition"]
+    for body in (api.content, copy.content):
+        sealed = verify_enveloped(
+            body,
+            trust_roots=[load_cert(pki_dir, "root")],
+            intermediates=[load_cert(pki_dir, "issuing")],
+            at=datetime.now(UTC),
+        )
+        assert sealed.signer.subject == load_cert(pki_dir, "service").subject  # the service seal, not a doctor
+        root = sealed.signed_root
+        validate(root)
+        assert etree.QName(root).localname == "PayerCopy"
+        assert root.findtext(f"{{{NS}}}Number") == accepted["number"] and root.findtext(f"{{{NS}}}Status") == "issued"
+        assert b"J06.9" not in body and b"Icd10" not in body and b"Address>" not in body.replace(b"StayAddress>", b"")
+
+    _sign_in(client, _token(session_factory, Role.PATIENT, pesel=PESEL_A))
+    original = client.get(f"/web/patient/ezla/{accepted['id']}/signed.xml")
+    assert original.status_code == 200 and original.content == xml  # the doctor's signed original, theirs
+    _sign_in(client, _token(session_factory, Role.PATIENT, pesel=PESEL_B))
+    assert client.get(f"/web/patient/ezla/{accepted['id']}/signed.xml").content != xml  # another patient: nothing
+
+
+def test_payer_sets_and_removes_the_webhook_from_the_page(client, session_factory):  # type: ignore[no-untyped-def]
+    _sign_in(client, _token(session_factory, Role.EMPLOYER, nip=NIP_A))
+    page = client.get("/web/employer")
+    csrf = _csrf(page.text)
+    bad = client.post(
+        "/web/employer/webhook", data={"csrf": csrf, "url": "ftp://x", "secret": "s" * 20}, follow_redirects=False
+    )
+    assert bad.status_code == 303 and "webhook_error=" in bad.headers["location"]
+    assert "Nie zapisano" in client.get(bad.headers["location"]).text
+    spoof = client.get("/web/employer", params={"webhook_error": "<b>Zadzwoń pod 0-700</b>"})
+    assert "Zadzwoń" not in spoof.text  # only a problem code is ever shown from the URL
+    good = client.post(
+        "/web/employer/webhook",
+        data={"csrf": csrf, "url": "http://127.0.0.1:9/hook", "secret": "s3cret-s3cret-s3cret"},
+        follow_redirects=False,
+    )
+    assert good.status_code == 303
+    assert "http://127.0.0.1:9/hook" in client.get("/web/employer").text
+    assert "s3cret-s3cret-s3cret" not in client.get("/web/employer").text
+    client.post("/web/employer/webhook", data={"csrf": csrf, "remove": "1"}, follow_redirects=False)
+    assert "http://127.0.0.1:9/hook" not in client.get("/web/employer").text
+
+
+def test_operator_runs_doctors_accounts_and_deliveries_from_the_page(client, operator_token):  # type: ignore[no-untyped-def]
+    _sign_in(client, operator_token)
+    home = client.get("/web/operator")
+    assert home.status_code == 200 and "CRL" in home.text
+    csrf = _csrf(home.text)
+    registered = client.post(
+        "/web/operator/doctors",
+        data={"csrf": csrf, "npwz": "5425740", "pesel": "44051401359", "given_name": "Anna", "family_name": "Nowak"},
+    )
+    code = lxml.html.fromstring(registered.text).xpath("string(//code[@class='secret'])")
+    assert registered.status_code == 200 and len(code) >= 8 and "Nowak Anna" in registered.text
+    made = client.post("/web/operator/accounts", data={"csrf": csrf, "role": "employer", "nip": NIP_A, "label": "ACME"})
+    token = lxml.html.fromstring(made.text).xpath("string(//code[@class='secret'])")
+    assert made.headers["cache-control"] == "no-store" and len(token) > 20
+    assert client.get("/v1/employer/ezla", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+    ids = re.findall(r"#(\d+) płatnik ACME", made.text)
+    forged = client.post(f"/web/operator/accounts/{ids[0]}/revoke", data={"csrf": "x" * 32})
+    assert "wygasł" in forged.text  # the CSRF notice: nothing changed
+    assert client.get("/v1/employer/ezla", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+    client.post(f"/web/operator/accounts/{ids[0]}/revoke", data={"csrf": csrf}, follow_redirects=False)
+    assert client.get("/v1/employer/ezla", headers={"Authorization": f"Bearer {token}"}).status_code == 401
+
+    doctor_page = client.get("/web/operator/doctors/5425740")
+    assert doctor_page.status_code == 200 and "Anna Nowak" in doctor_page.text
+    again = client.post("/web/operator/doctors/5425740/code", data={"csrf": csrf})
+    assert lxml.html.fromstring(again.text).xpath("string(//code[@class='secret'])") not in ("", code)
+    assert client.post("/web/operator/deliveries/retry", data={"csrf": csrf}, follow_redirects=False).status_code == 303
