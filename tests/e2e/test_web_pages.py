@@ -60,7 +60,12 @@ def test_employer_and_patient_pages(single_node, tmp_path):
 
     employer = _account(env, "--role", "employer", "--nip", "5260250274")
     patient = _account(env, "--role", "patient", "--pesel", "44051401359")
-    done = run([node, "pages.mjs", url, employer, patient, str(tmp_path)], cwd=BROWSER, timeout=120)
+    operator = _account(env, "--role", "operator")
+    with EzlaClient([url]) as client:
+        doctor_token = client.doctor_login(doctor.cert, doctor.key)
+    done = run(
+        [node, "pages.mjs", url, employer, patient, operator, doctor_token, str(tmp_path)], cwd=BROWSER, timeout=180
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     seen = json.loads(done.stdout)
     expected = sorted(f"{e['series']} {e['number']}" for e in [*numbers, gone])
@@ -81,5 +86,8 @@ def test_employer_and_patient_pages(single_node, tmp_path):
     assert all(not v for v in seen["axe"].values()), seen["axe"]
     assert all(width <= 360 for width in seen["narrow"].values()), seen["narrow"]
     assert all(not v for v in seen["smallTargets"].values()), seen["smallTargets"]
-    for name in ("employer", "detail", "verify", "sign-in", "patient"):
+    assert seen["operatorUrl"].endswith("/web/operator") and "CRL" in seen["operator"]
+    assert doctor.npwz in seen["operatorDoctor"]
+    assert seen["doctorUrl"].endswith("/web/doctor") and seen["doctor"]["cards"] == 25  # a page of their 27
+    for name in ("employer", "detail", "verify", "sign-in", "patient", "operator", "operator-doctor", "doctor"):
         assert (tmp_path / f"{name}.png").stat().st_size > 10_000

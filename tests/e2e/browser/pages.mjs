@@ -1,11 +1,11 @@
-// Usage: node pages.mjs BASE_URL EMPLOYER_TOKEN PATIENT_TOKEN OUT_DIR
+// Usage: node pages.mjs BASE_URL EMPLOYER_TOKEN PATIENT_TOKEN OPERATOR_TOKEN DOCTOR_TOKEN OUT_DIR
 // Uses the pages as people would (type the token, click, filter, acknowledge, download, sign out,
 // check a printout), checks each main page at 360 px and with axe-core (WCAG 2.1 A/AA), saves a
 // screenshot of each, and prints JSON with what it saw. Exit 1 on any page error.
 import { readFileSync } from "node:fs";
 import { chromium } from "playwright-core";
 
-const [base, employerToken, patientToken, outDir] = process.argv.slice(2);
+const [base, employerToken, patientToken, operatorToken, doctorToken, outDir] = process.argv.slice(2);
 const axeSource = readFileSync(new URL("./node_modules/axe-core/axe.min.js", import.meta.url), "utf8");
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
@@ -61,7 +61,7 @@ try {
   result.employer = { first: first.length, all: [...first, ...second], text: await page.textContent("main") };
   await page.goto(`${base}/web/employer`);
   await page.selectOption("#f-status", "cancelled");
-  await Promise.all([page.waitForNavigation(), page.click(".filters button[type=submit]")]);
+  await Promise.all([page.waitForNavigation(), page.click("#filter-form button[type=submit]")]);
   result.employer.cancelled = await numbers(page);
   await page.goto(`${base}/web/employer`);
   const before = await page.textContent("p.summary");
@@ -99,6 +99,22 @@ try {
     formsHidden: !(await page.isVisible("header form")),
   };
   await page.screenshot({ path: `${outDir}/patient-print.png`, fullPage: true });
+  await page.emulateMedia({ media: "screen" });
+
+  // An operator, then a doctor.
+  await page.goto(`${base}/web/sign-in`);
+  await signIn(page, operatorToken);
+  result.operatorUrl = page.url();
+  result.operator = await page.textContent("main");
+  await check(page, "operator");
+  await Promise.all([page.waitForNavigation(), page.click("#doctors a")]);
+  result.operatorDoctor = await page.textContent("main");
+  await check(page, "operator-doctor");
+  await page.goto(`${base}/web/sign-in`);
+  await signIn(page, doctorToken);
+  result.doctorUrl = page.url();
+  result.doctor = { text: await page.textContent("main"), cards: await page.locator("article.ezla").count() };
+  await check(page, "doctor");
 } finally {
   await browser.close();
 }
