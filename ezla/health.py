@@ -2,11 +2,26 @@
 
 from __future__ import annotations
 
+import msgspec
 from litestar import Controller, Response, get
 from litestar.datastructures import State
+from litestar.openapi.datastructures import ResponseSpec
 from sqlalchemy import text
 
 from ezla.errors import EzlaError
+
+
+class Live(msgspec.Struct, frozen=True):
+    status: str
+    node: str
+
+
+class Ready(msgspec.Struct, frozen=True):
+    status: str  # ok | unavailable (then the answer is 503)
+    node: str
+    draining: bool
+    database: str  # ok, or the driver's error class
+    ca: str  # ok, or the problem code (pki-not-initialised, pki-passphrase-wrong)
 
 
 class HealthController(Controller):
@@ -15,25 +30,26 @@ class HealthController(Controller):
     include_in_schema = True
 
     @get("/live", sync_to_thread=False, summary="Liveness: the process answers")
-    def live(self, state: State) -> dict[str, str]:
-        return {"status": "ok", "node": state.settings.node_id}
+    def live(self, state: State) -> Live:
+        return Live("ok", state.settings.node_id)
 
-    @get("/ready", sync_to_thread=True, summary="Readiness: the database answers and the node is not draining")
-    def ready(self, state: State) -> Response[dict[str, object]]:
-        checks: dict[str, object] = {"draining": state.draining}
+    @get(
+        "/ready",
+        sync_to_thread=True,
+        summary="Readiness: the database answers and the node is not draining",
+        responses={503: ResponseSpec(data_container=Ready, description="Not ready: the checks say why")},
+    )
+    def ready(self, state: State) -> Response[Ready]:
+        database, ca = "ok", "ok"
         try:
             with state.engine.connect() as conn:
                 conn.execute(text("SELECT 1"))
-            checks["database"] = "ok"
         except Exception as exc:  # any driver error means not ready
-            checks["database"] = type(exc).__name__
+            database = type(exc).__name__
         try:
             state.ca_context()
-            checks["ca"] = "ok"
         except EzlaError as exc:
-            checks["ca"] = exc.code
-        ok = checks["database"] == "ok" and checks["ca"] == "ok" and not state.draining
-        return Response(
-            {"status": "ok" if ok else "unavailable", "node": state.settings.node_id, **checks},
-            status_code=200 if ok else 503,
-        )
+            ca = exc.code
+        ok = database == "ok" and ca == "ok" and not state.draining
+        answer = Ready("ok" if ok else "unavailable", state.settings.node_id, bool(state.draining), database, ca)
+        return Response(answer, status_code=200 if ok else 503)

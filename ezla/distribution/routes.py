@@ -23,6 +23,21 @@ class WebhookIn(msgspec.Struct, forbid_unknown_fields=True):
     secret: str
 
 
+class AckOut(msgspec.Struct, frozen=True):
+    ezla_id: str
+    acknowledged: bool
+
+
+class WebhookOut(msgspec.Struct, frozen=True):
+    url: str
+    signature_header: str  # HMAC-SHA256 of "timestamp.body" with the secret, hex
+    timestamp_header: str
+
+
+class RetryOut(msgspec.Struct, frozen=True):
+    requeued: int
+
+
 def _payer(p: Principal) -> str:
     return payer_key(p.nip, p.pesel)
 
@@ -46,10 +61,10 @@ class EmployerController(Controller):
         sync_to_thread=True,
         summary="Acknowledge an e-ZLA in the payer's inbox",
     )
-    def ack(self, ezla_id: str, request: Request[Any, Any, State], state: State) -> dict[str, Any]:
+    def ack(self, ezla_id: str, request: Request[Any, Any, State], state: State) -> AckOut:
         with transaction(state.sessionmaker) as session:
             service.acknowledge(session, _payer(principal_of(request)), EzlaId(ezla_id), now=utcnow())
-        return {"ezla_id": ezla_id, "acknowledged": True}
+        return AckOut(ezla_id, True)
 
     @put(
         "/webhook",
@@ -57,14 +72,14 @@ class EmployerController(Controller):
         sync_to_thread=True,
         summary="Set the payer's webhook: each new event is POSTed to it, signed with HMAC",
     )
-    def set_webhook(self, data: WebhookIn, request: Request[Any, Any, State], state: State) -> dict[str, Any]:
+    def set_webhook(self, data: WebhookIn, request: Request[Any, Any, State], state: State) -> WebhookOut:
         payer = _payer(principal_of(request))
         service.check_webhook_url(
             data.url, WebhookPolicy.from_settings(state.settings)
         )  # resolves: no transaction open
         with transaction(state.sessionmaker) as session:
             service.set_webhook(session, payer, url=data.url, secret=data.secret, now=utcnow())
-        return {"url": data.url, "signature_header": "X-Ezla-Signature", "timestamp_header": "X-Ezla-Timestamp"}
+        return WebhookOut(data.url, "X-Ezla-Signature", "X-Ezla-Timestamp")
 
     @delete("/webhook", status_code=204, sync_to_thread=True, summary="Remove the payer's webhook")
     def delete_webhook(self, request: Request[Any, Any, State], state: State) -> None:
@@ -101,11 +116,11 @@ class OpsController(Controller):
         sync_to_thread=True,
         summary="Put dead deliveries back in the queue (operator)",
     )
-    def retry(self, state: State, delivery_id: int | None = None) -> dict[str, Any]:
+    def retry(self, state: State, delivery_id: int | None = None) -> RetryOut:
         if delivery_id is not None and not 0 < delivery_id < 2**62:
             raise BadRequest("delivery_id out of range", field="delivery_id")
         with transaction(state.sessionmaker) as session:
-            return {"requeued": outbox.retry_dead(session, now=utcnow(), delivery_id=delivery_id)}
+            return RetryOut(outbox.retry_dead(session, now=utcnow(), delivery_id=delivery_id))
 
 
 @get(

@@ -77,9 +77,22 @@ async def _read_xml(request: Request[Any, Any, Any]) -> bytes:
     return await request.body()
 
 
-def _answer(result: service.Accepted) -> Response[dict[str, Any]]:
+class AcceptedOut(msgspec.Struct, frozen=True):
+    """The answer to a submission or a cancellation: the e-ZLA's id, number and status now."""
+
+    id: str
+    series: str
+    number: str  # seven digits, as printed
+    status: str  # issued | cancelled
+
+
+def _accepted(result: service.Accepted) -> AcceptedOut:
+    return AcceptedOut(result.id, result.series, f"{result.number:07d}", result.status)
+
+
+def _answer(result: service.Accepted) -> Response[AcceptedOut]:
     return Response(
-        result.as_json(), status_code=201 if result.created else 200, headers={"Location": f"/v1/ezla/{result.id}"}
+        _accepted(result), status_code=201 if result.created else 200, headers={"Location": f"/v1/ezla/{result.id}"}
     )
 
 
@@ -98,7 +111,7 @@ class EzlaController(Controller):
         },
         operation_class=SIGNED_SICK_LEAVE,
     )
-    async def submit(self, request: Request[Any, Any, State], state: State) -> Response[dict[str, Any]]:
+    async def submit(self, request: Request[Any, Any, State], state: State) -> Response[AcceptedOut]:
         data = await _read_xml(request)
 
         def run() -> service.Accepted:  # the service opens its own short transactions around the CPU work
@@ -128,7 +141,7 @@ class EzlaController(Controller):
         },
         operation_class=SIGNED_CANCELLATION,
     )
-    async def cancel(self, ezla_id: str, request: Request[Any, Any, State], state: State) -> Response[dict[str, Any]]:
+    async def cancel(self, ezla_id: str, request: Request[Any, Any, State], state: State) -> Response[AcceptedOut]:
         data = await _read_xml(request)
 
         def run() -> service.Accepted:
@@ -138,7 +151,7 @@ class EzlaController(Controller):
         if result.created:
             state.outbox_committed()
         log.info("ezla_cancelled", ezla_id=result.id)
-        return Response(result.as_json(), status_code=200, headers={"Location": f"/v1/ezla/{result.id}"})
+        return Response(_accepted(result), status_code=200, headers={"Location": f"/v1/ezla/{result.id}"})
 
     @post(
         "/validation",
