@@ -11,7 +11,7 @@ from litestar.datastructures import State
 from ezla.auth.guards import principal_of, requires
 from ezla.auth.service import Principal, Role
 from ezla.db import reading, transaction, utcnow
-from ezla.distribution import outbox, service
+from ezla.distribution import outbox, schemas, service
 from ezla.distribution.addresses import WebhookPolicy
 from ezla.distribution.outbox import payer_key
 from ezla.errors import BadRequest
@@ -50,10 +50,10 @@ class EmployerController(Controller):
     @get("/ezla", sync_to_thread=True, summary="Inbox: the payer's e-ZLA events, no diagnosis; cursor paging")
     def inbox(
         self, request: Request[Any, Any, State], state: State, after: str | None = None, limit: int = 50
-    ) -> dict[str, Any]:
+    ) -> schemas.InboxPage:
         with reading(state.sessionmaker) as session:
             page = service.employer_inbox(session, _payer(principal_of(request)), after=after, limit=limit)
-        return {"items": page.items, "next_cursor": page.next_cursor}
+        return msgspec.convert({"items": page.items, "next_cursor": page.next_cursor}, schemas.InboxPage)
 
     @post(
         "/ezla/{ezla_id:str}/ack",
@@ -93,11 +93,11 @@ class PatientController(Controller):
     guards = [requires(Role.PATIENT)]
 
     @get("/ezla", sync_to_thread=True, summary="The patient's own e-ZLA (with diagnosis) and cancellations")
-    def mine(self, request: Request[Any, Any, State], state: State) -> dict[str, Any]:
+    def mine(self, request: Request[Any, Any, State], state: State) -> schemas.PatientList:
         pesel = principal_of(request).pesel
         assert pesel is not None
         with reading(state.sessionmaker) as session:
-            return {"items": service.patient_ezla(session, pesel)}
+            return msgspec.convert({"items": service.patient_ezla(session, pesel)}, schemas.PatientList)
 
 
 class OpsController(Controller):
@@ -106,9 +106,11 @@ class OpsController(Controller):
     guards = [requires(Role.OPERATOR)]
 
     @get("/deliveries", sync_to_thread=True, summary="Outbox rows (status=dead for the dead-letter view)")
-    def deliveries(self, state: State, status: str | None = None, limit: int = 100) -> dict[str, Any]:
+    def deliveries(self, state: State, status: str | None = None, limit: int = 100) -> schemas.Deliveries:
         with reading(state.sessionmaker) as session:
-            return {"items": service.deliveries(session, status=status, limit=limit)}
+            return msgspec.convert(
+                {"items": service.deliveries(session, status=status, limit=limit)}, schemas.Deliveries
+            )
 
     @post(
         "/deliveries/retry",

@@ -19,10 +19,11 @@ from ezla.auth.guards import authenticated_by, principal_of, requires
 from ezla.auth.service import Role
 from ezla.db import reading, transaction, utcnow
 from ezla.distribution.outbox import payer_key
+from ezla.document.json_views import EzlaJson
 from ezla.errors import UnsupportedMediaType
 from ezla.events import EzlaId, EzlaStatus
 from ezla.idempotency import by_content
-from ezla.issuance import assistants, drafts, lists, printouts, reservations, service, validation
+from ezla.issuance import assistants, drafts, lists, printouts, reservations, schemas, service, validation
 from ezla.issuance.payer_copy import payer_copy as seal_payer_copy
 from ezla.log import get_logger
 from ezla.problems import ROW_ID
@@ -161,7 +162,7 @@ class EzlaController(Controller):
         opt=bucket("submission"),
         operation_class=ANY_DOCUMENT,
     )
-    async def validation(self, request: Request[Any, Any, State], state: State) -> dict[str, Any]:
+    async def validation(self, request: Request[Any, Any, State], state: State) -> schemas.ValidationOut:
         data = await _read_xml(request)
         npwz = principal_of(request).npwz or ""
 
@@ -170,7 +171,7 @@ class EzlaController(Controller):
 
         result = await anyio.to_thread.run_sync(run)
         log.info("ezla_validated", valid=result.valid, findings=len(result.findings))
-        return result.as_json()
+        return msgspec.convert(result.as_json(), schemas.ValidationOut)
 
     @post(
         "/number-reservations",
@@ -184,7 +185,7 @@ class EzlaController(Controller):
     )
     def reserve_numbers(
         self, request: Request[Any, Any, State], state: State, data: ReservationRequest
-    ) -> dict[str, Any]:
+    ) -> schemas.Reservations:
         npwz = principal_of(request).npwz or ""
         now = utcnow()
         with transaction(state.sessionmaker) as session:
@@ -192,7 +193,7 @@ class EzlaController(Controller):
                 session, npwz, data.count, now=now, ttl=timedelta(days=state.settings.reservation_ttl_days)
             )
             audit.record(session, "numbers_reserved", npwz, {"count": len(made)}, now=now)
-        return {"reservations": [r.as_json() for r in made]}
+        return msgspec.convert({"reservations": [r.as_json() for r in made]}, schemas.Reservations)
 
     @get(
         "/number-reservations",
@@ -200,10 +201,11 @@ class EzlaController(Controller):
         sync_to_thread=True,
         summary="The calling doctor's reserved numbers not yet used or expired",
     )
-    def reserved_numbers(self, request: Request[Any, Any, State], state: State) -> dict[str, Any]:
+    def reserved_numbers(self, request: Request[Any, Any, State], state: State) -> schemas.Reservations:
         npwz = principal_of(request).npwz or ""
         with reading(state.sessionmaker) as session:
-            return {"reservations": [r.as_json() for r in reservations.outstanding(session, npwz, now=utcnow())]}
+            made = [r.as_json() for r in reservations.outstanding(session, npwz, now=utcnow())]
+        return msgspec.convert({"reservations": made}, schemas.Reservations)
 
     @get(
         "/{ezla_id:str}",
@@ -222,7 +224,7 @@ class EzlaController(Controller):
                 audit.record(session, "ezla_viewed", ezla_id, {"by": principal.account_id}, now=utcnow())
         if "xml" in request.headers.get("accept", ""):
             return Response(view.signed_xml, media_type="application/xml")
-        return Response(view.full())
+        return Response(msgspec.convert(view.full(), EzlaJson))
 
     @get(
         "/{ezla_id:str}/related",
@@ -232,11 +234,11 @@ class EzlaController(Controller):
         description="Each item says whether the diagnosis is the same (`same_diagnosis`), never another "
         "doctor's diagnosis; `relation` is overlapping, continuous or within-60-days.",
     )
-    def related(self, ezla_id: str, request: Request[Any, Any, State], state: State) -> dict[str, Any]:
+    def related(self, ezla_id: str, request: Request[Any, Any, State], state: State) -> schemas.RelatedList:
         principal = principal_of(request)
         with reading(state.sessionmaker) as session:
             service.get_for_doctor_or_operator(session, EzlaId(ezla_id), role=principal.role.value, npwz=principal.npwz)
-            return {"items": lists.related(session, EzlaId(ezla_id))}
+            return msgspec.convert({"items": lists.related(session, EzlaId(ezla_id))}, schemas.RelatedList)
 
     @get(
         "/{ezla_id:str}/receipt",
@@ -295,7 +297,7 @@ class DoctorController(Controller):
         number: Annotated[str | None, QueryParameter(description="As printed: ZA 0000123")] = None,
         after: str | None = None,
         limit: int = 50,
-    ) -> dict[str, Any]:
+    ) -> schemas.DoctorPage:
         npwz = principal_of(request).npwz or ""
         with reading(state.sessionmaker) as session:
             page = lists.doctor_ezla(
@@ -308,7 +310,7 @@ class DoctorController(Controller):
                 after=after,
                 limit=limit,
             )
-        return {"items": page.items, "next_cursor": page.next_cursor}
+        return msgspec.convert({"items": page.items, "next_cursor": page.next_cursor}, schemas.DoctorPage)
 
     @post(
         "/assistants",
@@ -318,7 +320,7 @@ class DoctorController(Controller):
     )
     def authorise_assistant(
         self, request: Request[Any, Any, State], state: State, data: AuthorisationRequest
-    ) -> dict[str, Any]:
+    ) -> schemas.AuthorisationOut:
         npwz = principal_of(request).npwz or ""
         now = utcnow()
         with transaction(state.sessionmaker) as session:
@@ -334,13 +336,14 @@ class DoctorController(Controller):
             audit.record(
                 session, "assistant_authorised", npwz, {"assistant": data.assistant_id, "serial": data.serial}, now=now
             )
-        return granted.as_json()
+        return msgspec.convert(granted.as_json(), schemas.AuthorisationOut)
 
     @get("/assistants", sync_to_thread=True, summary="Your assistants' authorisations, revoked ones too")
-    def list_assistants(self, request: Request[Any, Any, State], state: State) -> dict[str, Any]:
+    def list_assistants(self, request: Request[Any, Any, State], state: State) -> schemas.Authorisations:
         npwz = principal_of(request).npwz or ""
         with reading(state.sessionmaker) as session:
-            return {"items": [a.as_json() for a in assistants.of_doctor(session, npwz)]}
+            found = [a.as_json() for a in assistants.of_doctor(session, npwz)]
+        return msgspec.convert({"items": found}, schemas.Authorisations)
 
     @delete("/assistants/{assistant_id:int}", status_code=204, sync_to_thread=True, summary="Revoke an assistant")
     def revoke_assistant(
@@ -369,25 +372,26 @@ class DraftsController(Controller):
     )
     async def create(
         self, request: Request[Any, Any, State], state: State, doctor: str | None = None
-    ) -> dict[str, Any]:
+    ) -> schemas.DraftOut:
         data = await _read_xml(request)
         who = principal_of(request)
 
         def run() -> drafts.DraftView:
             return drafts.save(state.sessionmaker, state.ca_context().keys, who, data, doctor=doctor, now=utcnow())
 
-        return (await anyio.to_thread.run_sync(run)).as_json()
+        return msgspec.convert((await anyio.to_thread.run_sync(run)).as_json(), schemas.DraftOut)
 
     @get("/", sync_to_thread=True, summary="Drafts you may see, newest first")
-    def listing(self, request: Request[Any, Any, State], state: State) -> dict[str, Any]:
-        return {"items": [d.as_json() for d in drafts.listing(state.sessionmaker, principal_of(request))]}
+    def listing(self, request: Request[Any, Any, State], state: State) -> schemas.Drafts:
+        found = [d.as_json() for d in drafts.listing(state.sessionmaker, principal_of(request))]
+        return msgspec.convert({"items": found}, schemas.Drafts)
 
     @get("/{draft_id:str}", sync_to_thread=True, summary="A draft as JSON, or its XML with Accept: application/xml")
     def read(self, draft_id: str, request: Request[Any, Any, State], state: State) -> Response[Any]:
         view = drafts.get(state.sessionmaker, principal_of(request), draft_id)
         if "xml" in request.headers.get("accept", ""):
             return Response(view.xml, media_type="application/xml")
-        return Response({**view.as_json(), "xml": view.xml.decode()})
+        return Response(msgspec.convert({**view.as_json(), "xml": view.xml.decode()}, schemas.DraftWithXml))
 
     @put(
         "/{draft_id:str}",
@@ -395,14 +399,14 @@ class DraftsController(Controller):
         summary="Replace a draft's XML (validated again)",
         operation_class=UNSIGNED_SICK_LEAVE,
     )
-    async def replace(self, draft_id: str, request: Request[Any, Any, State], state: State) -> dict[str, Any]:
+    async def replace(self, draft_id: str, request: Request[Any, Any, State], state: State) -> schemas.DraftOut:
         data = await _read_xml(request)
         who = principal_of(request)
 
         def run() -> drafts.DraftView:
             return drafts.update(state.sessionmaker, state.ca_context().keys, who, draft_id, data, now=utcnow())
 
-        return (await anyio.to_thread.run_sync(run)).as_json()
+        return msgspec.convert((await anyio.to_thread.run_sync(run)).as_json(), schemas.DraftOut)
 
     @delete("/{draft_id:str}", status_code=204, sync_to_thread=True, summary="Delete a draft")
     def remove(self, draft_id: str, request: Request[Any, Any, State], state: State) -> None:
