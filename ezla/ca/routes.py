@@ -11,6 +11,7 @@ import anyio
 from cryptography.hazmat.primitives import serialization
 from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import CacheControlHeader, State
+from litestar.openapi.datastructures import ResponseSpec
 
 from ezla.audit import service as audit
 from ezla.auth.guards import authenticated_by, principal_of, requires
@@ -122,6 +123,14 @@ class CaController(Controller):
         sync_to_thread=True,
         opt={**bucket("enrollment"), **authenticated_by("the one-time activation code in the body")},
         summary="Enroll with an activation code: a certificate for your CSR, or a key and certificate in PKCS#12",
+        responses={
+            201: ResponseSpec(
+                data_container=schemas.IssuedOut,
+                generate_examples=False,
+                description="For a CSR: the certificate and chain. With pkcs12_password instead: the key and "
+                "certificate as application/x-pkcs12 (X-Ezla-Serial names the certificate).",
+            )
+        },
     )
     def enroll(
         self, data: schemas.EnrollmentIn, request: Request[object, object, State], state: State

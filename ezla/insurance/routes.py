@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Any
 
+import msgspec
 from litestar import Controller, Request, delete, get, put
 from litestar.datastructures import State
 from litestar.params import QueryParameter
@@ -13,7 +14,7 @@ from ezla.auth.guards import principal_of, requires
 from ezla.auth.service import Principal, Role
 from ezla.business_time import local_date
 from ezla.db import transaction, utcnow
-from ezla.insurance import service
+from ezla.insurance import schemas, service
 from ezla.insurance.service import EmploymentIn, FamilyIn, Purpose
 from ezla.ratelimit import bucket
 
@@ -36,9 +37,10 @@ class EmployeesController(Controller):
     )
     def set_employment(
         self, pesel: str, data: EmploymentIn, request: Request[Any, Any, State], state: State
-    ) -> dict[str, Any]:
+    ) -> schemas.EmploymentOut:
         with transaction(state.sessionmaker) as session:
-            return service.set_employment(session, _payer(principal_of(request)), pesel, data, now=utcnow())
+            answer = service.set_employment(session, _payer(principal_of(request)), pesel, data, now=utcnow())
+        return msgspec.convert(answer, schemas.EmploymentOut)
 
     @delete("/{pesel:str}", status_code=204, sync_to_thread=True, summary="Withdraw a reported relation")
     def end_employment(self, pesel: str, request: Request[Any, Any, State], state: State) -> None:
@@ -51,10 +53,12 @@ class EmployeesController(Controller):
         sync_to_thread=True,
         summary="Report the family members of an insured person (as on the ZCNA form); replaces the list",
     )
-    def set_family(self, pesel: str, data: FamilyIn, request: Request[Any, Any, State], state: State) -> dict[str, Any]:
+    def set_family(
+        self, pesel: str, data: FamilyIn, request: Request[Any, Any, State], state: State
+    ) -> schemas.FamilyReported:
         with transaction(state.sessionmaker) as session:
             count = service.set_family(session, _payer(principal_of(request)), pesel, data, now=utcnow())
-        return {"pesel": pesel, "members": count}
+        return schemas.FamilyReported(pesel=pesel, members=count)
 
 
 class InsuredController(Controller):
@@ -77,12 +81,12 @@ class InsuredController(Controller):
         state: State,
         purpose: Purpose,
         on: Annotated[date | None, QueryParameter()] = None,
-    ) -> dict[str, Any]:
+    ) -> schemas.Payers:
         now = utcnow()
         npwz = principal_of(request).npwz or ""
         with transaction(state.sessionmaker) as session:
             found = service.payers_of(session, pesel, on=on or local_date(now), npwz=npwz, purpose=purpose, now=now)
-        return {"payers": [p.as_json() for p in found]}
+        return msgspec.convert({"payers": [p.as_json() for p in found]}, schemas.Payers)
 
     @get(
         "/{pesel:str}/family",
@@ -90,11 +94,12 @@ class InsuredController(Controller):
         opt=bucket("lookup"),
         summary="The family members an insured person reported (names, date of birth, relationship); audited",
     )
-    def family(self, pesel: str, request: Request[Any, Any, State], state: State, purpose: Purpose) -> dict[str, Any]:
+    def family(self, pesel: str, request: Request[Any, Any, State], state: State, purpose: Purpose) -> schemas.Family:
         now = utcnow()
         npwz = principal_of(request).npwz or ""
         with transaction(state.sessionmaker) as session:
-            return {"members": service.family_of(session, pesel, npwz=npwz, purpose=purpose, now=now)}
+            members = service.family_of(session, pesel, npwz=npwz, purpose=purpose, now=now)
+        return msgspec.convert({"members": members}, schemas.Family)
 
 
 ROUTES = [EmployeesController, InsuredController]

@@ -10,6 +10,7 @@ import anyio
 import msgspec
 from litestar import Controller, Request, Response, delete, get, post, put
 from litestar.datastructures import State
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import OpenAPIMediaType, Operation, RequestBody, Schema
 from litestar.openapi.spec.enums import OpenAPIType
 from litestar.params import QueryParameter
@@ -212,6 +213,11 @@ class EzlaController(Controller):
         guards=[requires(Role.DOCTOR, Role.OPERATOR)],
         sync_to_thread=True,
         summary="The e-ZLA as JSON, or the signed original with Accept: application/xml",
+        responses={
+            200: ResponseSpec(
+                data_container=EzlaJson, generate_examples=False, description="The whole e-ZLA (or its XML)"
+            )
+        },
     )
     def read(self, ezla_id: str, request: Request[Any, Any, State], state: State) -> Response[Any]:
         principal = principal_of(request)
@@ -386,7 +392,16 @@ class DraftsController(Controller):
         found = [d.as_json() for d in drafts.listing(state.sessionmaker, principal_of(request))]
         return msgspec.convert({"items": found}, schemas.Drafts)
 
-    @get("/{draft_id:str}", sync_to_thread=True, summary="A draft as JSON, or its XML with Accept: application/xml")
+    @get(
+        "/{draft_id:str}",
+        sync_to_thread=True,
+        summary="A draft as JSON, or its XML with Accept: application/xml",
+        responses={
+            200: ResponseSpec(
+                data_container=schemas.DraftWithXml, generate_examples=False, description="The draft (or its XML)"
+            )
+        },
+    )
     def read(self, draft_id: str, request: Request[Any, Any, State], state: State) -> Response[Any]:
         view = drafts.get(state.sessionmaker, principal_of(request), draft_id)
         if "xml" in request.headers.get("accept", ""):

@@ -114,5 +114,3 @@ class DraftWithXml(DraftOut, frozen=True, kw_only=True):
 
 class Drafts(msgspec.Struct, frozen=True, kw_only=True):
     items: list[DraftOut]
-
-
