@@ -29,6 +29,7 @@ from ezla.events import EzlaId
 from ezla.issuance import drafts, lists, printouts
 from ezla.issuance import service as issuance
 from ezla.issuance.payer_copy import payer_copy as seal_payer_copy
+from ezla.ratelimit import bucket
 from ezla.web import format as fmt
 from ezla.web.base import HEADERS, HOME, Req, form_ok, local_path, render, signed_in
 from ezla.web.printout import printout_pdf
@@ -51,7 +52,7 @@ def sign_in_form(request: Req, next: str | None = None) -> Template:
     return render(request, "sign_in.html", next=local_path(next, ""), error=None)
 
 
-@post("/web/sign-in", include_in_schema=False, status_code=303)
+@post("/web/sign-in", include_in_schema=False, status_code=303, opt=bucket("login"))
 async def sign_in(request: Req) -> Response[Any]:
     form = await request.form()
     token = str(form.get("token", "")).strip()
@@ -390,9 +391,9 @@ def doctor_page(request: Req, state: State, after: str | None = None) -> Respons
 # --- anyone holding a printout ------------------------------------------------------------------
 
 
-@get("/verify", sync_to_thread=True, include_in_schema=False)
+@get("/verify", sync_to_thread=True, include_in_schema=False, opt=bucket("lookup"))
 def verify_printout(request: Req, state: State, number: str | None = None, code: str | None = None) -> Response[Any]:
-    """Public: the number and the code from the paper. Rate-limited like every public read."""
+    """Public: the number and the code from the paper; rate-limited per client (bucket ``lookup``)."""
     if not number and not code:
         return render(request, "verify.html", number="", code="", result=None, asked=False, error=None)
     result, error = None, None

@@ -327,3 +327,21 @@ def test_operator_runs_doctors_accounts_and_deliveries_from_the_page(client, ope
     again = client.post("/web/operator/doctors/5425740/code", data={"csrf": csrf})
     assert lxml.html.fromstring(again.text).xpath("string(//code[@class='secret'])") not in ("", code)
     assert client.post("/web/operator/deliveries/retry", data={"csrf": csrf}, follow_redirects=False).status_code == 303
+
+
+def test_the_public_check_is_rate_limited_per_client(settings):  # type: ignore[no-untyped-def]
+    """50 bits of code are not guessable, and the public page still does not take a flood."""
+    import dataclasses
+
+    from litestar.testing import TestClient
+
+    from ezla.app import create_app
+
+    limited = dataclasses.replace(settings, rate_limits=(("lookup", 3), ("login", 2)))
+    with TestClient(app=create_app(limited)) as c:
+        answers = [
+            c.get("/verify", params={"number": "ZA 0000001", "code": "AAAAA-AAAAA"}).status_code for _ in range(5)
+        ]
+        assert answers[:3] == [404, 404, 404] and answers[3:] == [429, 429]
+        tries = [c.post("/web/sign-in", data={"token": "nope"}, follow_redirects=False).status_code for _ in range(3)]
+        assert tries == [401, 401, 429]
