@@ -5,11 +5,24 @@ from __future__ import annotations
 import anyio
 from litestar.connection import ASGIConnection
 from litestar.handlers.base import BaseRouteHandler
+from sqlalchemy.orm import Session, sessionmaker
 
 from ezla.auth.service import Principal, Role, authenticate, touch
 from ezla.bearer import bearer_token
 from ezla.db import reading, transaction, utcnow
 from ezla.errors import Forbidden, Unauthenticated
+
+
+def principal_for_token(sessions: sessionmaker[Session], token: str) -> Principal:
+    """The token's account, read on every request on every node (revocation and expiry take
+    effect at once); raises Unauthenticated. Blocking: two short transactions at most."""
+    now = utcnow()
+    with reading(sessions) as session:
+        found = authenticate(session, token, now=now)
+    if found.needs_touch:
+        with transaction(sessions) as session:
+            touch(session, found.principal.account_id, now=now)
+    return found.principal
 
 
 def principal_of(connection: ASGIConnection) -> Principal:  # type: ignore[type-arg]
@@ -19,14 +32,7 @@ def principal_of(connection: ASGIConnection) -> Principal:  # type: ignore[type-
     token = bearer_token(connection)
     if token is None:
         raise Unauthenticated("a bearer token is required")
-    sessions = connection.app.state.sessionmaker
-    now = utcnow()
-    with reading(sessions) as session:  # revocation and expiry are read on every request, on every node
-        found = authenticate(session, token, now=now)
-    principal = found.principal
-    if found.needs_touch:
-        with transaction(sessions) as session:
-            touch(session, principal.account_id, now=now)
+    principal = principal_for_token(connection.app.state.sessionmaker, token)
     connection.state["principal"] = principal
     return principal
 

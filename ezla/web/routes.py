@@ -84,6 +84,16 @@ def switch_language(request: Req, lang: str, next: str | None = None) -> Respons
     return Redirect(local_path(next, "/web"), status_code=303, cookies=[lang_cookie(request, chosen)])
 
 
+def _payer(who: Principal) -> str:
+    return payer_key(who.nip, who.pesel)
+
+
+def _attachment(body: str | bytes, media_type: str, name: str) -> Response[Any]:
+    """A download: ``name`` is built here from the e-ZLA's number or the date, never from input."""
+    headers = {**HEADERS, "Content-Disposition": f'attachment; filename="{name}"'}
+    return Response(body, media_type=media_type, headers=headers)
+
+
 # --- employer -----------------------------------------------------------------------------------
 
 
@@ -123,8 +133,8 @@ def employer_page(request: Req, state: State) -> Response[Any]:
     try:
         flt = _inbox_filter(params)
         with reading(state.sessionmaker) as session:
-            page = inbox.employer_page(session, payer_key(who.nip, who.pesel), flt, before=_before(params["before"]))
-            webhook = delivery.webhook_url(session, payer_key(who.nip, who.pesel))
+            page = inbox.employer_page(session, _payer(who), flt, before=_before(params["before"]))
+            webhook = delivery.webhook_url(session, _payer(who))
         error = None
     except EzlaError as exc:
         page, error, webhook = inbox.InboxPage([], None), exc, None
@@ -154,9 +164,7 @@ async def employer_ack(request: Req, state: State) -> Response[Any]:
 
     def ack() -> None:
         with transaction(state.sessionmaker) as session:
-            delivery.acknowledge(
-                session, payer_key(who.nip, who.pesel), EzlaId(str(form.get("ezla_id", ""))), now=utcnow()
-            )
+            delivery.acknowledge(session, _payer(who), EzlaId(str(form.get("ezla_id", ""))), now=utcnow())
 
     await anyio.to_thread.run_sync(ack)
     return Redirect(local_path(form.get("back"), "/web/employer"), status_code=303)
@@ -175,7 +183,7 @@ async def employer_webhook(request: Req, state: State) -> Response[Any]:
         return who
     if not form_ok(request, form):
         return render(request, "notice.html", who, home="/web/employer", message=TEXTS[language(request)]["csrf"])
-    payer = payer_key(who.nip, who.pesel)
+    payer = _payer(who)
     url, secret = str(form.get("url", "")).strip(), str(form.get("secret", ""))
 
     def change() -> None:
@@ -212,7 +220,7 @@ def employer_export(request: Req, state: State) -> Response[Any]:
     params = {k: request.query_params.get(k) for k in ("status", "pesel", "from", "to", "new")}
     flt = _inbox_filter(params)
     with reading(state.sessionmaker) as session:
-        lines = inbox.employer_export(session, payer_key(who.nip, who.pesel), flt)
+        lines = inbox.employer_export(session, _payer(who), flt)
     out = io.StringIO()
     writer = csv.writer(out, delimiter=";", lineterminator="\r\n")
     writer.writerow(
@@ -233,14 +241,9 @@ def employer_export(request: Req, state: State) -> Response[Any]:
                 fmt.pl_time(line.delivered_at), "tak" if line.acknowledged else "nie",
             )]
         )  # fmt: skip
-    return Response(
-        "\ufeff" + out.getvalue(),  # the BOM makes spreadsheet programs read UTF-8 (Polish letters)
-        media_type="text/csv; charset=utf-8",
-        headers={
-            **HEADERS,
-            "Content-Disposition": f'attachment; filename="e-zla-{local_date(utcnow()).isoformat()}.csv"',
-        },
-    )
+    name = f"e-zla-{local_date(utcnow()).isoformat()}.csv"
+    # The BOM makes spreadsheet programs read UTF-8 (Polish letters).
+    return _attachment("\ufeff" + out.getvalue(), "text/csv; charset=utf-8", name)
 
 
 @get("/web/employer/ezla/{ezla_id:str}", sync_to_thread=True, include_in_schema=False)
@@ -249,7 +252,7 @@ def employer_detail(request: Req, state: State, ezla_id: str) -> Response[Any]:
     if not isinstance(who, Principal):
         return who
     with reading(state.sessionmaker) as session:
-        line = inbox.employer_line(session, payer_key(who.nip, who.pesel), ezla_id)
+        line = inbox.employer_line(session, _payer(who), ezla_id)
         code = _code(session, line)
     if line is None:
         return render(request, "notice.html", who, home="/web/employer", message=None, missing=True)
@@ -278,10 +281,7 @@ def _printout(request: Req, state: State, line: inbox.InboxLine | None, code: st
         lang=language(request),
         printed_at=fmt.pl_time(utcnow()),
     )
-    name = f"e-ZLA-{line.ezla['series']}{line.ezla['number']}.pdf"
-    return Response(
-        pdf, media_type="application/pdf", headers={**HEADERS, "Content-Disposition": f'attachment; filename="{name}"'}
-    )
+    return _attachment(pdf, "application/pdf", f"e-ZLA-{line.ezla['series']}{line.ezla['number']}.pdf")
 
 
 @get("/web/employer/ezla/{ezla_id:str}/printout.pdf", sync_to_thread=True, include_in_schema=False)
@@ -290,15 +290,9 @@ def employer_printout(request: Req, state: State, ezla_id: str) -> Response[Any]
     if not isinstance(who, Principal):
         return who
     with reading(state.sessionmaker) as session:
-        line = inbox.employer_line(session, payer_key(who.nip, who.pesel), ezla_id)
+        line = inbox.employer_line(session, _payer(who), ezla_id)
         code = _code(session, line)
     return _printout(request, state, line, code)
-
-
-def _xml_download(body: bytes, name: str) -> Response[bytes]:
-    return Response(
-        body, media_type="application/xml", headers={**HEADERS, "Content-Disposition": f'attachment; filename="{name}"'}
-    )
 
 
 @get("/web/employer/ezla/{ezla_id:str}/payer-copy.xml", sync_to_thread=True, include_in_schema=False)
@@ -309,11 +303,11 @@ def employer_xml(request: Req, state: State, ezla_id: str) -> Response[Any]:
         return who
     try:
         with reading(state.sessionmaker) as session:
-            view = issuance.get_for_payer(session, EzlaId(ezla_id), payer=payer_key(who.nip, who.pesel))
+            view = issuance.get_for_payer(session, EzlaId(ezla_id), payer=_payer(who))
     except EzlaError:
         return render(request, "notice.html", who, home="/web/employer", missing=True)
     body = seal_payer_copy(view, state.ca_context().keys, now=utcnow())
-    return _xml_download(body, f"e-ZLA-{view.series}{view.number:07d}-payer.xml")
+    return _attachment(body, "application/xml", f"e-ZLA-{view.series}{view.number:07d}-payer.xml")
 
 
 # --- patient ------------------------------------------------------------------------------------
@@ -369,7 +363,7 @@ def patient_xml(request: Req, state: State, ezla_id: str) -> Response[Any]:
         view = None
     if view is None or view.patient_pesel != who.pesel:
         return render(request, "notice.html", who, home="/web/patient", missing=True)
-    return _xml_download(view.signed_xml, f"e-ZLA-{view.series}{view.number:07d}.xml")
+    return _attachment(view.signed_xml, "application/xml", f"e-ZLA-{view.series}{view.number:07d}.xml")
 
 
 # --- doctor -------------------------------------------------------------------------------------

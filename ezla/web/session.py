@@ -16,8 +16,8 @@ from typing import Any
 from litestar import Request
 from litestar.datastructures import Cookie
 
-from ezla.auth.service import Principal, authenticate, touch
-from ezla.db import reading, transaction, utcnow
+from ezla.auth.guards import principal_for_token
+from ezla.auth.service import Principal
 from ezla.errors import Unauthenticated
 from ezla.web.texts import LANGUAGES
 
@@ -64,14 +64,7 @@ def principal_for(request: Request[Any, Any, Any], token: str | None) -> Princip
     """The signed-in person, or None (no cookie, or a token since revoked or expired). Blocking."""
     if not token:
         return None
-    sessions = request.app.state.sessionmaker
-    now = utcnow()
     try:
-        with reading(sessions) as session:
-            found = authenticate(session, token, now=now)
+        return principal_for_token(request.app.state.sessionmaker, token)
     except Unauthenticated:
         return None
-    if found.needs_touch:
-        with transaction(sessions) as session:
-            touch(session, found.principal.account_id, now=now)
-    return found.principal
