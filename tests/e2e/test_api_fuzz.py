@@ -65,7 +65,7 @@ def test_the_reference_is_valid_openapi_and_the_node_keeps_to_it(single_node: An
                 # Revoking accounts would end the run's own credentials half-way.
                 "--exclude-path-regex", r"/v1/accounts/\{account_id\}",
             ],
-            capture_output=True, text=True, timeout=600, check=False,
+            capture_output=True, text=True, timeout=600, check=False, cwd=tmp_path,  # its cache: not in the checkout
         )  # fmt: skip
         assert done.returncode == 0, f"as {role}:\n{done.stdout[-6000:]}\n{done.stderr[-2000:]}"
         assert " passed" in done.stdout and "failures" not in done.stdout.split("SUMMARY")[-1].lower().replace(
