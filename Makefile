@@ -44,7 +44,7 @@ run: $(BIN)/ezla var/registry-token var/registry-read-token
 # databases) on a new Debian machine of this kind, as command:package; PostgreSQL itself is one of
 # the machine's services (.ci/run starts it if it is down). `make cluster` needs the last two.
 CLUSTER_TOOLS := haproxy:haproxy pg_autoctl:postgresql-15-auto-failover
-TEST_TOOLS := xmlsec1:xmlsec1 node:nodejs npm:npm openssl:openssl chromium:chromium iptables:iptables curl:curl jq:jq $(CLUSTER_TOOLS)
+TEST_TOOLS := xmlsec1:xmlsec1 softhsm2-util:softhsm2 node:nodejs npm:npm openssl:openssl chromium:chromium iptables:iptables curl:curl jq:jq $(CLUSTER_TOOLS)
 define install_missing
 	@missing=""; for pair in $(1); do command -v $${pair%%:*} >/dev/null || missing="$$missing $${pair#*:}"; done; \
 	if [ -n "$$missing" ]; then \

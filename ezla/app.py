@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from ezla import __version__
 from ezla.auth.routes import AccountsController, AuthController
-from ezla.ca.routes import CaController, DoctorLoginController
+from ezla.ca.routes import CaController, DoctorLoginController, TsaController
 from ezla.ca.scheduler import AuditKeeper, CrlRefresher
 from ezla.ca.service import CaContext, register_pki_certificates
 from ezla.db import is_sqlite, make_engine, make_sessionmaker, transaction, utcnow
@@ -179,6 +179,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         route_handlers=[
             HealthController,
             CaController,
+            TsaController,
             AuthController,
             AccountsController,
             DoctorLoginController,

@@ -142,6 +142,10 @@ class PkiPassphraseWrong(ServiceUnavailable):
     code, title = "pki-passphrase-wrong", "The CA key passphrase does not open the CA keys"
 
 
+class TokenKeyExists(ServiceUnavailable):
+    code, title = "token-key-exists", "The PKCS#11 token already holds a CA key of that role"
+
+
 class LintFailed(EzlaError):
     code, title = "lint-failed", "The to-be-issued object failed linting"
 
@@ -512,6 +516,9 @@ TITLES_PL: dict[str, str] = {
     "database-unavailable": "Baza danych jest niedostępna; spróbuj ponownie za chwilę",
     "pki-not-initialised": "PKI nie zostało zainicjowane (uruchom `ezla pki init`)",
     "pki-passphrase-wrong": "Hasło kluczy CA nie otwiera kluczy CA",
+    "token-key-exists": "Token PKCS#11 ma już klucz CA tej roli",
+    "evidence-missing": "Dokument nie ma dowodów długoterminowych (znacznika czasu podpisu)",
+    "revocation-evidence-invalid": "Brak ważnej odpowiedzi OCSP dla podpisującego z chwili znacznika czasu",
     "unauthenticated": "Wymagane uwierzytelnienie",
     "challenge-invalid": "Wyzwanie nieznane, wykorzystane lub wygasłe",
     "proof-invalid": "Podpis wyzwania jest nieprawidłowy",
@@ -523,4 +530,18 @@ TITLES_PL: dict[str, str] = {
     "rate-limited": "Zbyt wiele żądań; spróbuj ponownie później",
     "too-many-requests": "Zbyt wiele żądań; spróbuj ponownie później",
     "lint-failed": "Wystawiany obiekt nie przeszedł kontroli (lint)",
+    "timestamp-invalid": "Znacznik czasu podpisu jest nieprawidłowy",
 }
+
+
+# --- time-stamps (xades/timestamps.py) --------------------------------------------------------
+class EvidenceMissing(SignatureInvalid):
+    code, title = "evidence-missing", "The document carries no long-term evidence (signature time-stamp)"
+
+
+class RevocationEvidenceInvalid(SignatureInvalid):
+    code, title = "revocation-evidence-invalid", "No valid OCSP response for the signer at the time-stamp"
+
+
+class TimeStampInvalid(SignatureInvalid):
+    code, title = "timestamp-invalid", "The signature time-stamp does not verify"

@@ -72,6 +72,7 @@ class Settings:
         ("enrollment", 20),
         ("lookup", 120),
         ("ocsp", 1200),
+        ("tsa", 1200),
         ("submission", 6000),
     )
     crl_validity_hours: int = 24

@@ -24,11 +24,14 @@ PG_ADMIN = os.environ.get("EZLA_TEST_PG", "postgresql://postgres@127.0.0.1:5432/
 @pytest.fixture(scope="session")
 def pki_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from ezla.ca.ceremony import init_pki
+    from tests.softhsm import new_token
 
     path = tmp_path_factory.mktemp("pki")
+    # EZLA_TEST_PKCS11=1 (a phase of make test): the same suites with every CA key in a SoftHSM2 token.
+    token = new_token() if os.environ.get("EZLA_TEST_PKCS11") == "1" else None
     # A CA older than the doctors' certificates, as in life: documents signed days ago (within the
     # submission delay) are validated at their SigningTime, when the issuing CA must already exist.
-    init_pki(path, PASSPHRASE, PUBLIC_URL, datetime.now(UTC) - timedelta(days=60))
+    init_pki(path, PASSPHRASE, PUBLIC_URL, datetime.now(UTC) - timedelta(days=60), token=token)
     return path
 
 

@@ -2,13 +2,16 @@
 
 Root (offline-style, ECDSA P-384, 20 years) -> issuing "ezla Doctors CA 1" (P-384, 10 years)
 -> delegated OCSP responder (P-256), the receipt service seal (RSA-3072, because every XAdES
-stack verifies RSA, while ECDSA XML signatures still trip some) and the audit log's checkpoint
-signer (P-256). Also an initial root CRL (ARL).
+stack verifies RSA, while ECDSA XML signatures still trip some), the audit log's checkpoint
+signer (P-256) and the time-stamping authority (P-256). Also an initial root CRL (ARL).
+Keys are made in a PKCS#11 token when one is given (``token``), else kept as encrypted PEM.
 """
 
 from __future__ import annotations
 
 import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -16,9 +19,12 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPrivateKeyTypes
 
 from ezla.ca import keystore, profile, serials
 from ezla.ca.signer import issue
+from ezla.ca.token import TokenConfig, open_token
+from ezla.errors import TokenKeyExists
 from ezla.files import write_private
 
 
@@ -44,7 +50,7 @@ def fingerprint(cert: x509.Certificate) -> str:
     return cert.fingerprint(hashes.SHA256()).hex()
 
 
-def root_crl(root: x509.Certificate, root_key: ec.EllipticCurvePrivateKey, now: datetime) -> bytes:
+def root_crl(root: x509.Certificate, root_key: CertificateIssuerPrivateKeyTypes, now: datetime) -> bytes:
     """The authority revocation list: empty at birth; refreshed by a ceremony, not by nodes."""
     aki = x509.AuthorityKeyIdentifier.from_issuer_public_key(root_key.public_key())
     crl = (
@@ -59,62 +65,135 @@ def root_crl(root: x509.Certificate, root_key: ec.EllipticCurvePrivateKey, now: 
     return crl.public_bytes(serialization.Encoding.DER)
 
 
-def _audit_signer(
-    issuing: x509.Certificate, issuing_key: ec.EllipticCurvePrivateKey, now: datetime, prof: profile.Profile, node: int
-) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    cert = issue(
-        profile.audit_builder(key.public_key(), issuing, serials.new_serial(node), now, prof), issuing_key, doctor=False
-    )
-    return key, cert
+# Each role's key: (kind, size). The root and issuing CA sign with P-384; the receipt seal is
+# RSA-3072 (see the module docstring); the rest sign often and cheaply with P-256.
+KEY_SPECS: dict[str, tuple[str, int]] = {
+    "root": ("ec", 384),
+    "issuing": ("ec", 384),
+    "ocsp": ("ec", 256),
+    "service": ("rsa", 3072),
+    "audit": ("ec", 256),
+    "tsa": ("ec", 256),
+}
+_CURVES = {256: ec.SECP256R1, 384: ec.SECP384R1}
 
 
-def init_pki(pki_dir: Path, passphrase: str, public_url: str, now: datetime, *, node_number: int = 1) -> CeremonyResult:
-    if keystore.is_initialised(pki_dir):
-        root = keystore.load_cert(pki_dir, "root")
+class _KeyMaker:
+    """Generates each role's key where it will live: in the token, or in memory to be written to
+    ``keys/<role>.key.pem`` under the passphrase once the whole hierarchy is made."""
+
+    def __init__(self, pki_dir: Path, passphrase: str, token: TokenConfig | None) -> None:
+        self.pki_dir, self.passphrase = pki_dir, passphrase
+        self.token = open_token(token, passphrase) if token is not None else None
+        self.made: list[str] = []
+        self.kept: list[tuple[str, CertificateIssuerPrivateKeyTypes, x509.Certificate]] = []
+
+    def new(self, role: str) -> CertificateIssuerPrivateKeyTypes:
+        kind, size = KEY_SPECS[role]
+        if self.token is not None:
+            self.made.append(role)
+            if kind == "ec":
+                return self.token.generate(role, curve=_CURVES[size]().name)
+            return self.token.generate(role, rsa_bits=size)
+        if kind == "ec":
+            return ec.generate_private_key(_CURVES[size]())
+        return rsa.generate_private_key(public_exponent=65537, key_size=size)
+
+    def keep(self, role: str, key: CertificateIssuerPrivateKeyTypes, cert: x509.Certificate) -> None:
+        self.kept.append((role, key, cert))
+
+    def commit(self) -> None:
+        """Written only once every certificate passed its lint: a failed ceremony leaves no half PKI."""
+        for role, key, cert in self.kept:
+            if self.token is None:
+                keystore.save_key(self.pki_dir, role, key, self.passphrase)
+            keystore.save_cert(self.pki_dir, role, cert)
+
+    def abandon(self) -> None:
+        if self.token is not None:
+            for role in self.made:
+                self.token.destroy(role)
+
+
+# Signed by the issuing CA (online anyway): roles a hierarchy made by an older release lacks are
+# added by the next ``ezla pki init``.
+_LEAF_BUILDERS = {
+    "ocsp": lambda pub, issuing, serial, now, prof, urls: profile.ocsp_builder(pub, issuing, serial, now, prof),
+    "service": profile.service_builder,
+    "audit": lambda pub, issuing, serial, now, prof, urls: profile.audit_builder(pub, issuing, serial, now, prof),
+    "tsa": profile.tsa_builder,
+}
+
+
+def _leaf(
+    maker: _KeyMaker,
+    role: str,
+    issuing: x509.Certificate,
+    issuing_key: CertificateIssuerPrivateKeyTypes,
+    now: datetime,
+    prof: profile.Profile,
+    urls: profile.Urls,
+    node: int,
+) -> None:
+    key = maker.new(role)
+    builder = _LEAF_BUILDERS[role](key.public_key(), issuing, serials.new_serial(node), now, prof, urls)
+    maker.keep(role, key, issue(builder, issuing_key, doctor=False))
+
+
+@contextmanager
+def _all_or_nothing(maker: _KeyMaker) -> Iterator[None]:
+    try:
+        yield
+    except BaseException:
+        maker.abandon()
+        raise
+    maker.commit()
+
+
+def init_pki(
+    pki_dir: Path,
+    passphrase: str,
+    public_url: str,
+    now: datetime,
+    *,
+    node_number: int = 1,
+    token: TokenConfig | None = None,
+) -> CeremonyResult:
+    """Make the hierarchy once; later calls only add roles a newer release introduced. With
+    ``token`` every key is generated inside that PKCS#11 token and never leaves it."""
+    existing = keystore.token_config(pki_dir)
+    prof, urls = profile.Profile.load(pki_dir), profile.Urls(public_url)
+    if keystore.cert_path(pki_dir, "issuing").exists():
+        if token is not None and token != existing:
+            raise TokenKeyExists(
+                "this PKI's keys are already kept elsewhere; a PKI moves to a token by a new ceremony (or a rollover)"
+            )
         issuing = keystore.load_cert(pki_dir, "issuing")
-        return CeremonyResult(False, fingerprint(root), fingerprint(issuing))
-    if all(keystore.cert_path(pki_dir, r).exists() for r in ("root", "issuing", "ocsp", "service")):
-        # A hierarchy from before the audit key: add it, signed by the issuing CA (online anyway).
-        issuing_key = keystore.load_key(pki_dir, "issuing", passphrase)
-        assert isinstance(issuing_key, ec.EllipticCurvePrivateKey)
-        issuing = keystore.load_cert(pki_dir, "issuing")
-        audit_key, audit = _audit_signer(issuing, issuing_key, now, profile.Profile.load(pki_dir), node_number)
-        keystore.save_key(pki_dir, "audit", audit_key, passphrase)
-        keystore.save_cert(pki_dir, "audit", audit)
-        return CeremonyResult(True, fingerprint(keystore.load_cert(pki_dir, "root")), fingerprint(issuing))
-    prof = profile.Profile.load(pki_dir)
-    urls = profile.Urls(public_url)
+        missing = [r for r in _LEAF_BUILDERS if not keystore.cert_path(pki_dir, r).exists()]
+        if missing:
+            maker = _KeyMaker(pki_dir, passphrase, existing)
+            issuing_key = keystore.load_key(pki_dir, "issuing", passphrase)
+            with _all_or_nothing(maker):
+                for role in missing:
+                    _leaf(maker, role, issuing, issuing_key, now, prof, urls, node_number)
+        return CeremonyResult(bool(missing), fingerprint(keystore.load_cert(pki_dir, "root")), fingerprint(issuing))
 
-    root_key = ec.generate_private_key(ec.SECP384R1())
-    root = profile.root_builder(root_key.public_key(), serials.new_serial(node_number), now, prof).sign(
-        root_key, hashes.SHA384()
-    )
-    issuing_key = ec.generate_private_key(ec.SECP384R1())
-    issuing = profile.issuing_builder(
-        issuing_key.public_key(), root, serials.new_serial(node_number), now, prof, urls
-    ).sign(root_key, hashes.SHA384())
-    ocsp_key = ec.generate_private_key(ec.SECP256R1())
-    ocsp = issue(
-        profile.ocsp_builder(ocsp_key.public_key(), issuing, serials.new_serial(node_number), now, prof),
-        issuing_key,
-        doctor=False,
-    )
-    service_key = rsa.generate_private_key(public_exponent=65537, key_size=3072)
-    service = issue(
-        profile.service_builder(service_key.public_key(), issuing, serials.new_serial(node_number), now, prof, urls),
-        issuing_key,
-        doctor=False,
-    )
-    audit_key, audit = _audit_signer(issuing, issuing_key, now, prof, node_number)
-    for role, key, cert in (
-        ("root", root_key, root),
-        ("issuing", issuing_key, issuing),
-        ("ocsp", ocsp_key, ocsp),
-        ("service", service_key, service),
-        ("audit", audit_key, audit),
-    ):
-        keystore.save_key(pki_dir, role, key, passphrase)
-        keystore.save_cert(pki_dir, role, cert)
-    (pki_dir / "issued" / "root.crl").write_bytes(root_crl(root, root_key, now))
+    maker = _KeyMaker(pki_dir, passphrase, token)
+    with _all_or_nothing(maker):
+        root_key = maker.new("root")
+        root = profile.root_builder(root_key.public_key(), serials.new_serial(node_number), now, prof).sign(
+            root_key, hashes.SHA384()
+        )
+        issuing_key = maker.new("issuing")
+        issuing = profile.issuing_builder(
+            issuing_key.public_key(), root, serials.new_serial(node_number), now, prof, urls
+        ).sign(root_key, hashes.SHA384())
+        maker.keep("root", root_key, root)
+        maker.keep("issuing", issuing_key, issuing)
+        for role in _LEAF_BUILDERS:
+            _leaf(maker, role, issuing, issuing_key, now, prof, urls, node_number)
+        arl = root_crl(root, root_key, now)
+    if token is not None:
+        token.save(pki_dir / "keys")
+    (pki_dir / "issued" / "root.crl").write_bytes(arl)
     return CeremonyResult(True, fingerprint(root), fingerprint(issuing))

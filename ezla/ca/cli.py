@@ -26,6 +26,7 @@ from ezla.ca.service import (
     register_doctor,
 )
 from ezla.ca.service import revoke as revoke_certificate
+from ezla.ca.token import TokenConfig
 from ezla.client import EzlaClient, enroll_with_new_key, make_csr, new_key, save_key
 from ezla.clikit import db_session, db_sessions, emit, fail, json_option, read_secret, settings, url_option
 from ezla.db import reading, transaction, utcnow
@@ -47,14 +48,34 @@ def pki() -> None:
 
 
 @pki.command("init")
+@click.option(
+    "--pkcs11",
+    "module",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Generate every CA key inside a PKCS#11 token: the module (e.g. /usr/lib/softhsm/libsofthsm2.so).",
+)
+@click.option("--token", "label", help="The token's label (with --pkcs11).")
 @json_option
-def pki_init(as_json: bool) -> None:
-    """Create root, issuing CA, OCSP responder and receipt seal (once; idempotent)."""
+def pki_init(module: Path | None, label: str | None, as_json: bool) -> None:
+    """Create root, issuing CA, OCSP responder, receipt seal, audit signer and TSA (once; idempotent).
+
+    With --pkcs11 and --token the keys are generated in that token and never leave it, and
+    EZLA_CA_KEY_PASSPHRASE (or _FILE, or a prompt) is the token's user PIN. Nodes given the
+    PKI directory and the PIN then sign with the token."""
 
     s = settings()
-    passphrase = ensure_passphrase(s.ca_key_passphrase, s.passphrase_file)
+    token = None
+    if (module is None) != (label is None):
+        fail(as_json, BadRequest("--pkcs11 and --token go together"))
+    if module is not None and label is not None:
+        token = TokenConfig(str(module.resolve()), label)
     try:
-        result = init_pki(s.pki_dir, passphrase, s.public_url, utcnow(), node_number=s.node_number)
+        if token is not None or keystore.token_config(s.pki_dir) is not None:
+            pin = read_secret(s.ca_key_passphrase, None, prompt="token user PIN", what="the token's user PIN")
+            passphrase = str(pin)
+        else:
+            passphrase = ensure_passphrase(s.ca_key_passphrase, s.passphrase_file)
+        result = init_pki(s.pki_dir, passphrase, s.public_url, utcnow(), node_number=s.node_number, token=token)
         keystore.load_key(s.pki_dir, "issuing", passphrase)  # an existing PKI must open with this passphrase
     except EzlaError as exc:
         fail(as_json, exc)

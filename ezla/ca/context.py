@@ -38,8 +38,14 @@ class CaContext:
 
 
 def register_pki_certificates(session: Session, ctx: CaContext, *, now: datetime) -> None:
-    """Record the OCSP and service certificates (issued at the ceremony) so OCSP knows them."""
-    for kind, cert in (("ocsp", ctx.keys.ocsp), ("service", ctx.keys.service), ("audit", ctx.keys.audit)):
+    """Record the certificates issued at the ceremony (OCSP responder, receipt seal, audit signer,
+    TSA) so OCSP knows them."""
+    for kind, cert in (
+        ("ocsp", ctx.keys.ocsp),
+        ("service", ctx.keys.service),
+        ("audit", ctx.keys.audit),
+        ("tsa", ctx.keys.tsa),
+    ):
         hexs = serials.to_hex(cert.serial_number)
         if session.get(Certificate, hexs) is None:
             session.add(

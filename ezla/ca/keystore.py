@@ -1,8 +1,10 @@
-"""The CA's on-disk home (``EZLA_PKI_DIR``): keys encrypted at rest, certificates in the clear.
+"""The CA's home (``EZLA_PKI_DIR``): certificates in the clear, keys in one of two keystores.
 
-Layout: ``keys/<role>.key.pem`` (PKCS#8, encrypted with ``EZLA_CA_KEY_PASSPHRASE``),
-``issued/<role>.pem``, ``issued/root.crl``. Roles: root, issuing, ocsp, service, audit.
-The root key is only needed by ``ezla pki init`` (the key ceremony); nodes never load it.
+Layout: ``issued/<role>.pem``, ``issued/root.crl``, and either ``keys/<role>.key.pem`` (PKCS#8,
+encrypted with ``EZLA_CA_KEY_PASSPHRASE``: the embedded default, ``make run``) or
+``keys/pkcs11.toml``, naming the PKCS#11 token that holds every key (``ezla pki init --pkcs11``;
+the passphrase is then the token's user PIN; see ``token``). Roles: root, issuing, ocsp, service,
+audit, tsa. The root key is only needed by ``ezla pki init`` (the key ceremony); nodes never load it.
 """
 
 from __future__ import annotations
@@ -14,10 +16,16 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPrivateKeyTypes, PrivateKeyTypes
 
+from ezla.ca.token import TokenConfig, open_token
 from ezla.errors import PkiNotInitialised, PkiPassphraseWrong
 from ezla.files import write_private
 
-ROLES = ("root", "issuing", "ocsp", "service", "audit")
+ROLES = ("root", "issuing", "ocsp", "service", "audit", "tsa")
+
+
+def token_config(pki_dir: Path) -> TokenConfig | None:
+    """The PKCS#11 token holding this PKI's keys, or None for the PEM keystore."""
+    return TokenConfig.load(pki_dir / "keys")
 
 
 def key_path(pki_dir: Path, role: str) -> Path:
@@ -51,6 +59,11 @@ def load_cert(pki_dir: Path, role: str) -> x509.Certificate:
 
 
 def load_key(pki_dir: Path, role: str, passphrase: str | None) -> CertificateIssuerPrivateKeyTypes:
+    token = token_config(pki_dir)
+    if token is not None:
+        if not passphrase:
+            raise PkiNotInitialised("EZLA_CA_KEY_PASSPHRASE (or _FILE) must be the PKCS#11 token's user PIN")
+        return open_token(token, passphrase).key(role)
     path = key_path(pki_dir, role)
     if not path.exists():
         raise PkiNotInitialised()
@@ -68,9 +81,18 @@ def load_key(pki_dir: Path, role: str, passphrase: str | None) -> CertificateIss
 
 
 def is_initialised(pki_dir: Path) -> bool:
-    return all(cert_path(pki_dir, r).exists() for r in ROLES) and all(
-        key_path(pki_dir, r).exists() for r in ROLES if r != "root"
-    )
+    if not all(cert_path(pki_dir, r).exists() for r in ROLES):
+        return False
+    return token_config(pki_dir) is not None or all(key_path(pki_dir, r).exists() for r in ROLES if r != "root")
+
+
+def _matching(
+    cert: x509.Certificate, key: CertificateIssuerPrivateKeyTypes, role: str
+) -> CertificateIssuerPrivateKeyTypes:
+    # A token or key file from another ceremony would sign things no relying party can verify.
+    if cert.public_key() != key.public_key():
+        raise PkiNotInitialised(f"the {role} key does not belong to issued/{role}.pem: another ceremony's keys?")
+    return key
 
 
 @dataclass(frozen=True)
@@ -87,21 +109,31 @@ class OnlineKeys:
     service_key: CertificateIssuerPrivateKeyTypes
     audit: x509.Certificate
     audit_key: CertificateIssuerPrivateKeyTypes
+    tsa: x509.Certificate
+    tsa_key: CertificateIssuerPrivateKeyTypes
+    # Roots of other TSAs whose time-stamps submitted documents may carry (pki/trust/tsa/*.pem).
+    other_tsa_roots: tuple[x509.Certificate, ...] = ()
+
+    @property
+    def tsa_roots(self) -> tuple[x509.Certificate, ...]:
+        return (self.root, *self.other_tsa_roots)
 
     @property
     def chain(self) -> tuple[x509.Certificate, x509.Certificate]:
         return (self.issuing, self.root)
 
+    @property
+    def in_token(self) -> bool:
+        return type(self.issuing_key).__module__ == "ezla.ca.token"
+
     @classmethod
     def load(cls, pki_dir: Path, passphrase: str | None) -> OnlineKeys:
-        return cls(
-            root=load_cert(pki_dir, "root"),
-            issuing=load_cert(pki_dir, "issuing"),
-            issuing_key=load_key(pki_dir, "issuing", passphrase),
-            ocsp=load_cert(pki_dir, "ocsp"),
-            ocsp_key=load_key(pki_dir, "ocsp", passphrase),
-            service=load_cert(pki_dir, "service"),
-            service_key=load_key(pki_dir, "service", passphrase),
-            audit=load_cert(pki_dir, "audit"),
-            audit_key=load_key(pki_dir, "audit", passphrase),
+        found: dict[str, object] = {"root": load_cert(pki_dir, "root")}
+        for role in ("issuing", "ocsp", "service", "audit", "tsa"):
+            cert = found[role] = load_cert(pki_dir, role)
+            found[f"{role}_key"] = _matching(cert, load_key(pki_dir, role, passphrase), role)
+        found["other_tsa_roots"] = tuple(
+            x509.load_pem_x509_certificate(path.read_bytes())
+            for path in sorted((pki_dir / "trust" / "tsa").glob("*.pem"))
         )
+        return cls(**found)  # type: ignore[arg-type]

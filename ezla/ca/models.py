@@ -47,7 +47,7 @@ class Certificate(Base):
 
     serial: Mapped[str] = mapped_column(String(40), primary_key=True)  # lower-case hex
     doctor_id: Mapped[int | None] = mapped_column(ForeignKey("ca_doctors.id"), nullable=True, index=True)
-    kind: Mapped[str] = mapped_column(String(16))  # doctor | ocsp | service
+    kind: Mapped[str] = mapped_column(String(16))  # doctor | ocsp | service | audit | tsa
     status: Mapped[str] = mapped_column(String(16))  # CertificateStatus
     der: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
     lint_der: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)

@@ -84,19 +84,37 @@ def respond(req: ocsp.OCSPRequest, keys: OnlineKeys, lookup: Callable[[int], Sta
             None,
         )
     else:
-        revoked = status.state == "revoked"
-        builder = builder.add_response(
-            cert=status.certificate,
-            issuer=keys.issuing,
-            algorithm=req.hash_algorithm,
-            cert_status=ocsp.OCSPCertStatus.REVOKED if revoked else ocsp.OCSPCertStatus.GOOD,
-            this_update=this_update,
-            next_update=this_update + RESPONSE_VALIDITY,
-            revocation_time=status.revoked_at.replace(microsecond=0) if revoked and status.revoked_at else None,
-            revocation_reason=REASONS[status.reason]
-            if revoked and status.reason and status.reason != "unspecified"
-            else None,
-        )
+        builder = _add_known(builder, status, keys.issuing, req.hash_algorithm, this_update)
     for nonce in nonces:
         builder = builder.add_extension(nonce, critical=False)
+    return sign_ocsp_response(builder, keys.ocsp, keys.ocsp_key)
+
+
+def _add_known(
+    builder: ocsp.OCSPResponseBuilder,
+    status: Status,
+    issuer: x509.Certificate,
+    algorithm: hashes.HashAlgorithm,
+    this_update: datetime,
+) -> ocsp.OCSPResponseBuilder:
+    assert status.certificate is not None
+    revoked = status.state == "revoked"
+    return builder.add_response(
+        cert=status.certificate,
+        issuer=issuer,
+        algorithm=algorithm,
+        cert_status=ocsp.OCSPCertStatus.REVOKED if revoked else ocsp.OCSPCertStatus.GOOD,
+        this_update=this_update,
+        next_update=this_update + RESPONSE_VALIDITY,
+        revocation_time=status.revoked_at.replace(microsecond=0) if revoked and status.revoked_at else None,
+        revocation_reason=REASONS[status.reason]
+        if revoked and status.reason and status.reason != "unspecified"
+        else None,
+    )
+
+
+def status_response(status: Status, keys: OnlineKeys, *, now: datetime) -> bytes:
+    """An OCSP response for one certificate we issued, unasked: the revocation evidence stored
+    with an accepted e-ZLA (XAdES-LT), signed and linted like any answer of the responder."""
+    builder = _add_known(ocsp.OCSPResponseBuilder(), status, keys.issuing, hashes.SHA256(), now.replace(microsecond=0))
     return sign_ocsp_response(builder, keys.ocsp, keys.ocsp_key)

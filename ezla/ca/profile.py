@@ -36,12 +36,14 @@ class Profile:
     ocsp_cn: str = "ezla Doctors CA 1 OCSP Responder"
     service_cn: str = "ezla Receipt Service"
     audit_cn: str = "ezla Audit Log Signer"
+    tsa_cn: str = "ezla Time-Stamping Authority"
     root_days: int = 7300
     issuing_days: int = 3650
     doctor_days: int = 730
     ocsp_days: int = 365
     service_days: int = 730
     audit_days: int = 3650
+    tsa_days: int = 3650
     backdate_minutes: int = 5
     # A deployment adds its own CP/CPS arc in pki/profiles/ezla.toml; we own none to put here.
     policy_oids: tuple[str, ...] = field(default=(ETSI_NCP_OID.dotted_string,))
@@ -309,4 +311,27 @@ def audit_builder(
     b = _issued_by(_validity(b, now, profile.audit_days, profile), issuer, public_key)
     return b.add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True).add_extension(
         _leaf_key_usage(digital_signature=True, non_repudiation=True), critical=True
+    )
+
+
+def tsa_builder(
+    public_key: CertificateIssuerPublicKeyTypes,
+    issuing: x509.Certificate,
+    serial: int,
+    now: datetime,
+    profile: Profile,
+    urls: Urls,
+) -> x509.CertificateBuilder:
+    """The time-stamping unit (RFC 3161 2.3, ETSI EN 319 422): EKU timeStamping alone and
+    critical, so its key can stamp nothing but TSTInfo; long-lived like the audit key, because
+    tokens are checked against it for as long as the documents they date are kept."""
+    b = x509.CertificateBuilder().subject_name(_ca_name(profile.tsa_cn, profile)).serial_number(serial)
+    b = _issued_by(_validity(b, now, profile.tsa_days, profile), issuing, public_key)
+    return (
+        b.add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(_leaf_key_usage(digital_signature=True, non_repudiation=True), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.TIME_STAMPING]), critical=True)
+        .add_extension(_policies(profile), critical=False)
+        .add_extension(_aia(urls.issuing_ca, urls.ocsp), critical=False)
+        .add_extension(_crl_dp(urls.crl), critical=False)
     )

@@ -17,9 +17,9 @@ from ezla.audit import service as audit
 from ezla.auth.guards import authenticated_by, principal_of, requires
 from ezla.auth.service import Role
 from ezla.bearer import bearer_token
-from ezla.ca import schemas, service
+from ezla.ca import schemas, service, tsa
 from ezla.db import reading, transaction, utcnow
-from ezla.errors import BadRequest, OcspRequestMalformed
+from ezla.errors import BadRequest, OcspRequestMalformed, UnsupportedMediaType
 from ezla.ratelimit import bucket, client_address
 
 # Responses that carry a credential: never cached, never kept for Idempotency-Key replay.
@@ -308,3 +308,39 @@ class CaController(Controller):
         except (binascii.Error, ValueError) as exc:
             raise OcspRequestMalformed("not base64") from exc
         return ocsp_answer(state, der)
+
+
+TIMESTAMP_QUERY = "application/timestamp-query"
+TIMESTAMP_REPLY = "application/timestamp-reply"
+
+
+def tsa_answer(state: State, der: bytes) -> bytes:
+    return service.timestamp_reply(ca(state), der, now=utcnow())
+
+
+class TsaController(Controller):
+    """``/v1/tsa``: the CA's time-stamping authority (RFC 3161 over HTTP, section 3.4)."""
+
+    path = "/v1/tsa"
+    tags = ["ca"]
+
+    @post(
+        "/",
+        media_type=TIMESTAMP_REPLY,
+        status_code=200,
+        opt={**bucket("tsa"), **authenticated_by("no token: a public service, rate-limited per client")},
+        summary="Time-stamp a hash (RFC 3161): TimeStampReq in, TimeStampResp out",
+        description=(
+            "Body: a DER TimeStampReq (`Content-Type: application/timestamp-query`), e.g. from "
+            "`openssl ts -query -data FILE -sha256 -cert`. Answer: a DER TimeStampResp. Policy "
+            f"{tsa.TSA_POLICY} (ETSI EN 319 421 best practices), accuracy 1 s, nonces echoed; a query "
+            "that cannot be granted (SHA-1, another policy, extensions, malformed) gets a rejection "
+            "status in the reply, not an HTTP error. Verify with `openssl ts -verify -in reply.tsr "
+            "-data FILE -CAfile root.pem -untrusted issuing.pem`."
+        ),
+    )
+    async def stamp(self, request: Request[object, object, State], state: State) -> bytes:
+        if request.headers.get("content-type", "").split(";")[0].strip().lower() != TIMESTAMP_QUERY:
+            raise UnsupportedMediaType(f"send a DER TimeStampReq as {TIMESTAMP_QUERY}")
+        body = await request.body()  # raw DER
+        return await anyio.to_thread.run_sync(tsa_answer, state, body[: tsa.MAX_QUERY_BYTES + 1])

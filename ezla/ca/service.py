@@ -8,8 +8,11 @@ transaction; the ones that sign (enrollment, renewal, OCSP) take the sessionmake
 their CPU work outside any transaction.
 """
 
+from datetime import datetime
+
 from sqlalchemy.orm import Session
 
+from ezla.ca import tsa
 from ezla.ca.context import CaContext, register_pki_certificates
 from ezla.ca.enrollment import (
     MAX_CODE_FAILURES,
@@ -35,6 +38,12 @@ from ezla.ca.revocation import (
     revoke,
     signer_status,
 )
+
+
+def timestamp_reply(ctx: CaContext, query_der: bytes, *, now: datetime) -> bytes:
+    """RFC 3161: our TSA's answer to a TimeStampReq (a rejection for anything it does not grant)."""
+    keys = ctx.keys
+    return tsa.respond(query_der, cert=keys.tsa, key=keys.tsa_key, chain=(keys.issuing,), now=now)
 
 
 def doctor_record(session: Session, npwz: str) -> DoctorRecord:
@@ -67,4 +76,5 @@ __all__ = [
     "renew",
     "revoke",
     "signer_status",
+    "timestamp_reply",
 ]

@@ -1,4 +1,5 @@
-"""The service's signed ``Receipt``: XAdES-BES with the service seal from our own CA."""
+"""The service's signed ``Receipt``: XAdES-T, the service seal from our own CA and a signature
+time-stamp from its TSA."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from datetime import datetime
 
 from lxml import etree
 
+from ezla.ca import evidence
 from ezla.ca.keystore import OnlineKeys
 from ezla.document.schema import NS, validate
 from ezla.xades import sign_enveloped
@@ -38,4 +40,5 @@ def build_receipt(
     validate(root)
     # Leaf only in KeyInfo: xadesjs, verifying without a given key, tries every KeyInfo certificate and
     # trips over an EC issuer under an RSA seal. Relying parties take the chain from /v1/ca/chain.
-    return sign_enveloped(root, keys.service_key, keys.service, (), signing_time=accepted_at)
+    sealed = sign_enveloped(root, keys.service_key, keys.service, (), signing_time=accepted_at)
+    return evidence.timestamped(sealed, keys, now=accepted_at)  # XAdES-T: when we accepted, proven by our TSA

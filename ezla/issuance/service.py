@@ -30,6 +30,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from ezla.audit import service as audit
 from ezla.business_time import local_date
+from ezla.ca import evidence
 from ezla.ca import service as ca_service
 from ezla.ca.keystore import OnlineKeys
 from ezla.ca.profile import names_of, npwz_of
@@ -92,6 +93,7 @@ def verify_signed(keys: OnlineKeys, data: bytes, *, now: datetime) -> VerifiedSi
         at=now,
         require_eku=DOCUMENT_SIGNING_EKU,
         policy=rules.SUBMISSION_POLICY,
+        timestamp_trust=evidence.timestamp_trust(keys),
     )
 
 
@@ -188,6 +190,9 @@ def submit(sessions: Sessions, keys: OnlineKeys, data: bytes, *, now: datetime, 
         keys=keys,
         notices=verified.report.notes,
     )
+    # XAdES-LT for the archive (the registry keeps it): our time-stamp over the doctor's signature,
+    # the chain and the signer's OCSP status as judged above. CPU, so outside both transactions.
+    long_term = evidence.long_term(data, verified.signer, verified.revocation, keys, now=now)
     record = SickLeaveRecord(
         id=str(uuid.uuid4()),
         document_id=sick_leave.document_id,
@@ -216,7 +221,7 @@ def submit(sessions: Sessions, keys: OnlineKeys, data: bytes, *, now: datetime, 
             replaced = corrections.cancel_replaced(session, replaced_id, now=now) if replaced_id else None
             session.add(record)
             session.flush()
-            announcement = _announcement(_view(record, sick_leave))
+            announcement = _announcement(_view(record, sick_leave), long_term=long_term)
             outbox.enqueue(session, EzlaId(record.id), EzlaStatus.ISSUED, announcement, now=now)
             _mark_drafts_submitted(session, record)
             if replaced is not None:
@@ -299,9 +304,12 @@ def _cancel(
     return Accepted(record.id, record.series, record.number, record.status, created=True)
 
 
-def _announcement(view: views.EzlaView, *, replacement: tuple[bytes, bytes] | None = None) -> outbox.Announcement:
+def _announcement(
+    view: views.EzlaView, *, replacement: tuple[bytes, bytes] | None = None, long_term: bytes | None = None
+) -> outbox.Announcement:
     """The e-ZLA as it stands now, for each recipient; the registry also gets the signed originals
-    (for a correction's cancellation: the replacing document and its receipt, as the evidence)."""
+    (for a correction's cancellation: the replacing document and its receipt, as the evidence)
+    and, when it is accepted, its XAdES-LT form to archive."""
     full = view.full()
     registry = {
         **full,
@@ -312,6 +320,8 @@ def _announcement(view: views.EzlaView, *, replacement: tuple[bytes, bytes] | No
         "receipt_xml": base64.b64encode(view.receipt_xml).decode(),
         "cancellation_xml": base64.b64encode(view.cancellation_xml).decode() if view.cancellation_xml else None,
     }
+    if long_term is not None:
+        registry["evidence_xml"] = base64.b64encode(long_term).decode()
     if replacement is not None:
         registry["replacement_xml"] = base64.b64encode(replacement[0]).decode()
         registry["replacement_receipt_xml"] = base64.b64encode(replacement[1]).decode()

@@ -163,6 +163,9 @@ def _codes_for(method: str, path: str, route: HTTPRoute, guarded: bool, body: bo
             add(403, *matching(403, _CA_CODES))
             add(409, "doctor-exists", "certificate-already-revoked")
             add(422, *matching(422, _CA_CODES))
+    if path.startswith("/v1/tsa"):
+        add(415, "unsupported-media-type")
+        add(503, "pki-not-initialised")
     if path.startswith("/v1/auth"):
         add(401, "unauthenticated", "challenge-invalid", "proof-invalid")
         add(422, *matching(422, _SIGNED_DOCUMENT))

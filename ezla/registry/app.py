@@ -6,7 +6,7 @@ import functools
 import hmac
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from litestar import Controller, Litestar, Request, Response, get, post, put
@@ -163,19 +163,32 @@ class RegistryController(Controller):
     @get(
         "/ezla/{ezla_id:str}/verification",
         sync_to_thread=True,
-        summary="Re-verify the stored signed original",
+        summary="Re-verify the stored e-ZLA: from its long-term evidence when it has it",
         guards=[may_read],
     )
-    def verify(self, ezla_id: str, state: State) -> dict[str, Any]:
+    def verify(self, ezla_id: str, state: State, at: datetime | None = None) -> dict[str, Any]:
+        """With XAdES-LT evidence the check needs nothing but the trust anchors, at any ``at`` (default
+        now), however long after the doctor's certificate expired; records archived before the
+        evidence existed are judged as at their acceptance."""
         with transaction(state.sessionmaker) as session:
             record = service.get(session, EzlaId(ezla_id))
-            signed, at = record.signed_xml, record.accepted_at
-        result = evidence.verify_sick_leave(signed, state.trust(), at=at)
+            signed, long_term, accepted_at = record.signed_xml, record.evidence_xml, record.accepted_at
+        when = at or datetime.now(UTC)
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        if long_term is not None:
+            result = evidence.verify_long_term_form(long_term, state.trust(), at=when)
+            basis, judged_at = "long-term-evidence", result.existed_at
+        else:
+            result = evidence.verify_sick_leave(signed, state.trust(), at=accepted_at)
+            basis, judged_at = "acceptance-time", accepted_at
         return {
             "id": ezla_id,
             "valid": True,
+            "basis": basis,
             "signer": result.signer.subject.rfc4514_string(),
-            "verified_at_time": at.isoformat(),
+            "verified_at_time": judged_at.isoformat() if judged_at else None,
+            "validated_at": when.isoformat(),
             "report": result.report.as_dict(),
         }
 

@@ -31,6 +31,7 @@ from ezla.xades import (
     signed_document_digest,
     verify_enveloped,
 )
+from ezla.xades.long_term import verify_long_term
 
 # Judged as at acceptance: the submission delay was enforced by the node, so it is not re-applied.
 _AS_ACCEPTED = SigningTimePolicy(max_delay_days=None)
@@ -67,6 +68,7 @@ class Evidence:
     cancellation: Cancellation | None
     cancellation_xml: bytes | None
     cancelled_at: datetime | None  # the Cancellation's SigningTime
+    long_term_xml: bytes | None = None  # the e-ZLA as XAdES-LT, checked against signed_xml
 
 
 def _b64(body: dict[str, Any], field: str) -> bytes | None:
@@ -155,7 +157,29 @@ def read(body: dict[str, Any], trust: Trust, *, now: datetime) -> Evidence:
         if not same or cancellation.npwz != sick_leave.doctor.npwz:
             raise EvidenceMismatch("the cancellation is not by the issuing doctor for this e-ZLA")
         cancelled_at = signed.signing_time
-    return Evidence(receipt, sick_leave, signed_xml, cancellation, cancellation_xml, cancelled_at)
+    long_term = _b64(body, "evidence_xml")
+    if long_term is not None:
+        read_long_term(long_term, verified, trust, now=now)
+    return Evidence(receipt, sick_leave, signed_xml, cancellation, cancellation_xml, cancelled_at, long_term)
+
+
+def verify_long_term_form(long_term_xml: bytes, trust: Trust, *, at: datetime) -> VerifiedSignature:
+    """The archived e-ZLA, from its own evidence alone (time-stamp, chain, OCSP status), at ``at``."""
+    return verify_long_term(
+        long_term_xml,
+        trust_roots=[trust.root],
+        intermediates=[trust.issuing],
+        at=at,
+        require_eku=DOCUMENT_SIGNING_EKU,
+    )
+
+
+def read_long_term(long_term_xml: bytes, verified: VerifiedSignature, trust: Trust, *, now: datetime) -> None:
+    """Only what verifies from its own evidence and is the same signature as ``signed_xml`` is kept."""
+    archived = verify_long_term_form(long_term_xml, trust, at=now)
+    same = etree.tostring(archived.signed_root, method="c14n") == etree.tostring(verified.signed_root, method="c14n")
+    if archived.signer != verified.signer or not same:
+        raise EvidenceMismatch("evidence_xml is not the signed e-ZLA it came with")
 
 
 def _corrected(

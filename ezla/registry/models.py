@@ -30,6 +30,8 @@ class RegistryRecord(RegistryBase):
     document_json: Mapped[str] = mapped_column(Text)
     signed_xml: Mapped[bytes] = mapped_column(LargeBinary)
     cancellation_xml: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    # The e-ZLA as XAdES-LT (time-stamp, chain, OCSP status at acceptance): verifiable for decades.
+    evidence_xml: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
     accepted_at: Mapped[datetime] = mapped_column(UtcDateTime)
     cancelled_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)

@@ -99,6 +99,7 @@ def _new_record(ezla_id: EzlaId, evidence: Evidence, *, now: datetime) -> Regist
         doctor_npwz=s.doctor.npwz,
         document_json=json.dumps(as_builtins(s), ensure_ascii=False),
         signed_xml=evidence.signed_xml,
+        evidence_xml=evidence.long_term_xml,
         cancellation_xml=None,
         accepted_at=r.accepted_at,
         cancelled_at=None,
@@ -107,7 +108,10 @@ def _new_record(ezla_id: EzlaId, evidence: Evidence, *, now: datetime) -> Regist
 
 
 def _apply_cancellation(record: RegistryRecord, evidence: Evidence, *, now: datetime) -> None:
-    """Monotonic: a signed Cancellation cancels; a late 'issued' never undoes it."""
+    """Monotonic: a signed Cancellation cancels; a late 'issued' never undoes it. The long-term
+    form is kept from whichever delivery brings it first (a cancellation may overtake it)."""
+    if record.evidence_xml is None and evidence.long_term_xml is not None:
+        record.evidence_xml = evidence.long_term_xml
     if evidence.cancellation is not None and record.status != EzlaStatus.CANCELLED:
         record.status = EzlaStatus.CANCELLED
         record.cancellation_xml = evidence.cancellation_xml

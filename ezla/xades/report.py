@@ -37,6 +37,7 @@ class Check(StrEnum):
     SIGNING_CERTIFICATE = "signing-certificate"  # SigningCertificate(V2) digest names the signer
     REFERENCES = "references"  # every Reference digest
     SIGNATURE_VALUE = "signature-value"
+    TIMESTAMP = "timestamp"  # signature time-stamps (XAdES-T), when the document carries any
     SIGNING_TIME = "signing-time"
     CHAIN = "chain"  # path to a trusted root, KU/EKU, validity at signing time
     REVOCATION = "revocation"  # status at signing time and at receipt
@@ -61,6 +62,8 @@ _BY_CHECK: dict[Check, tuple[Indication, str]] = {
     Check.SIGNING_CERTIFICATE: (Indication.INDETERMINATE, "NO_SIGNING_CERTIFICATE_FOUND"),
     Check.REFERENCES: (Indication.TOTAL_FAILED, "HASH_FAILURE"),
     Check.SIGNATURE_VALUE: (Indication.TOTAL_FAILED, "SIG_CRYPTO_FAILURE"),
+    # EN 319 102-1 5.4: a signature time-stamp that cannot be validated leaves no proof of existence.
+    Check.TIMESTAMP: (Indication.INDETERMINATE, "SIG_CONSTRAINTS_FAILURE"),
     Check.SIGNING_TIME: (Indication.INDETERMINATE, "SIG_CONSTRAINTS_FAILURE"),
     Check.CHAIN: (Indication.INDETERMINATE, "CHAIN_CONSTRAINTS_FAILURE"),
     Check.REVOCATION: (Indication.INDETERMINATE, "REVOKED_NO_POE"),

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from base64 import b64decode
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 import lxml.etree
@@ -40,9 +40,9 @@ from ezla.errors import (
     SignatureScope,
     SignatureTooManyReferences,
     SigningCertificateMismatch,
-    UnsignedPropertiesRefused,
+    SigningTimeInFuture,
 )
-from ezla.xades import certificates
+from ezla.xades import certificates, unsigned
 from ezla.xades.algorithms import (
     CERT_DIGESTS,
     DEFAULT_C14N,
@@ -71,6 +71,7 @@ from ezla.xades.signing_time import (
     judge_signing_time,
     read_signing_time,
 )
+from ezla.xades.timestamps import TimeStamp
 
 MAX_KEYINFO_CERTS = 8
 MAX_REFERENCES = 3  # the document, SignedProperties and (optionally) KeyInfo
@@ -90,7 +91,7 @@ _SIGNATURE_METHOD = f"{{{DS}}}SignatureMethod"
 _C14N_METHOD = f"{{{DS}}}CanonicalizationMethod"
 _QUALIFYING = f"{{{XADES}}}QualifyingProperties"
 _SIGNED_PROPS = f"{{{XADES}}}SignedProperties"
-_UNSIGNED_PROPS = f"{{{XADES}}}UnsignedProperties"
+_UNSIGNED_PROPS = unsigned.UNSIGNED_PROPS
 _X509_CERTS = f"{{{DS}}}X509Data/{{{DS}}}X509Certificate"
 _SIGNING_CERT_V2 = f"{{{XADES}}}SigningCertificateV2"
 _CERT_DIGEST = f"{{{XADES}}}CertDigest"
@@ -110,6 +111,14 @@ class VerifiedSignature:
     signer: x509.Certificate
     signing_time: datetime  # SignedProperties/SigningTime (tz-aware UTC), as judged believable
     report: ValidationReport
+    timestamps: tuple[TimeStamp, ...] = ()  # verified signature time-stamps (XAdES-T), oldest first
+    evidence: unsigned.Unsigned = field(default_factory=unsigned.Unsigned)  # certificate and OCSP values (LT)
+    revocation: Revocation | None = None  # the signer's status as judged by check_revocation
+
+    @property
+    def existed_at(self) -> datetime | None:
+        """Proof of existence: the oldest signature time-stamp's genTime."""
+        return self.timestamps[0].gen_time if self.timestamps else None
 
 
 @dataclass(frozen=True)
@@ -130,6 +139,7 @@ class _Parts:
     key_info: lxml.etree._Element | None
     props: lxml.etree._Element
     xml_attributes: bool  # xml:lang/xml:space above the signed subtrees (inclusive c14n inherits them)
+    unsigned: unsigned.Unsigned
 
 
 def _elements(el: lxml.etree._Element) -> list[lxml.etree._Element]:
@@ -165,12 +175,13 @@ def _structure(root: lxml.etree._Element) -> _Parts:
     if len(qp) != 1 or qp[0].tag != _QUALIFYING:
         raise SignatureScope("ds:Object may hold only xades:QualifyingProperties")
     parts = _elements(qp[0])
+    found = unsigned.Unsigned()
     if [p.tag for p in parts] == [_SIGNED_PROPS, _UNSIGNED_PROPS]:
-        # XAdES-T and later need a time-stamp checked against a TSA we trust; until one is
-        # configured nothing unsigned is accepted, so nothing unsigned is ever stored.
-        raise UnsignedPropertiesRefused()
-    if [p.tag for p in parts] != [_SIGNED_PROPS]:
-        raise SignatureScope("QualifyingProperties may hold only SignedProperties")
+        # Only time-stamps, certificates and OCSP responses (XAdES-T/LT); every time-stamp is
+        # then verified, so nothing unchecked is ever stored.
+        found = unsigned.read(parts[1])
+    elif [p.tag for p in parts] != [_SIGNED_PROPS]:
+        raise SignatureScope("QualifyingProperties may hold only SignedProperties (and UnsignedProperties)")
     key_info = key_infos[0] if key_infos else None
     if key_info is not None and any(etree.QName(c).namespace != DS for c in _elements(key_info)):
         raise SignatureScope("KeyInfo may hold only XML-DSig elements")
@@ -179,7 +190,7 @@ def _structure(root: lxml.etree._Element) -> _Parts:
     if xml_names - set(INHERITED_XML_ATTRIBUTES):
         # xml:id and xml:base inherit differently in c14n 1.0 and 1.1; no e-ZLA needs them there.
         raise SignatureScope("xml:id and xml:base are not accepted on the root or inside ds:Signature")
-    return _Parts(sig, children[0], children[1], key_info, parts[0], bool(xml_names))
+    return _Parts(sig, children[0], children[1], key_info, parts[0], bool(xml_names), found)
 
 
 def _check_algorithms(parts: _Parts) -> None:
@@ -339,7 +350,7 @@ def _verify_signature_value(parts: _Parts, signer: certificates.CertInfo, signed
         raise SignatureInvalid("signature value does not verify with the signer certificate") from None
 
 
-def verify_enveloped(
+def verify_enveloped(  # noqa: PLR0915 - one linear pipeline, each step named for the report
     data: bytes,
     *,
     trust_roots: Sequence[x509.Certificate],
@@ -349,8 +360,12 @@ def verify_enveloped(
     require_eku: x509.ObjectIdentifier | None = None,
     policy: SigningTimePolicy = _DEFAULT_POLICY,
     limits: Limits = LIMITS,
+    timestamp_trust: unsigned.TimestampTrust | None = None,
 ) -> VerifiedSignature:
-    """Verify an enveloped XAdES-BES over the whole document received at ``at``.
+    """Verify an enveloped XAdES-BES (or -T/-LT) over the whole document received at ``at``.
+
+    Signature time-stamps are verified against ``timestamp_trust`` (one that does not verify, or
+    any when no TSA is trusted, is refused) and give ``existed_at``, the proof of existence.
 
     Without ``revocation_of`` the report marks revocation not checked; the caller then applies
     ``check_revocation`` with its own source of truth."""
@@ -374,14 +389,17 @@ def verify_enveloped(
         report.signer_serial = format(cert.serial_number, "x")
         step = report.enter(Check.ALGORITHMS)
         certificates.check_key(signer)
+        covered = unsigned.covered_octets(parts.unsigned, parts.signature_value)  # before the signature is detached
         step = report.enter(Check.REFERENCES)
         signed_info = _check_digests(root, parts, refs)
         step = report.enter(Check.SIGNATURE_VALUE)
         _verify_signature_value(parts, signer, signed_info)
         step = report.enter(Check.SIGNING_CERTIFICATE)
         _check_signing_certificate(parts.props, signer)
+        step = report.enter(Check.TIMESTAMP) if parts.unsigned.timestamps else step
+        stamps = _timestamps(parts.unsigned, covered, timestamp_trust, received_at)
         step = report.enter(Check.SIGNING_TIME)
-        claimed = report.signing_time = read_signing_time(parts.props)
+        claimed = report.signing_time = _claimed_signing_time(parts, stamps, policy)
         when = judge_signing_time(claimed, received_at=received_at, not_before=cert.not_valid_before_utc, policy=policy)
         step = report.enter(Check.CHAIN)
         if when < cert.not_valid_before_utc:
@@ -410,10 +428,25 @@ def verify_enveloped(
     # ``root`` now holds exactly the digested node-set: the enveloped transform detached ds:Signature,
     # and parsing refused the comments, PIs and entities that c14n would have dropped, so there is
     # no need to re-parse the canonical bytes (which would cost a sixth of this function).
-    verified = VerifiedSignature(root, cert, when, report.passed_report())
+    verified = VerifiedSignature(root, cert, when, report.passed_report(), stamps, parts.unsigned)
     if revocation_of is None:
         return verified
     return check_revocation(verified, revocation_of(cert), received_at=received_at, policy=policy)
+
+
+def _claimed_signing_time(parts: _Parts, stamps: tuple[TimeStamp, ...], policy: SigningTimePolicy) -> datetime | None:
+    claimed = read_signing_time(parts.props)
+    if stamps and claimed is not None and claimed > stamps[0].gen_time + policy.max_skew:
+        # The time-stamp proves the signature existed at genTime: a later SigningTime is false.
+        raise SigningTimeInFuture("SigningTime is later than the signature time-stamp")
+    return claimed
+
+
+def _timestamps(
+    found: unsigned.Unsigned, covered: Sequence[bytes], trust: unsigned.TimestampTrust | None, received_at: datetime
+) -> tuple[TimeStamp, ...]:
+    stamps = unsigned.check_timestamps(found, covered, trust, at=received_at)
+    return tuple(sorted(stamps, key=lambda t: t.gen_time))
 
 
 def _c14n_el(signed_info: lxml.etree._Element) -> lxml.etree._Element:
@@ -437,7 +470,7 @@ def check_revocation(
         raise attach(exc, failed_report(verified.report, Check.REVOCATION, exc)) from None
     detail = "not revoked" if revocation is None or revocation.at > received_at else f"revoked {revocation.reason}"
     report = verified.report.with_check(CheckResult(Check.REVOCATION, Outcome.PASSED, detail), note=note)
-    return replace(verified, report=report)
+    return replace(verified, report=report, revocation=revocation)
 
 
 def refuse_with_report(verified: VerifiedSignature, check: Check, exc: EzlaError) -> EzlaError:
