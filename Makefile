@@ -69,6 +69,10 @@ test: test-deps $(VENV)/.test-installed
 	# Two phases: everything on both cores (each file in one worker), then the tests that measure
 	# failovers, recovery or latency (marked serial), one at a time so no other test skews them.
 	$(BIN)/pytest -q -p no:cacheprovider -n 2 --dist loadfile -m "not serial" tests
+	# The CA and issuance suites once more with every CA key in a SoftHSM2 token (PKCS#11); the
+	# keys are what changes, so one database engine suffices here.
+	EZLA_TEST_PKCS11=1 $(BIN)/pytest -q -p no:cacheprovider -n 2 --dist loadfile -m "not serial" -k "not postgresql" \
+	  tests/unit/ca tests/unit/test_long_term.py tests/integration/ca tests/integration/issuance
 	$(BIN)/pytest -q -p no:cacheprovider -m serial tests
 
 lint: $(VENV)/.test-installed

@@ -29,6 +29,7 @@ from ezla.identifiers import Npwz
 from ezla.issuance.rules import SUBMISSION_POLICY
 from ezla.issuance.samples import sample_sick_leave
 from ezla.xades import DOCUMENT_SIGNING_EKU, Revocation, sign_enveloped, verify_enveloped
+from ezla.xades.long_term import verify_long_term
 
 
 def _ask_password(what: str) -> str | None:
@@ -120,7 +121,8 @@ def sign(
     "--at",
     "at_",
     default=None,
-    help="Time of receipt to judge at (ISO 8601; default now), e.g. the receipt's AcceptedAt.",
+    help="Time of receipt to judge at (ISO 8601; default now), e.g. the receipt's AcceptedAt; for an "
+    "XAdES-LT document, when the validation happens (any time after its time-stamp).",
 )
 @click.option("--report", "with_report", is_flag=True, help="Print the validation report (ETSI TS 119 102-2 style).")
 @json_option
@@ -133,46 +135,32 @@ def verify(
     with_report: bool,
     as_json: bool,
 ) -> None:
-    """Verify an enveloped XAdES-BES offline against the ezla chain and CRL."""
-
-    reason_names = {flag: name for name, flag in REASONS.items()}
+    """Verify an enveloped XAdES-BES/-T offline against the ezla chain and CRL, or an XAdES-LT
+    (the registry's archive form) from its own time-stamp and OCSP evidence at --at."""
 
     try:
-        if url:
-            chain_pem = httpx.get(f"{url.rstrip('/')}/v1/ca/chain", timeout=10).content
-            crl_bytes: bytes | None = httpx.get(f"{url.rstrip('/')}/v1/ca/crl", timeout=10).content
-        elif chain:
-            chain_pem, crl_bytes = chain.read_bytes(), crl.read_bytes() if crl else None
-        else:
-            raise BadRequest("give --chain (and --crl) or --url")
-        certs = x509.load_pem_x509_certificates(chain_pem)
-        roots = [c for c in certs if c.issuer == c.subject]
-        inter = [c for c in certs if c.issuer != c.subject]
-        revoked: dict[int, Revocation] = {}
-        if crl_bytes:
-            parsed = (
-                x509.load_pem_x509_crl(crl_bytes)
-                if crl_bytes.lstrip().startswith(b"-----")
-                else x509.load_der_x509_crl(crl_bytes)
-            )
-            if not any(parsed.is_signature_valid(i.public_key()) for i in inter):  # type: ignore[arg-type]
-                raise BadRequest("the CRL is not signed by the issuing CA in the chain")
-            revoked = {r.serial_number: Revocation(r.revocation_date_utc, _reason(r, reason_names)) for r in parsed}
         at = datetime.fromisoformat(at_) if at_ else datetime.now(UTC)
         if at.tzinfo is None:
             at = at.replace(tzinfo=UTC)
-        if crl_bytes and parsed.next_update_utc is not None and parsed.next_update_utc < at:
-            raise BadRequest("the CRL is past its nextUpdate: fetch a fresh one (or use --url)")
-        result = verify_enveloped(
-            file.read_bytes(),
-            trust_roots=roots,
-            intermediates=inter,
-            at=at,
-            # Judged as at receipt (--at): what was signed before a benign revocation stays valid.
-            revocation_of=lambda c: revoked.get(c.serial_number),
-            require_eku=DOCUMENT_SIGNING_EKU,
-            policy=SUBMISSION_POLICY,
-        )
+        roots, inter, revoked, crl_checked = _trust_material(url, chain, crl, at)
+        document = file.read_bytes()
+        if b"EncapsulatedOCSPValue" in document:
+            # XAdES-LT (the registry's archive form): judged from its own evidence, no CRL needed;
+            # --at is when the validation happens, years after the doctor's certificate expired.
+            result = verify_long_term(
+                document, trust_roots=roots, intermediates=inter, at=at, require_eku=DOCUMENT_SIGNING_EKU
+            )
+        else:
+            result = verify_enveloped(
+                document,
+                trust_roots=roots,
+                intermediates=inter,
+                at=at,
+                # Judged as at receipt (--at): what was signed before a benign revocation stays valid.
+                revocation_of=lambda c: revoked.get(c.serial_number),
+                require_eku=DOCUMENT_SIGNING_EKU,
+                policy=SUBMISSION_POLICY,
+            )
     except EzlaError as exc:
         if with_report and not as_json and "report" in exc.extra:
             click.echo(json.dumps(exc.extra["report"], indent=2), err=True)
@@ -185,7 +173,9 @@ def verify(
         "npwz": npwz_of(result.signer),
         "serial": format(result.signer.serial_number, "x"),
         "signing_time": result.signing_time.isoformat() if result.signing_time else None,
-        "crl_checked": bool(crl_bytes),
+        "crl_checked": crl_checked,
+        "basis": "long-term-evidence" if result.evidence.ocsp_responses else "signature",
+        "existed_at": result.existed_at.isoformat() if result.existed_at else None,
         "notes": list(result.report.notes),
     }
     if with_report:
@@ -196,8 +186,42 @@ def verify(
         as_json,
         data,
         f"valid signature by {data['signer']} (serial {data['serial']}, signed {data['signing_time']})"
-        + ("" if crl_bytes else "; revocation NOT checked (no CRL)"),
+        + (
+            f"; existed at {data['existed_at']} (time-stamp), status from the stored OCSP response"
+            if data["basis"] == "long-term-evidence"
+            else ("" if crl_checked else "; revocation NOT checked (no CRL)")
+        ),
     )
+
+
+def _trust_material(
+    url: str | None, chain: Path | None, crl: Path | None, at: datetime
+) -> tuple[list[x509.Certificate], list[x509.Certificate], dict[int, Revocation], bool]:
+    """(roots, intermediates, revoked serials, whether a CRL was read) from --url or --chain/--crl."""
+    if url:
+        chain_pem = httpx.get(f"{url.rstrip('/')}/v1/ca/chain", timeout=10).content
+        crl_bytes: bytes | None = httpx.get(f"{url.rstrip('/')}/v1/ca/crl", timeout=10).content
+    elif chain:
+        chain_pem, crl_bytes = chain.read_bytes(), crl.read_bytes() if crl else None
+    else:
+        raise BadRequest("give --chain (and --crl) or --url")
+    certs = x509.load_pem_x509_certificates(chain_pem)
+    roots = [c for c in certs if c.issuer == c.subject]
+    inter = [c for c in certs if c.issuer != c.subject]
+    if not crl_bytes:
+        return roots, inter, {}, False
+    parsed = (
+        x509.load_pem_x509_crl(crl_bytes)
+        if crl_bytes.lstrip().startswith(b"-----")
+        else x509.load_der_x509_crl(crl_bytes)
+    )
+    if not any(parsed.is_signature_valid(i.public_key()) for i in inter):  # type: ignore[arg-type]
+        raise BadRequest("the CRL is not signed by the issuing CA in the chain")
+    if parsed.next_update_utc is not None and parsed.next_update_utc < at:
+        raise BadRequest("the CRL is past its nextUpdate: fetch a fresh one (or use --url)")
+    reason_names = {flag: name for name, flag in REASONS.items()}
+    revoked = {r.serial_number: Revocation(r.revocation_date_utc, _reason(r, reason_names)) for r in parsed}
+    return roots, inter, revoked, True
 
 
 def _reason(entry: x509.RevokedCertificate, names: dict[x509.ReasonFlags, str]) -> str | None:

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from ezla.bearer import bearer_token
 from ezla.db import make_engine, make_sessionmaker, transaction, utcnow
 from ezla.document.model import passport_key
-from ezla.errors import BadRequest, EzlaError, Forbidden, Unauthenticated
+from ezla.errors import BadRequest, EzlaError, Forbidden, NotFound, Unauthenticated
 from ezla.events import EzlaId
 from ezla.log import configure_logging, get_logger, request_context
 from ezla.problems import EXCEPTION_HANDLERS
@@ -159,6 +159,20 @@ class RegistryController(Controller):
             if "xml" in request.headers.get("accept", ""):
                 return Response(record.signed_xml, media_type="application/xml")
             return Response(service.as_json(record))
+
+    @get(
+        "/ezla/{ezla_id:str}/long-term",
+        sync_to_thread=True,
+        media_type="application/xml",
+        summary="The archived e-ZLA as XAdES-LT: verifiable offline with `ezla verify --at` and the root",
+        guards=[may_read],
+    )
+    def long_term(self, ezla_id: str, state: State) -> Response[bytes]:
+        with transaction(state.sessionmaker) as session:
+            record = service.get(session, EzlaId(ezla_id))
+            if record.evidence_xml is None:
+                raise NotFound("this e-ZLA was archived before long-term evidence existed")
+            return Response(record.evidence_xml, media_type="application/xml")
 
     @get(
         "/ezla/{ezla_id:str}/verification",

@@ -364,12 +364,15 @@ def verify_enveloped(  # noqa: PLR0915 - one linear pipeline, each step named fo
 ) -> VerifiedSignature:
     """Verify an enveloped XAdES-BES (or -T/-LT) over the whole document received at ``at``.
 
-    Signature time-stamps are verified against ``timestamp_trust`` (one that does not verify, or
-    any when no TSA is trusted, is refused) and give ``existed_at``, the proof of existence.
+    Signature time-stamps are verified against ``timestamp_trust`` (by default TSAs under the same
+    ``trust_roots``: ours is under our root) and give ``existed_at``, the proof of existence; one
+    that does not verify is refused, never ignored.
 
     Without ``revocation_of`` the report marks revocation not checked; the caller then applies
     ``check_revocation`` with its own source of truth."""
     received_at = at if at.tzinfo else at.replace(tzinfo=UTC)
+    if timestamp_trust is None:
+        timestamp_trust = unsigned.TimestampTrust(roots=tuple(trust_roots), intermediates=tuple(intermediates))
     report = ReportBuilder()
     step = Check.FORMAT  # what a raised error is reported against
     try:

@@ -33,6 +33,7 @@ from ezla.xades import (
     verify_enveloped,
 )
 from ezla.xades.signer import Signer as _Signer
+from ezla.xades.unsigned import TimestampTrust
 from tests.pki import certificate, key_usage, name
 
 DOC_SIGNING = x509.ObjectIdentifier("1.3.6.1.5.5.7.3.36")
@@ -724,12 +725,20 @@ def _with_unsigned_properties(signed: bytes, child: etree._Element) -> bytes:
     return _ser(root)
 
 
-def test_time_stamp_in_unsigned_properties_is_refused_without_a_tsa(pki: Pki, signed: bytes) -> None:
-    # Until a TSA is configured no time-stamp can be checked, and nothing unchecked is stored.
+def test_an_unverifiable_time_stamp_is_refused_never_ignored(pki: Pki, signed: bytes) -> None:
+    # Junk does not verify, whichever TSAs are trusted: nothing unchecked is stored
+    # (tests/unit/test_long_term.py has the real ones).
     ts = etree.Element(f"{{{XADES_NS}}}SignatureTimeStamp")
     etree.SubElement(ts, f"{{{DS}}}CanonicalizationMethod", Algorithm="http://www.w3.org/TR/2001/REC-xml-c14n-20010315")
     etree.SubElement(ts, f"{{{XADES_NS}}}EncapsulatedTimeStamp").text = "MAA="
-    pki.refused(_with_unsigned_properties(signed, ts), errors.UnsignedPropertiesRefused)
+    err = pki.refused(_with_unsigned_properties(signed, ts), errors.TimeStampInvalid)
+    assert "unreadable" in err.detail
+    trust = TimestampTrust(roots=[pki.root])
+    err = pki.refused(
+        _with_unsigned_properties(signed, copy.deepcopy(ts)), errors.TimeStampInvalid, timestamp_trust=trust
+    )
+    checks = {c["check"]: c for c in err.extra["report"]["checks"]}
+    assert checks["timestamp"] == {"check": "timestamp", "outcome": "failed", "detail": "timestamp-invalid"}
 
 
 def test_prose_in_unsigned_properties_is_refused(pki: Pki, signed: bytes) -> None:

@@ -173,4 +173,56 @@ def test_prose_in_unsigned_properties_is_refused(client, session_factory, signed
 def test_unverifiable_time_stamp_is_refused(client, session_factory, signed):
     ts = etree.Element(f"{{{XADES}}}SignatureTimeStamp")
     etree.SubElement(ts, f"{{{XADES}}}EncapsulatedTimeStamp").text = "MIIBAAAA"
-    refused(client, session_factory, _with_unsigned_property(signed, copy.deepcopy(ts)), 422, "unsigned-properties")
+    refused(client, session_factory, _with_unsigned_property(signed, copy.deepcopy(ts)), 422, "timestamp-invalid")
+
+
+def _stamped_through_our_tsa(client: Any, signed: bytes) -> bytes:
+    """What a clinic does for XAdES-T: time-stamp its SignatureValue at POST /v1/tsa (RFC 3161)."""
+    import hashlib
+    import secrets
+
+    from asn1crypto import tsp
+
+    from ezla.xades.unsigned import add
+
+    def stamp(digest: bytes) -> bytes:
+        query = tsp.TimeStampReq(
+            {
+                "version": "v1",
+                "message_imprint": {"hash_algorithm": {"algorithm": "sha256"}, "hashed_message": digest},
+                "nonce": secrets.randbits(64),
+                "cert_req": True,
+            }
+        ).dump()
+        r = client.post("/v1/tsa", content=query, headers={"Content-Type": "application/timestamp-query"})
+        assert r.status_code == 200 and r.headers["content-type"] == "application/timestamp-reply"
+        reply = tsp.TimeStampResp.load(r.content)
+        assert reply["status"]["status"].native == "granted"
+        return bytes(reply["time_stamp_token"].dump())
+
+    stamped = add(signed, stamp=stamp)
+    assert hashlib.sha256(stamped).digest() != hashlib.sha256(signed).digest()
+    return stamped
+
+
+def test_a_time_stamp_from_our_tsa_is_verified_and_accepted(client, session_factory, signed):
+    stamped = _stamped_through_our_tsa(client, signed)
+    r = client.post("/v1/ezla", content=stamped, headers=XML)
+    assert r.status_code == 201, r.text
+    from sqlalchemy import text
+
+    from ezla.db import reading
+
+    with reading(session_factory) as s:
+        stored = s.scalar(text("SELECT signed_xml FROM ezla_sick_leaves WHERE id = :id"), {"id": r.json()["id"]})
+    assert bytes(stored) == stamped  # stored as received: its time-stamp was verified first
+
+
+def test_a_time_stamp_over_another_signature_is_refused(client, session_factory, doctor, signed):
+    stamped = etree.fromstring(_stamped_through_our_tsa(client, signed))
+    other = etree.fromstring(signed_sick_leave(doctor))
+    qp = other.find(f"{{{DS}}}Signature/{{{DS}}}Object/{{{XADES}}}QualifyingProperties")
+    qp.append(copy.deepcopy(next(stamped.iter(f"{{{XADES}}}UnsignedProperties"))))
+    body = etree.tostring(other, xml_declaration=True, encoding="UTF-8")
+    problem = refused(client, session_factory, body, 422, "timestamp-invalid")
+    assert "imprint" in problem["detail"]

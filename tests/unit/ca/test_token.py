@@ -164,6 +164,7 @@ def test_the_receipt_seal_in_the_token_signs_xades(token_pki: tuple[Path, Online
     )
     verified = verify_enveloped(receipt, trust_roots=[keys.root], intermediates=[keys.issuing], at=NOW)
     assert verified.signer == keys.service
+    assert verified.existed_at == NOW  # XAdES-T: the TSA's key is in the token too
     assert etree.QName(verified.signed_root).localname == "Receipt"
 
 
