@@ -84,13 +84,14 @@ type: $(VENV)/.test-installed
 	$(BIN)/mypy ezla tools
 
 bench-deps:
-	$(call install_missing,$(CLUSTER_TOOLS) wrk:wrk,make bench)
+	$(call install_missing,$(CLUSTER_TOOLS) wrk:wrk softhsm2-util:softhsm2,make bench)
 
 bench: bench-deps $(VENV)/.test-installed
 	$(BIN)/python bench/verify_bench.py
 	$(BIN)/python bench/load_bench.py
 	$(BIN)/python bench/load_bench.py --hostile
 	$(BIN)/python bench/inbox_bench.py
+	$(BIN)/python bench/ca_bench.py
 
 NODES ?= 2
 cluster: cluster-deps $(BIN)/ezla
