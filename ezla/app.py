@@ -20,6 +20,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from ezla import __version__
 from ezla.auth.routes import AccountsController, AuthController
+from ezla.ca import keystore
 from ezla.ca.routes import CaController, DoctorLoginController, TsaController
 from ezla.ca.scheduler import AuditKeeper, CrlRefresher
 from ezla.ca.service import CaContext, register_pki_certificates
@@ -57,14 +58,24 @@ MAX_BODY = 2_000_000
 
 
 def _ca_loader(settings: Settings) -> Callable[[], Any]:
-    """Load the CA keys once, on first use; a node without PKI still answers health checks.
-    (A failed load is not cached, so ``ezla pki init`` takes effect without a restart.)"""
+    """Load the CA keys on first use; a node without PKI still answers health checks. (A failed
+    load is not cached, so ``ezla pki init`` takes effect without a restart.) Loaded again when
+    ``ezla pki rollover`` has made a new issuing CA current: both twins switch within a request,
+    without a restart, and keep the older CAs for what those issued."""
+    marker = settings.pki_dir / "issued" / keystore.CURRENT_FILE
 
-    @functools.cache
-    def load() -> Any:
+    @functools.lru_cache(maxsize=1)
+    def load(_version: int) -> Any:
         return CaContext.from_settings(settings)
 
-    return load
+    def current() -> Any:
+        try:
+            version = marker.stat().st_mtime_ns  # a stat per call: about a microsecond
+        except FileNotFoundError:
+            version = 0
+        return load(version)
+
+    return current
 
 
 def claim_sqlite_node(url: str) -> Any:

@@ -16,7 +16,7 @@ from ezla.ca.token import TokenConfig
 MODULE = "/usr/lib/softhsm/libsofthsm2.so"
 PIN = "test-passphrase-not-secret"  # tests/conftest.py's PASSPHRASE: the session PKI's token PIN
 SO_PIN = "so-pin-not-secret"
-POOL = 4
+POOL = 6
 _handed_out: list[str] = []
 
 

@@ -24,7 +24,7 @@ from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPri
 from ezla.ca import keystore, profile, serials
 from ezla.ca.signer import issue
 from ezla.ca.token import TokenConfig, open_token
-from ezla.errors import TokenKeyExists
+from ezla.errors import PkiNotInitialised, TokenKeyExists
 from ezla.files import write_private
 
 
@@ -88,8 +88,8 @@ class _KeyMaker:
         self.made: list[str] = []
         self.kept: list[tuple[str, CertificateIssuerPrivateKeyTypes, x509.Certificate]] = []
 
-    def new(self, role: str) -> CertificateIssuerPrivateKeyTypes:
-        kind, size = KEY_SPECS[role]
+    def new(self, role: str, *, spec: tuple[str, int] | None = None) -> CertificateIssuerPrivateKeyTypes:
+        kind, size = spec or KEY_SPECS[role]
         if self.token is not None:
             self.made.append(role)
             if kind == "ec":
@@ -197,3 +197,46 @@ def init_pki(
         token.save(pki_dir / "keys")
     (pki_dir / "issued" / "root.crl").write_bytes(arl)
     return CeremonyResult(True, fingerprint(root), fingerprint(issuing))
+
+
+@dataclass(frozen=True)
+class Rollover:
+    generation: int
+    issuing_fingerprint: str
+    previous: list[int]
+
+
+def rollover(pki_dir: Path, passphrase: str, public_url: str, now: datetime, *, node_number: int = 1) -> Rollover:
+    """A new issuing CA (and its OCSP responder), signed by the root, made current for new
+    certificates. The older ones stay: they keep answering OCSP and publishing CRLs for what they
+    issued, and their certificates verify as before; doctors move on at their next renewal.
+    Nodes pick the new generation up from ``issued/current-issuing`` without a restart."""
+    if not keystore.is_initialised(pki_dir):
+        raise PkiNotInitialised()
+    existing = keystore.generations(pki_dir)
+    n = existing[-1] + 1
+    issuing_role, ocsp_role = keystore.generation_roles(n)
+    prof = profile.Profile.load(pki_dir).for_generation(n)
+    urls = profile.Urls(public_url).for_generation(n)
+    root = keystore.load_cert(pki_dir, "root")
+    root_key = keystore.load_key(pki_dir, "root", passphrase)
+    maker = _KeyMaker(pki_dir, passphrase, keystore.token_config(pki_dir))
+    with _all_or_nothing(maker):
+        issuing_key = maker.new(issuing_role, spec=KEY_SPECS["issuing"])
+        issuing = profile.issuing_builder(
+            issuing_key.public_key(), root, serials.new_serial(node_number), now, prof, urls
+        ).sign(root_key, hashes.SHA384())
+        ocsp_key = maker.new(ocsp_role, spec=KEY_SPECS["ocsp"])
+        ocsp = issue(
+            profile.ocsp_builder(ocsp_key.public_key(), issuing, serials.new_serial(node_number), now, prof),
+            issuing_key,
+            doctor=False,
+        )
+        maker.keep(issuing_role, issuing_key, issuing)
+        maker.keep(ocsp_role, ocsp_key, ocsp)
+    # Last, and atomically: nodes switch only to a generation whose files are all there.
+    marker = pki_dir / "issued" / keystore.CURRENT_FILE
+    partial = marker.with_suffix(".tmp")
+    partial.write_text(f"{n}\n", encoding="utf-8")
+    partial.replace(marker)
+    return Rollover(n, fingerprint(issuing), existing)

@@ -15,14 +15,14 @@ from cryptography.hazmat.primitives import serialization
 from ezla.audit import export as audit_export
 from ezla.audit import service as audit_service
 from ezla.ca import keystore
-from ezla.ca.ceremony import ensure_passphrase, init_pki
+from ezla.ca.ceremony import ensure_passphrase, init_pki, rollover
 from ezla.ca.service import (
     CaContext,
     Registration,
     doctor_record,
     list_doctors,
     new_activation_code,
-    publish_crl,
+    publish_crls,
     register_doctor,
 )
 from ezla.ca.service import revoke as revoke_certificate
@@ -89,6 +89,34 @@ def pki_init(module: Path | None, label: str | None, as_json: bool) -> None:
         },
         f"{'created' if result.created else 'already initialised'}: {s.pki_dir}\n"
         f"root SHA-256 {result.root_fingerprint}\nissuing SHA-256 {result.issuing_fingerprint}",
+    )
+
+
+@pki.command("rollover")
+@json_option
+def pki_rollover(as_json: bool) -> None:
+    """Introduce a new issuing CA ("ezla Doctors CA N+1") signed by the root, with its OCSP responder.
+
+    New and renewed doctor certificates come from it at once (running nodes switch without a
+    restart); the older CAs stay published, keep their CRLs and OCSP, and everything they issued
+    verifies as before. Needs the root key: run it where the ceremony's keys are (the token or
+    pki/keys), then share pki/issued with every node as after `ezla pki init`."""
+    s = settings()
+    try:
+        if keystore.token_config(s.pki_dir) is not None:
+            passphrase = str(
+                read_secret(s.ca_key_passphrase, None, prompt="token user PIN", what="the token's user PIN")
+            )
+        else:
+            passphrase = ensure_passphrase(s.ca_key_passphrase, s.passphrase_file)
+        done = rollover(s.pki_dir, passphrase, s.public_url, utcnow(), node_number=s.node_number)
+    except EzlaError as exc:
+        fail(as_json, exc)
+    emit(
+        as_json,
+        {"generation": done.generation, "issuing_sha256": done.issuing_fingerprint, "previous": done.previous},
+        f"issuing CA {done.generation} is current (SHA-256 {done.issuing_fingerprint}); "
+        f"CAs {', '.join(map(str, done.previous))} keep verifying and publishing their CRLs",
     )
 
 
@@ -325,8 +353,8 @@ def revoke(serial: str, reason: str, compromised_at: datetime | None, as_json: b
                 "tokens_revoked": revoked.tokens_revoked,
             }
         with db_sessions(s) as sessions:
-            crl = publish_crl(sessions, CaContext.from_settings(s), now=utcnow())
-        result["crl_number"] = crl.number
+            crls = publish_crls(sessions, CaContext.from_settings(s), now=utcnow())
+        result["crl_number"] = max(c.number for c in crls)
     except EzlaError as exc:
         fail(as_json, exc)
     also = f"; with its renewals {', '.join(revoked.lineage)}" if revoked.lineage else ""

@@ -254,7 +254,9 @@ def _issue_for(
     two racing requests cannot both get a certificate."""
     serial = serials.new_serial(ctx.node_number)
     ident = profile.DoctorIdentity(doctor.npwz, doctor.given_name, doctor.family_name)
-    builder = profile.doctor_builder(ident, public_key, ctx.keys.issuing, serial, now, ctx.profile, ctx.urls)  # type: ignore[arg-type]
+    gen = ctx.keys.current  # after a rollover, new and renewed certificates come from the new CA
+    urls = ctx.urls.for_generation(gen.number)
+    builder = profile.doctor_builder(ident, public_key, gen.issuing, serial, now, ctx.profile, urls)  # type: ignore[arg-type]
     hexs = serials.to_hex(serial)
 
     def record_intent(lint_copy: x509.Certificate) -> None:
@@ -277,7 +279,7 @@ def _issue_for(
                 session, f"{action}_intent", hexs, {"npwz": doctor.npwz, "renewed_from": renewed_from}, now=now
             )
 
-    cert = issue(builder, ctx.keys.issuing_key, doctor=True, record_intent=record_intent)
+    cert = issue(builder, gen.issuing_key, doctor=True, record_intent=record_intent)
     with transaction(sessions) as session:
         der = cert.public_bytes(serialization.Encoding.DER)
         session.execute(update(Certificate).where(Certificate.serial == hexs).values(der=der))
@@ -288,7 +290,7 @@ def _issue_for(
             .values(status=CertificateStatus.ISSUED)
         )
         audit.record(session, action, hexs, {"npwz": doctor.npwz}, now=now)
-    return Issued(hexs, cert, ctx.keys.chain)
+    return Issued(hexs, cert, (gen.issuing, ctx.keys.root))
 
 
 def _spend_code(code: str, doctor: _DoctorRef, now: datetime) -> Callable[[Session], None]:

@@ -38,18 +38,19 @@ _cache_lock = threading.Lock()
 def timestamp_trust(keys: OnlineKeys) -> TimestampTrust:
     """Whose time-stamps a submitted document may carry: our TSA's root and any TSA root the
     operator placed in ``pki/trust/tsa/`` (see keystore)."""
-    return TimestampTrust(roots=keys.tsa_roots, intermediates=(keys.issuing,))
+    return TimestampTrust(roots=keys.tsa_roots, intermediates=keys.intermediates)
 
 
 def stamper(keys: OnlineKeys, *, now: datetime) -> Callable[[bytes], bytes]:
     """A SHA-256 digest in, a DER TimeStampToken from our TSA out (certificates included)."""
-    return lambda digest: tsa.stamp("sha256", digest, cert=keys.tsa, key=keys.tsa_key, chain=(keys.issuing,), now=now)
+    chain = (keys.generation_of(keys.tsa).issuing,)
+    return lambda digest: tsa.stamp("sha256", digest, cert=keys.tsa, key=keys.tsa_key, chain=chain, now=now)
 
 
 def status_response(keys: OnlineKeys, cert: x509.Certificate, revocation: Revocation | None, *, now: datetime) -> bytes:
     state = "revoked" if revocation is not None and revocation.at <= now else "good"
     revoked_at = revocation.at if state == "revoked" and revocation is not None else None
-    key = (keys.issuing.fingerprint(SHA256()), cert.serial_number, state, revoked_at)
+    key = (keys.generation_of(cert).issuing.fingerprint(SHA256()), cert.serial_number, state, revoked_at)
     with _cache_lock:
         hit = _cache.get(key)
         if hit is not None and timedelta(0) <= now - hit[0] < STATUS_REUSE:
@@ -69,7 +70,8 @@ def long_term(
 ) -> bytes:
     """The signed document as received, plus its signature time-stamp, certificates and the
     signer's OCSP status (XAdES baseline LT). The signed bytes' meaning is untouched."""
-    certificates = _unique((signer, keys.issuing, keys.root, keys.tsa, keys.ocsp))
+    gen, tsa_issuer = keys.generation_of(signer), keys.generation_of(keys.tsa)
+    certificates = _unique((signer, gen.issuing, keys.root, keys.tsa, tsa_issuer.issuing, gen.ocsp))
     return add(
         signed_xml,
         stamp=stamper(keys, now=now),

@@ -23,6 +23,29 @@ from ezla.files import write_private
 ROLES = ("root", "issuing", "ocsp", "service", "audit", "tsa")
 
 
+CURRENT_FILE = "current-issuing"  # in issued/: the generation that issues new certificates
+
+
+def generation_roles(n: int) -> tuple[str, str]:
+    """(issuing role, OCSP role) of the n-th issuing CA: the first keeps the plain names."""
+    return ("issuing", "ocsp") if n == 1 else (f"issuing-{n}", f"ocsp-{n}")
+
+
+def generations(pki_dir: Path) -> list[int]:
+    """Every issuing CA generation on disk, oldest first."""
+    found = [1] if cert_path(pki_dir, "issuing").exists() else []
+    for path in (pki_dir / "issued").glob("issuing-*.pem"):
+        number = path.stem.removeprefix("issuing-")
+        if number.isdigit():
+            found.append(int(number))
+    return sorted(found)
+
+
+def current_generation(pki_dir: Path) -> int:
+    path = pki_dir / "issued" / CURRENT_FILE
+    return int(path.read_text(encoding="utf-8").strip()) if path.exists() else 1
+
+
 def token_config(pki_dir: Path) -> TokenConfig | None:
     """The PKCS#11 token holding this PKI's keys, or None for the PEM keystore."""
     return TokenConfig.load(pki_dir / "keys")
@@ -96,6 +119,28 @@ def _matching(
 
 
 @dataclass(frozen=True)
+class Generation:
+    """One issuing CA and its delegated OCSP responder."""
+
+    number: int
+    issuing: x509.Certificate
+    issuing_key: CertificateIssuerPrivateKeyTypes
+    ocsp: x509.Certificate
+    ocsp_key: CertificateIssuerPrivateKeyTypes
+
+    def issued(self, cert: x509.Certificate) -> bool:
+        """Did this CA issue ``cert``? (Names alone could repeat across a re-keyed CA.)"""
+        if cert.issuer != self.issuing.subject:
+            return False
+        try:
+            aki = cert.extensions.get_extension_for_class(x509.AuthorityKeyIdentifier).value.key_identifier
+            ski = self.issuing.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value.digest
+        except x509.ExtensionNotFound:
+            return True
+        return aki == ski
+
+
+@dataclass(frozen=True)
 class OnlineKeys:
     """What a running node holds: the issuing CA, the OCSP responder, the receipt seal and the
     audit log's checkpoint key."""
@@ -113,14 +158,40 @@ class OnlineKeys:
     tsa_key: CertificateIssuerPrivateKeyTypes
     # Roots of other TSAs whose time-stamps submitted documents may carry (pki/trust/tsa/*.pem).
     other_tsa_roots: tuple[x509.Certificate, ...] = ()
+    # Every issuing CA, oldest first; ``issuing``/``ocsp`` above are the current one's, which issues
+    # new certificates. Older ones keep answering OCSP and publishing CRLs for what they issued.
+    generations: tuple[Generation, ...] = ()
+
+    @property
+    def all_generations(self) -> tuple[Generation, ...]:
+        return self.generations or (self.current,)
+
+    @property
+    def intermediates(self) -> tuple[x509.Certificate, ...]:
+        return tuple(g.issuing for g in self.all_generations)
+
+    def generation_of(self, cert: x509.Certificate) -> Generation:
+        """The issuing CA that issued ``cert`` (the current one when none did)."""
+        return next((g for g in self.generations if g.issued(cert)), self.current)
+
+    def generation(self, number: int) -> Generation | None:
+        return next((g for g in self.generations if g.number == number), None)
+
+    @property
+    def current(self) -> Generation:
+        for g in self.generations:
+            if g.issuing == self.issuing:
+                return g
+        return Generation(1, self.issuing, self.issuing_key, self.ocsp, self.ocsp_key)
 
     @property
     def tsa_roots(self) -> tuple[x509.Certificate, ...]:
         return (self.root, *self.other_tsa_roots)
 
     @property
-    def chain(self) -> tuple[x509.Certificate, x509.Certificate]:
-        return (self.issuing, self.root)
+    def chain(self) -> tuple[x509.Certificate, ...]:
+        """Every issuing CA (newest first), then the root: what relying parties need."""
+        return (*reversed(self.intermediates), self.root)
 
     @property
     def in_token(self) -> bool:
@@ -129,9 +200,32 @@ class OnlineKeys:
     @classmethod
     def load(cls, pki_dir: Path, passphrase: str | None) -> OnlineKeys:
         found: dict[str, object] = {"root": load_cert(pki_dir, "root")}
-        for role in ("issuing", "ocsp", "service", "audit", "tsa"):
+        for role in ("service", "audit", "tsa"):
             cert = found[role] = load_cert(pki_dir, role)
             found[f"{role}_key"] = _matching(cert, load_key(pki_dir, role, passphrase), role)
+        gens = []
+        for n in generations(pki_dir):
+            issuing_role, ocsp_role = generation_roles(n)
+            issuing, ocsp = load_cert(pki_dir, issuing_role), load_cert(pki_dir, ocsp_role)
+            gens.append(
+                Generation(
+                    n,
+                    issuing,
+                    _matching(issuing, load_key(pki_dir, issuing_role, passphrase), issuing_role),
+                    ocsp,
+                    _matching(ocsp, load_key(pki_dir, ocsp_role, passphrase), ocsp_role),
+                )
+            )
+        if not gens:
+            raise PkiNotInitialised()
+        current = next((g for g in gens if g.number == current_generation(pki_dir)), gens[-1])
+        found.update(
+            issuing=current.issuing,
+            issuing_key=current.issuing_key,
+            ocsp=current.ocsp,
+            ocsp_key=current.ocsp_key,
+            generations=tuple(gens),
+        )
         found["other_tsa_roots"] = tuple(
             x509.load_pem_x509_certificate(path.read_bytes())
             for path in sorted((pki_dir / "trust" / "tsa").glob("*.pem"))

@@ -64,11 +64,16 @@ def respond(req: ocsp.OCSPRequest, keys: OnlineKeys, lookup: Callable[[int], Sta
     nonces = [ext.value for ext in extensions if isinstance(ext.value, x509.OCSPNonce)]
     if len(nonces) > 1 or any(not 1 <= len(n.nonce) <= MAX_NONCE for n in nonces):
         return _malformed()
-    if (req.issuer_name_hash, req.issuer_key_hash) != _issuer_hashes(keys.issuing, req.hash_algorithm):
+    asked = (req.issuer_name_hash, req.issuer_key_hash)
+    # Whichever of our issuing CAs (every generation since the first) the request names.
+    gen = next((g for g in keys.all_generations if _issuer_hashes(g.issuing, algorithm) == asked), None)
+    if gen is None:
         return ocsp.OCSPResponseBuilder.build_unsuccessful(ocsp.OCSPResponseStatus.UNAUTHORIZED).public_bytes(
             serialization.Encoding.DER
         )
     status = lookup(req.serial_number)
+    if status.certificate is not None and not gen.issued(status.certificate):
+        status = Status("unknown")  # that serial is another CA's
     this_update = now.replace(microsecond=0)
     builder = ocsp.OCSPResponseBuilder()
     if status.state == "unknown" or status.certificate is None:
@@ -84,10 +89,10 @@ def respond(req: ocsp.OCSPRequest, keys: OnlineKeys, lookup: Callable[[int], Sta
             None,
         )
     else:
-        builder = _add_known(builder, status, keys.issuing, req.hash_algorithm, this_update)
+        builder = _add_known(builder, status, gen.issuing, req.hash_algorithm, this_update)
     for nonce in nonces:
         builder = builder.add_extension(nonce, critical=False)
-    return sign_ocsp_response(builder, keys.ocsp, keys.ocsp_key)
+    return sign_ocsp_response(builder, gen.ocsp, gen.ocsp_key)
 
 
 def _add_known(
@@ -116,5 +121,7 @@ def _add_known(
 def status_response(status: Status, keys: OnlineKeys, *, now: datetime) -> bytes:
     """An OCSP response for one certificate we issued, unasked: the revocation evidence stored
     with an accepted e-ZLA (XAdES-LT), signed and linted like any answer of the responder."""
-    builder = _add_known(ocsp.OCSPResponseBuilder(), status, keys.issuing, hashes.SHA256(), now.replace(microsecond=0))
-    return sign_ocsp_response(builder, keys.ocsp, keys.ocsp_key)
+    assert status.certificate is not None
+    gen = keys.generation_of(status.certificate)
+    builder = _add_known(ocsp.OCSPResponseBuilder(), status, gen.issuing, hashes.SHA256(), now.replace(microsecond=0))
+    return sign_ocsp_response(builder, gen.ocsp, gen.ocsp_key)

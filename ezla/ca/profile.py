@@ -8,7 +8,7 @@ document-signing certificate; the same certificate signs e-prescriptions.
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -48,6 +48,14 @@ class Profile:
     # A deployment adds its own CP/CPS arc in pki/profiles/ezla.toml; we own none to put here.
     policy_oids: tuple[str, ...] = field(default=(ETSI_NCP_OID.dotted_string,))
 
+    def for_generation(self, n: int) -> Profile:
+        """Names of the n-th issuing CA and its responder ("ezla Doctors CA 2"): a rollover makes
+        a new CA beside the old one, and both must be told apart by name."""
+        if n == 1:
+            return self
+        base = self.issuing_cn.removesuffix(" 1")
+        return replace(self, issuing_cn=f"{base} {n}", ocsp_cn=f"{base} {n} OCSP Responder")
+
     @classmethod
     def load(cls, pki_dir: Path) -> Profile:
         path = pki_dir / "profiles" / "ezla.toml"
@@ -72,13 +80,19 @@ class Urls:
     """Where relying parties find status: built from ``EZLA_PUBLIC_URL``."""
 
     public_url: str
+    generation: int = 1  # which issuing CA the certificate's AIA and CRL DP name (see rollover)
+
+    def for_generation(self, n: int) -> Urls:
+        return replace(self, generation=n)
 
     @property
     def ocsp(self) -> str:
-        return f"{self.public_url}/v1/ca/ocsp"
+        return f"{self.public_url}/v1/ca/ocsp"  # one responder URL: it answers for every generation
 
     @property
     def issuing_ca(self) -> str:
+        if self.generation > 1:
+            return f"{self.public_url}/v1/ca/issuing/{self.generation}"
         return f"{self.public_url}/v1/ca/issuing.cer"
 
     @property
@@ -87,6 +101,8 @@ class Urls:
 
     @property
     def crl(self) -> str:
+        if self.generation > 1:
+            return f"{self.public_url}/v1/ca/crl/{self.generation}"
         return f"{self.public_url}/v1/ca/crl"
 
     @property

@@ -136,44 +136,69 @@ def revoke(
 
 
 def publish_crl(
-    sessions: sessionmaker[Session], ctx: CaContext, *, now: datetime, refresh: timedelta | None = None
+    sessions: sessionmaker[Session],
+    ctx: CaContext,
+    *,
+    now: datetime,
+    refresh: timedelta | None = None,
+    generation: int = 1,
 ) -> CrlRecord:
-    """The CRL to serve: the latest one while it is fresh (``refresh`` given and no revocation
-    since), otherwise a new one. Read -> build, lint, sign (CPU, no transaction) -> store under the
-    audit chain's CA-wide lock, which also keeps CRL numbers unique across nodes: a twin that
-    published the same number first makes us build again with the next one."""
+    """The CRL of issuing CA ``generation`` to serve: the latest one while it is fresh (``refresh``
+    given and no revocation since), otherwise a new one. Read -> build, lint, sign (CPU, no
+    transaction) -> store under the audit chain's CA-wide lock, which also keeps CRL numbers unique
+    across nodes: a twin that published the same number first makes us build again with the next
+    one. The numbers are one sequence for all generations, so each CA's own CRLs still increase."""
+    gen = ctx.keys.generation(generation) or ctx.keys.current
     for _ in range(3):
         with reading(sessions) as session:
-            latest = latest_crl(session)
+            latest = latest_crl(session, gen.issuing)
             if refresh is not None and not _stale(session, latest, now=now, refresh=refresh):
                 assert latest is not None
                 return latest
-            number = (latest.number if latest else 0) + 1
+            number = (session.scalar(select(func.max(Crl.number))) or 0) + 1
             revoked = session.execute(
                 select(
-                    Certificate.serial, Certificate.revoked_at, Certificate.revocation_reason, Certificate.invalid_since
+                    Certificate.serial,
+                    Certificate.revoked_at,
+                    Certificate.revocation_reason,
+                    Certificate.invalid_since,
+                    Certificate.der,
                 ).where(Certificate.status == CertificateStatus.REVOKED, Certificate.not_after > now)
             ).all()
         entries = [
-            crl.RevokedEntry(int(s, 16), at, r, inv) for s, at, r, inv in revoked if at is not None and r is not None
+            crl.RevokedEntry(int(s, 16), at, r, inv)
+            for s, at, r, inv, der in revoked
+            if at is not None and r is not None and der is not None and gen.issued(x509.load_der_x509_certificate(der))
         ]
-        der = crl.build_crl(
-            ctx.keys.issuing, ctx.keys.issuing_key, entries, number=number, now=now, validity=ctx.crl_validity
-        )
+        der = crl.build_crl(gen.issuing, gen.issuing_key, entries, number=number, now=now, validity=ctx.crl_validity)
         with transaction(sessions) as session:
             audit.lock(session)  # the CA-wide lock: one CRL number at a time, across nodes
             if (session.scalar(select(func.max(Crl.number))) or 0) >= number:
                 continue  # a twin published this number meanwhile
             row = Crl(number=number, this_update=now, next_update=now + ctx.crl_validity, der=der)
             session.add(row)
-            audit.record(session, "crl_generated", "crl", {"number": number}, now=now)
+            audit.record(session, "crl_generated", "crl", {"number": number, "generation": gen.number}, now=now)
             return CrlRecord.of(row)
     raise RuntimeError("CRL number contended three times in a row")
 
 
-def latest_crl(session: Session) -> CrlRecord | None:
-    row = session.scalar(select(Crl).order_by(Crl.number.desc()).limit(1))
-    return CrlRecord.of(row) if row is not None else None
+def publish_crls(
+    sessions: sessionmaker[Session], ctx: CaContext, *, now: datetime, refresh: timedelta | None = None
+) -> list[CrlRecord]:
+    """Every issuing CA's CRL (after a rollover the older CAs keep publishing theirs)."""
+    return [publish_crl(sessions, ctx, now=now, refresh=refresh, generation=g.number) for g in ctx.keys.all_generations]
+
+
+_CRL_SCAN = 64  # CRLs looked at per issuer query: each generation publishes at least hourly
+
+
+def latest_crl(session: Session, issuer: x509.Certificate | None = None) -> CrlRecord | None:
+    """The newest CRL, of ``issuer`` when given (read off the CRL itself: no column for it)."""
+    rows = session.scalars(select(Crl).order_by(Crl.number.desc()).limit(1 if issuer is None else _CRL_SCAN))
+    for row in rows:
+        if issuer is None or x509.load_der_x509_crl(row.der).issuer == issuer.subject:
+            return CrlRecord.of(row)
+    return None
 
 
 def _stale(session: Session, latest: CrlRecord | None, *, now: datetime, refresh: timedelta) -> bool:

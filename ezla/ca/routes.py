@@ -18,8 +18,9 @@ from ezla.auth.guards import authenticated_by, principal_of, requires
 from ezla.auth.service import Role
 from ezla.bearer import bearer_token
 from ezla.ca import schemas, service, tsa
+from ezla.ca.keystore import Generation
 from ezla.db import reading, transaction, utcnow
-from ezla.errors import BadRequest, OcspRequestMalformed, UnsupportedMediaType
+from ezla.errors import BadRequest, NotFound, OcspRequestMalformed, UnsupportedMediaType
 from ezla.ratelimit import bucket, client_address
 
 # Responses that carry a credential: never cached, never kept for Idempotency-Key replay.
@@ -34,10 +35,17 @@ def ca(state: State) -> service.CaContext:
     return state.ca_context()  # type: ignore[no-any-return]
 
 
-def refresh_crl_if_stale(state: State) -> bytes:
-    """The CRL, made anew after a revocation or when due."""
+def refresh_crl_if_stale(state: State, generation: int = 1) -> bytes:
+    """The CRL of issuing CA ``generation``, made anew after a revocation or when due."""
     refresh = timedelta(hours=state.settings.crl_refresh_hours)
-    return service.publish_crl(state.sessionmaker, ca(state), now=utcnow(), refresh=refresh).der
+    return service.publish_crl(state.sessionmaker, ca(state), now=utcnow(), refresh=refresh, generation=generation).der
+
+
+def _generation(state: State, number: int) -> Generation:
+    found = ca(state).keys.generation(number) if number >= 1 else None
+    if found is None:
+        raise NotFound(f"no issuing CA number {number}")
+    return found
 
 
 def ocsp_answer(state: State, der: bytes) -> bytes:
@@ -172,14 +180,39 @@ class CaController(Controller):
             },
         )
 
-    @get("/chain", media_type=PEM_CHAIN, sync_to_thread=False, summary="The CA chain (issuing CA and root) as PEM")
+    @get(
+        "/chain",
+        media_type=PEM_CHAIN,
+        sync_to_thread=False,
+        summary="The CA chain as PEM: every issuing CA (newest first; more than one after a rollover), then the root",
+    )
     def chain(self, state: State) -> str:
         keys = ca(state).keys
         return "".join(c.public_bytes(serialization.Encoding.PEM).decode() for c in keys.chain)
 
     @get("/issuing.cer", media_type="application/pkix-cert", sync_to_thread=False, include_in_schema=False)
     def issuing_cer(self, state: State) -> bytes:
-        return ca(state).keys.issuing.public_bytes(serialization.Encoding.DER)
+        first = ca(state).keys.all_generations[0]  # the URL in the first CA's certificates
+        return first.issuing.public_bytes(serialization.Encoding.DER)
+
+    @get(
+        "/issuing/{generation:int}",
+        media_type="application/pkix-cert",
+        sync_to_thread=False,
+        summary="Issuing CA number N (DER): the AIA of the certificates it issued points here",
+    )
+    def issuing_generation(self, generation: int, state: State) -> bytes:
+        return _generation(state, generation).issuing.public_bytes(serialization.Encoding.DER)
+
+    @get(
+        "/crl/{generation:int}",
+        media_type="application/pkix-crl",
+        sync_to_thread=True,
+        summary="The current CRL of issuing CA number N (DER); /v1/ca/crl is the first one's",
+    )
+    def crl_generation(self, generation: int, state: State) -> bytes:
+        _generation(state, generation)
+        return refresh_crl_if_stale(state, generation)
 
     @get("/root.cer", media_type="application/pkix-cert", sync_to_thread=False, include_in_schema=False)
     def root_cer(self, state: State) -> bytes:
@@ -233,7 +266,7 @@ class CaController(Controller):
                 compromised_at=data.compromised_at if by == "operator" else None,
             )
         # A fresh CRL at once (a changed reason does not move the newest revocation time).
-        service.publish_crl(state.sessionmaker, ca(state), now=utcnow())
+        service.publish_crls(state.sessionmaker, ca(state), now=utcnow())
         return schemas.RevocationOut(
             revoked.serial,
             revoked.status,

@@ -64,11 +64,12 @@ class CrlRefresher(Periodic):
 
     def run_once(self) -> bool:
         now = utcnow()
-        crl = service.publish_crl(self.factory, self.ctx(), now=now, refresh=self.refresh)
-        if crl.this_update != now:
-            return False  # the latest one is still fresh
-        log.info("crl_generated", number=crl.number)
-        return True
+        made = False
+        for crl in service.publish_crls(self.factory, self.ctx(), now=now, refresh=self.refresh):
+            if crl.this_update == now:  # else the latest one is still fresh
+                log.info("crl_generated", number=crl.number)
+                made = True
+        return made
 
 
 class AuditKeeper(Periodic):

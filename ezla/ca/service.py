@@ -35,6 +35,7 @@ from ezla.ca.revocation import (
     latest_crl,
     ocsp_response,
     publish_crl,
+    publish_crls,
     revoke,
     signer_status,
 )
@@ -43,7 +44,8 @@ from ezla.ca.revocation import (
 def timestamp_reply(ctx: CaContext, query_der: bytes, *, now: datetime) -> bytes:
     """RFC 3161: our TSA's answer to a TimeStampReq (a rejection for anything it does not grant)."""
     keys = ctx.keys
-    return tsa.respond(query_der, cert=keys.tsa, key=keys.tsa_key, chain=(keys.issuing,), now=now)
+    chain = (keys.generation_of(keys.tsa).issuing,)
+    return tsa.respond(query_der, cert=keys.tsa, key=keys.tsa_key, chain=chain, now=now)
 
 
 def doctor_record(session: Session, npwz: str) -> DoctorRecord:
@@ -71,6 +73,7 @@ __all__ = [
     "new_activation_code",
     "ocsp_response",
     "publish_crl",
+    "publish_crls",
     "register_doctor",
     "register_pki_certificates",
     "renew",

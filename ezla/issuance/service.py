@@ -89,7 +89,7 @@ def verify_signed(keys: OnlineKeys, data: bytes, *, now: datetime) -> VerifiedSi
     return verify_enveloped(
         data,
         trust_roots=[keys.root],
-        intermediates=[keys.issuing],
+        intermediates=keys.intermediates,  # every issuing CA generation still verifies
         at=now,
         require_eku=DOCUMENT_SIGNING_EKU,
         policy=rules.SUBMISSION_POLICY,

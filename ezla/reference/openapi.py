@@ -158,7 +158,7 @@ def _codes_for(method: str, path: str, route: HTTPRoute, guarded: bool, body: bo
         add(400, *matching(400, _CA_CODES), *(["ocsp-request-malformed"] if "ocsp" in path else []))
         add(503, "pki-not-initialised")
         if route.path_parameters:
-            add(404, "certificate-unknown")
+            add(404, "certificate-unknown", "not-found")  # not-found: an issuing CA number that is not ours
         if body:
             add(403, *matching(403, _CA_CODES))
             add(409, "doctor-exists", "certificate-already-revoked")

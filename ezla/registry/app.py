@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import functools
 import hmac
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from litestar import Controller, Litestar, Request, Response, get, post, put
@@ -229,6 +230,22 @@ class Health(Controller):
         return Response({"status": "ok", "service": "registry"})
 
 
+def _trust_loader(published: Path) -> Callable[[], evidence.Trust]:
+    marker = published / "current-issuing"  # ezla.ca.keystore.CURRENT_FILE (the registry imports no CA code)
+
+    @functools.lru_cache(maxsize=1)
+    def load(_version: int) -> evidence.Trust:
+        return evidence.Trust.load(published)
+
+    def current() -> evidence.Trust:
+        try:
+            return load(marker.stat().st_mtime_ns)
+        except FileNotFoundError:
+            return load(0)
+
+    return current
+
+
 def create_registry_app(settings: Settings | None = None) -> Litestar:
     settings = settings or get_settings()
     configure_logging(settings.log_level, json=settings.log_json, node_id="registry")
@@ -250,8 +267,9 @@ def create_registry_app(settings: Settings | None = None) -> Litestar:
                 "settings": settings,
                 "engine": engine,
                 "sessionmaker": make_sessionmaker(engine),
-                # Loaded on first use, so a registry started before `ezla pki init` still serves.
-                "trust": functools.cache(lambda: evidence.Trust.load(settings.published_dir)),
+                # Loaded on first use, so a registry started before `ezla pki init` still serves,
+                # and again after `ezla pki rollover` adds an issuing CA.
+                "trust": _trust_loader(settings.published_dir),
             }
         ),
         lifespan=[lifespan],

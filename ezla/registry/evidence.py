@@ -40,13 +40,18 @@ _AS_ACCEPTED = SigningTimePolicy(max_delay_days=None)
 @dataclass(frozen=True)
 class Trust:
     root: x509.Certificate
-    issuing: x509.Certificate
+    issuing: tuple[x509.Certificate, ...]  # every issuing CA generation (issuing.pem, issuing-N.pem)
     service: x509.Certificate  # the receipt seal
 
     @classmethod
     def load(cls, published: Path) -> Trust:
         try:
-            return cls(*(read_certificate(published / f"{role}.pem") for role in ("root", "issuing", "service")))
+            issuing = [read_certificate(published / "issuing.pem")]
+            numbered = [p for p in published.glob("issuing-*.pem") if p.stem.removeprefix("issuing-").isdigit()]
+            issuing += [read_certificate(p) for p in sorted(numbered, key=lambda p: int(p.stem[8:]))]
+            return cls(
+                read_certificate(published / "root.pem"), tuple(issuing), read_certificate(published / "service.pem")
+            )
         except FileNotFoundError as exc:
             raise PkiNotInitialised() from exc
 
@@ -93,7 +98,7 @@ def _text(root: etree._Element, name: str) -> str:
 
 
 def read_receipt(data: bytes, trust: Trust, *, now: datetime) -> Receipt:
-    verified = verify_enveloped(data, trust_roots=[trust.root], intermediates=[trust.issuing], at=now)
+    verified = verify_enveloped(data, trust_roots=[trust.root], intermediates=list(trust.issuing), at=now)
     if verified.signer != trust.service:
         raise EvidenceMismatch("the receipt is not sealed by this CA's service certificate")
     root = verified.signed_root
@@ -114,7 +119,7 @@ def verify_sick_leave(signed_xml: bytes, trust: Trust, *, at: datetime) -> Verif
     return verify_enveloped(
         signed_xml,
         trust_roots=[trust.root],
-        intermediates=[trust.issuing],
+        intermediates=list(trust.issuing),
         at=at,
         require_eku=DOCUMENT_SIGNING_EKU,
         policy=_AS_ACCEPTED,
@@ -143,7 +148,7 @@ def read(body: dict[str, Any], trust: Trust, *, now: datetime) -> Evidence:
         signed = verify_enveloped(
             cancellation_xml,
             trust_roots=[trust.root],
-            intermediates=[trust.issuing],
+            intermediates=list(trust.issuing),
             at=now,
             require_eku=DOCUMENT_SIGNING_EKU,
             policy=_AS_ACCEPTED,
@@ -168,7 +173,7 @@ def verify_long_term_form(long_term_xml: bytes, trust: Trust, *, at: datetime) -
     return verify_long_term(
         long_term_xml,
         trust_roots=[trust.root],
-        intermediates=[trust.issuing],
+        intermediates=list(trust.issuing),
         at=at,
         require_eku=DOCUMENT_SIGNING_EKU,
     )

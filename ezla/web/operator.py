@@ -145,7 +145,7 @@ async def revoke_certificate(request: Req, state: State, serial: str) -> Respons
     def run() -> None:
         with transaction(state.sessionmaker) as session:
             ca.revoke(session, serial, reason=reason, now=utcnow(), by="operator")
-        ca.publish_crl(state.sessionmaker, state.ca_context(), now=utcnow())  # as the API does
+        ca.publish_crls(state.sessionmaker, state.ca_context(), now=utcnow())  # as the API does
 
     npwz = _field(form, "npwz")
     back = f"/web/operator/doctors/{npwz}" if npwz.isdigit() else "/web/operator"

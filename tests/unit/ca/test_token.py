@@ -250,3 +250,16 @@ def test_the_session_pki_is_in_the_token_exactly_in_the_token_phase(pki_dir: Pat
     from tests.conftest import PASSPHRASE
 
     assert OnlineKeys.load(pki_dir, PASSPHRASE).in_token == (os.environ.get("EZLA_TEST_PKCS11") == "1")
+
+
+def test_a_rollover_makes_the_new_issuing_ca_in_the_token(tmp_path: Path) -> None:
+    pki_dir = tmp_path / "pki"
+    ceremony.init_pki(pki_dir, PIN, URL, NOW - timedelta(days=1), token=new_token())
+    done = ceremony.rollover(pki_dir, PIN, URL, NOW)
+    keys = OnlineKeys.load(pki_dir, PIN)
+    assert done.generation == 2 and [g.number for g in keys.generations] == [1, 2]
+    assert keys.current.number == 2 and isinstance(keys.issuing_key, TokenEcKey)
+    assert "CN=ezla Doctors CA 2" in keys.issuing.subject.rfc4514_string()
+    assert not list((pki_dir / "keys").glob("*.pem"))  # the new CA's keys went into the token too
+    keys.issuing.verify_directly_issued_by(keys.root)
+    keys.ocsp.verify_directly_issued_by(keys.issuing)
