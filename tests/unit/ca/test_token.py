@@ -263,3 +263,31 @@ def test_a_rollover_makes_the_new_issuing_ca_in_the_token(tmp_path: Path) -> Non
     assert not list((pki_dir / "keys").glob("*.pem"))  # the new CA's keys went into the token too
     keys.issuing.verify_directly_issued_by(keys.root)
     keys.ocsp.verify_directly_issued_by(keys.issuing)
+
+
+def test_twin_processes_sign_with_the_same_token_at_once(token_pki: tuple[Path, OnlineKeys]) -> None:
+    """The twins share the token: two processes, each with its own logged-in session, sign at once."""
+    from ezla.xades.timestamps import verify_token
+
+    pki_dir, keys = token_pki
+    code = (
+        "import sys\nfrom datetime import UTC, datetime\nfrom pathlib import Path\n"
+        "from ezla.ca import evidence\nfrom ezla.ca.keystore import OnlineKeys\n"
+        "keys = OnlineKeys.load(Path(sys.argv[1]), sys.argv[2])\n"
+        "for _ in range(40):\n"
+        "    print(evidence.stamper(keys, now=datetime.now(UTC))(bytes(32)).hex(), flush=True)\n"
+    )
+    twins = [
+        subprocess.Popen(
+            [sys.executable, "-c", code, str(pki_dir), PIN], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        for _ in range(2)
+    ]
+    outputs = [twin.communicate(timeout=120) for twin in twins]
+    for twin, (out, err) in zip(twins, outputs, strict=True):
+        assert twin.returncode == 0, err
+        tokens = [bytes.fromhex(line) for line in out.split()]
+        assert len(tokens) == 40
+        for token in tokens:
+            stamp = verify_token(token, imprint=bytes(32), trust_roots=[keys.root], intermediates=[keys.issuing])
+            assert stamp.tsa == keys.tsa
