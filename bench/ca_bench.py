@@ -57,7 +57,7 @@ URL = "http://ezla.127.0.0.1.nip.io:8000"
 
 def _env(home: Path, extra: dict[str, str]) -> dict[str, str]:
     return {
-        **os.environ,
+        **{k: v for k, v in os.environ.items() if not k.startswith("EZLA_")},  # make exports some
         "EZLA_VAR_DIR": str(home / "var"),
         "EZLA_PKI_DIR": str(home / "pki"),
         "EZLA_DATABASE_URL": f"sqlite:///{home}/var/ezla.sqlite3",

@@ -10,6 +10,7 @@ audit, tsa. The root key is only needed by ``ezla pki init`` (the key ceremony);
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 from cryptography import x509
@@ -93,13 +94,20 @@ def load_key(pki_dir: Path, role: str, passphrase: str | None) -> CertificateIss
     if not passphrase:
         raise PkiNotInitialised("EZLA_CA_KEY_PASSPHRASE (or _FILE) is not set")
     try:
-        key = serialization.load_pem_private_key(path.read_bytes(), passphrase.encode())
+        return _decrypt(str(path), path.stat().st_mtime_ns, passphrase)
     except ValueError:
         # Typically var/ was deleted (with its generated ca-passphrase) and pki/ kept.
         raise PkiPassphraseWrong(
             f"{path} was encrypted with another passphrase: restore the one it was made with "
             "(EZLA_CA_KEY_PASSPHRASE, _FILE, or var/ca-passphrase), or move the PKI away to start a new CA"
         ) from None
+
+
+@lru_cache(maxsize=64)
+def _decrypt(path: str, _mtime_ns: int, passphrase: str) -> CertificateIssuerPrivateKeyTypes:
+    """The key file's KDF costs about 70 ms a key: a process that loads the keys again (a CA
+    reload after a rollover, every app the tests make) decrypts each file once."""
+    key = serialization.load_pem_private_key(Path(path).read_bytes(), passphrase.encode())
     return key  # type: ignore[return-value]
 
 

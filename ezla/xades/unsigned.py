@@ -89,6 +89,8 @@ def read(unsigned: lxml.etree._Element) -> Unsigned:
     """The time-stamps, certificates and OCSP responses of an ``UnsignedProperties``; refuses
     anything else (counter-signatures, archive time-stamps, prose, other documents)."""
     usp = _only(unsigned, _USP, 1)[0]
+    if (usp.text or "").strip():
+        raise UnsignedPropertiesRefused("unexpected text inside UnsignedSignatureProperties")
     timestamps: list[SignatureTimestamp] = []
     certificates: list[bytes] = []
     responses: list[bytes] = []
