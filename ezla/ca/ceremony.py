@@ -91,10 +91,12 @@ class _KeyMaker:
     def new(self, role: str, *, spec: tuple[str, int] | None = None) -> CertificateIssuerPrivateKeyTypes:
         kind, size = spec or KEY_SPECS[role]
         if self.token is not None:
-            self.made.append(role)
             if kind == "ec":
-                return self.token.generate(role, curve=_CURVES[size]().name)
-            return self.token.generate(role, rsa_bits=size)
+                key = self.token.generate(role, curve=_CURVES[size]().name)
+            else:
+                key = self.token.generate(role, rsa_bits=size)
+            self.made.append(role)  # only once made: a refused role names someone else's key
+            return key
         if kind == "ec":
             return ec.generate_private_key(_CURVES[size]())
         return rsa.generate_private_key(public_exponent=65537, key_size=size)
@@ -112,7 +114,7 @@ class _KeyMaker:
     def abandon(self) -> None:
         if self.token is not None:
             for role in self.made:
-                self.token.destroy(role)
+                self.token.destroy_made(role)
 
 
 # Signed by the issuing CA (online anyway): roles a hierarchy made by an older release lacks are

@@ -354,7 +354,7 @@ def revoke(serial: str, reason: str, compromised_at: datetime | None, as_json: b
             }
         with db_sessions(s) as sessions:
             crls = publish_crls(sessions, CaContext.from_settings(s), now=utcnow())
-        result["crl_number"] = max(c.number for c in crls)
+        result["crl_number"] = max((c.number for c in crls), default=None)
     except EzlaError as exc:
         fail(as_json, exc)
     also = f"; with its renewals {', '.join(revoked.lineage)}" if revoked.lineage else ""

@@ -40,8 +40,9 @@ class CaContext:
 def register_pki_certificates(session: Session, ctx: CaContext, *, now: datetime) -> None:
     """Record the certificates issued at the ceremony (OCSP responder, receipt seal, audit signer,
     TSA) so OCSP knows them."""
+    responders = [("ocsp", g.ocsp) for g in ctx.keys.all_generations]  # every generation's, after a rollover
     for kind, cert in (
-        ("ocsp", ctx.keys.ocsp),
+        *responders,
         ("service", ctx.keys.service),
         ("audit", ctx.keys.audit),
         ("tsa", ctx.keys.tsa),

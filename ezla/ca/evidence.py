@@ -31,7 +31,7 @@ from ezla.xades.unsigned import TimestampTrust, add
 # key includes the status this node just read from the database, so a revocation is never hidden.
 STATUS_REUSE = timedelta(minutes=10)
 _CACHE_SIZE = 4096
-_cache: OrderedDict[tuple[bytes, int, str, datetime | None], tuple[datetime, bytes]] = OrderedDict()
+_cache: OrderedDict[tuple[bytes, int, str, datetime | None, str | None], tuple[datetime, bytes]] = OrderedDict()
 _cache_lock = threading.Lock()
 
 
@@ -50,13 +50,14 @@ def stamper(keys: OnlineKeys, *, now: datetime) -> Callable[[bytes], bytes]:
 def status_response(keys: OnlineKeys, cert: x509.Certificate, revocation: Revocation | None, *, now: datetime) -> bytes:
     state = "revoked" if revocation is not None and revocation.at <= now else "good"
     revoked_at = revocation.at if state == "revoked" and revocation is not None else None
-    key = (keys.generation_of(cert).issuing.fingerprint(SHA256()), cert.serial_number, state, revoked_at)
+    reason = revocation.reason if revoked_at and revocation else None
+    key = (keys.generation_of(cert).issuing.fingerprint(SHA256()), cert.serial_number, state, revoked_at, reason)
     with _cache_lock:
         hit = _cache.get(key)
         if hit is not None and timedelta(0) <= now - hit[0] < STATUS_REUSE:
             _cache.move_to_end(key)
             return hit[1]
-    status = ocsp.Status(state, cert, revoked_at, revocation.reason if revoked_at and revocation else None)
+    status = ocsp.Status(state, cert, revoked_at, reason)
     der = ocsp.status_response(status, keys, now=now)
     with _cache_lock:
         _cache[key] = (now, der)

@@ -226,7 +226,10 @@ class OnlineKeys:
             )
         if not gens:
             raise PkiNotInitialised()
-        current = next((g for g in gens if g.number == current_generation(pki_dir)), gens[-1])
+        wanted = current_generation(pki_dir)
+        current = next((g for g in gens if g.number == wanted), None)
+        if current is None:  # the marker came before the new CA's files (an rsync, say): not yet
+            raise PkiNotInitialised(f"issued/{CURRENT_FILE} names issuing CA {wanted}, whose files are not here yet")
         found.update(
             issuing=current.issuing,
             issuing_key=current.issuing_key,

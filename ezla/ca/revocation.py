@@ -19,7 +19,10 @@ from ezla.ca.models import Certificate, CertificateStatus, Crl
 from ezla.ca.records import load_row
 from ezla.db import reading, transaction
 from ezla.errors import BadRequest, CertificateAlreadyRevoked
+from ezla.log import get_logger
 from ezla.xades import Revocation
+
+log = get_logger(__name__)
 
 
 @dataclass(frozen=True)
@@ -135,6 +138,10 @@ def revoke(
     return Revoked(row.serial, CertificateStatus.REVOKED, reason, row.revoked_at, tuple(serials_revoked[1:]), tokens)
 
 
+class CrlContended(RuntimeError):
+    """Both twins kept publishing a CRL at the same moment."""
+
+
 def publish_crl(
     sessions: sessionmaker[Session],
     ctx: CaContext,
@@ -162,7 +169,7 @@ def publish_crl(
                     Certificate.revoked_at,
                     Certificate.revocation_reason,
                     Certificate.invalid_since,
-                    Certificate.der,
+                    func.coalesce(Certificate.der, Certificate.lint_der),  # an intent revoked with its lineage
                 ).where(Certificate.status == CertificateStatus.REVOKED, Certificate.not_after > now)
             ).all()
         entries = [
@@ -179,7 +186,7 @@ def publish_crl(
             session.add(row)
             audit.record(session, "crl_generated", "crl", {"number": number, "generation": gen.number}, now=now)
             return CrlRecord.of(row)
-    raise RuntimeError("CRL number contended three times in a row")
+    raise CrlContended("CRL number contended three times in a row")
 
 
 def publish_crls(

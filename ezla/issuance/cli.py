@@ -23,13 +23,14 @@ from ezla.client import EzlaClient
 from ezla.clikit import emit, fail, json_option, read_secret, url_option
 from ezla.document.codec import build_cancellation_xml, build_sick_leave_xml
 from ezla.document.model import Cancellation, Incapacity
-from ezla.errors import AlreadyCancelled, BadRequest, EzlaError, NotFound
+from ezla.errors import AlreadyCancelled, BadRequest, CertificateRevoked, EzlaError, NotFound
 from ezla.events import DocumentId
 from ezla.identifiers import Npwz
 from ezla.issuance.rules import SUBMISSION_POLICY
 from ezla.issuance.samples import sample_sick_leave
 from ezla.xades import DOCUMENT_SIGNING_EKU, Revocation, sign_enveloped, verify_enveloped
 from ezla.xades.long_term import verify_long_term
+from ezla.xades.signing_time import BENIGN_REASONS
 
 
 def _ask_password(what: str) -> str | None:
@@ -150,6 +151,12 @@ def verify(
             result = verify_long_term(
                 document, trust_roots=roots, intermediates=inter, at=at, require_eku=DOCUMENT_SIGNING_EKU
             )
+            # A CRL still counts for a compromise dated before the time-stamp: the evidence shows
+            # the status then, not a compromise discovered and backdated since.
+            entry = revoked.get((result.signer.issuer.public_bytes(), result.signer.serial_number))
+            existed = result.existed_at
+            if entry is not None and entry.reason not in BENIGN_REASONS and existed and entry.at <= existed:
+                raise CertificateRevoked(f"the CRL dates a {entry.reason or 'compromise'} before the time-stamp")
         else:
             result = verify_enveloped(
                 document,
@@ -157,7 +164,7 @@ def verify(
                 intermediates=inter,
                 at=at,
                 # Judged as at receipt (--at): what was signed before a benign revocation stays valid.
-                revocation_of=lambda c: revoked.get(c.serial_number),
+                revocation_of=lambda c: revoked.get((c.issuer.public_bytes(), c.serial_number)),
                 require_eku=DOCUMENT_SIGNING_EKU,
                 policy=SUBMISSION_POLICY,
             )
@@ -194,34 +201,54 @@ def verify(
     )
 
 
+Revoked = dict[tuple[bytes, int], Revocation]  # (issuer name DER, serial) -> revocation
+
+
 def _trust_material(
     url: str | None, chain: Path | None, crl: Path | None, at: datetime
-) -> tuple[list[x509.Certificate], list[x509.Certificate], dict[int, Revocation], bool]:
-    """(roots, intermediates, revoked serials, whether a CRL was read) from --url or --chain/--crl."""
+) -> tuple[list[x509.Certificate], list[x509.Certificate], Revoked, bool]:
+    """(roots, intermediates, revocations, whether a CRL was read) from --url or --chain/--crl.
+    With --url every issuing CA's CRL is fetched (after a rollover there is one per CA)."""
     if url:
-        chain_pem = httpx.get(f"{url.rstrip('/')}/v1/ca/chain", timeout=10).content
-        crl_bytes: bytes | None = httpx.get(f"{url.rstrip('/')}/v1/ca/crl", timeout=10).content
+        base = url.rstrip("/")
+        chain_pem = httpx.get(f"{base}/v1/ca/chain", timeout=10).content
     elif chain:
-        chain_pem, crl_bytes = chain.read_bytes(), crl.read_bytes() if crl else None
+        chain_pem = chain.read_bytes()
     else:
         raise BadRequest("give --chain (and --crl) or --url")
     certs = x509.load_pem_x509_certificates(chain_pem)
     roots = [c for c in certs if c.issuer == c.subject]
     inter = [c for c in certs if c.issuer != c.subject]
-    if not crl_bytes:
-        return roots, inter, {}, False
-    parsed = (
-        x509.load_pem_x509_crl(crl_bytes)
-        if crl_bytes.lstrip().startswith(b"-----")
-        else x509.load_der_x509_crl(crl_bytes)
-    )
-    if not any(parsed.is_signature_valid(i.public_key()) for i in inter):  # type: ignore[arg-type]
-        raise BadRequest("the CRL is not signed by the issuing CA in the chain")
-    if parsed.next_update_utc is not None and parsed.next_update_utc < at:
-        raise BadRequest("the CRL is past its nextUpdate: fetch a fresh one (or use --url)")
+    if url:
+        paths = ["/v1/ca/crl", *(f"/v1/ca/crl/{n}" for n in range(2, len(inter) + 1))]
+        crls = [httpx.get(f"{base}{path}", timeout=10).content for path in paths]
+    else:
+        crls = [crl.read_bytes()] if crl else []
+    revoked: Revoked = {}
     reason_names = {flag: name for name, flag in REASONS.items()}
-    revoked = {r.serial_number: Revocation(r.revocation_date_utc, _reason(r, reason_names)) for r in parsed}
-    return roots, inter, revoked, True
+    for crl_bytes in crls:
+        parsed = (
+            x509.load_pem_x509_crl(crl_bytes)
+            if crl_bytes.lstrip().startswith(b"-----")
+            else x509.load_der_x509_crl(crl_bytes)
+        )
+        issuer = next((i for i in inter if i.subject == parsed.issuer), None)
+        if issuer is None or not parsed.is_signature_valid(issuer.public_key()):  # type: ignore[arg-type]
+            raise BadRequest("a CRL is not signed by an issuing CA in the chain")
+        if parsed.next_update_utc is not None and parsed.next_update_utc < at:
+            raise BadRequest("the CRL is past its nextUpdate: fetch a fresh one (or use --url)")
+        name = parsed.issuer.public_bytes()
+        for r in parsed:
+            revoked[(name, r.serial_number)] = Revocation(_compromised_since(r), _reason(r, reason_names))
+    return roots, inter, revoked, bool(crls)
+
+
+def _compromised_since(entry: x509.RevokedCertificate) -> datetime:
+    """When the key stopped being trustworthy: the invalidity date if given, else the revocation."""
+    try:
+        return entry.extensions.get_extension_for_class(x509.InvalidityDate).value.invalidity_date_utc
+    except x509.ExtensionNotFound:
+        return entry.revocation_date_utc
 
 
 def _reason(entry: x509.RevokedCertificate, names: dict[x509.ReasonFlags, str]) -> str | None:

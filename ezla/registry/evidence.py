@@ -32,6 +32,7 @@ from ezla.xades import (
     verify_enveloped,
 )
 from ezla.xades.long_term import verify_long_term
+from ezla.xades.unsigned import TimestampTrust
 
 # Judged as at acceptance: the submission delay was enforced by the node, so it is not re-applied.
 _AS_ACCEPTED = SigningTimePolicy(max_delay_days=None)
@@ -42,6 +43,11 @@ class Trust:
     root: x509.Certificate
     issuing: tuple[x509.Certificate, ...]  # every issuing CA generation (issuing.pem, issuing-N.pem)
     service: x509.Certificate  # the receipt seal
+    other_tsa_roots: tuple[x509.Certificate, ...] = ()  # pki/trust/tsa/*.pem, as the nodes trust them
+
+    @property
+    def timestamps(self) -> TimestampTrust:
+        return TimestampTrust(roots=(self.root, *self.other_tsa_roots), intermediates=self.issuing)
 
     @classmethod
     def load(cls, published: Path) -> Trust:
@@ -98,7 +104,9 @@ def _text(root: etree._Element, name: str) -> str:
 
 
 def read_receipt(data: bytes, trust: Trust, *, now: datetime) -> Receipt:
-    verified = verify_enveloped(data, trust_roots=[trust.root], intermediates=list(trust.issuing), at=now)
+    verified = verify_enveloped(
+        data, trust_roots=[trust.root], intermediates=list(trust.issuing), at=now, timestamp_trust=trust.timestamps
+    )
     if verified.signer != trust.service:
         raise EvidenceMismatch("the receipt is not sealed by this CA's service certificate")
     root = verified.signed_root
@@ -123,6 +131,7 @@ def verify_sick_leave(signed_xml: bytes, trust: Trust, *, at: datetime) -> Verif
         at=at,
         require_eku=DOCUMENT_SIGNING_EKU,
         policy=_AS_ACCEPTED,
+        timestamp_trust=trust.timestamps,
     )
 
 
@@ -152,6 +161,7 @@ def read(body: dict[str, Any], trust: Trust, *, now: datetime) -> Evidence:
             at=now,
             require_eku=DOCUMENT_SIGNING_EKU,
             policy=_AS_ACCEPTED,
+            timestamp_trust=trust.timestamps,
         )
         cancellation = codec.parse_cancellation(signed.signed_root)
         same = (cancellation.document_id, cancellation.series, cancellation.number) == (
@@ -174,6 +184,7 @@ def verify_long_term_form(long_term_xml: bytes, trust: Trust, *, at: datetime) -
         long_term_xml,
         trust_roots=[trust.root],
         intermediates=list(trust.issuing),
+        timestamp_trust=trust.timestamps,
         at=at,
         require_eku=DOCUMENT_SIGNING_EKU,
     )

@@ -36,18 +36,6 @@ from ezla.xades.verifier import VerifiedSignature, check_revocation, refuse_with
 ARCHIVAL = SigningTimePolicy(max_delay_days=None)
 # How far an OCSP response's thisUpdate may lie after the time-stamp and still speak for it.
 FRESHNESS = timedelta(hours=1)
-_REASON_NAMES = {
-    "key_compromise": "keyCompromise",
-    "ca_compromise": "cACompromise",
-    "affiliation_changed": "affiliationChanged",
-    "superseded": "superseded",
-    "cessation_of_operation": "cessationOfOperation",
-    "certificate_hold": "certificateHold",
-    "privilege_withdrawn": "privilegeWithdrawn",
-    "aa_compromise": "aACompromise",
-    "remove_from_crl": "removeFromCRL",
-    "unspecified": "unspecified",
-}
 
 
 def verify_long_term(
@@ -63,30 +51,37 @@ def verify_long_term(
     (with the report), or ``EvidenceMissing`` when the document carries no time-stamp."""
     trust = timestamp_trust or TimestampTrust(roots=trust_roots, intermediates=intermediates)
     try:
-        existed_at = proof_of_existence(data, trust, at=at)
+        stamped = proof_of_existence(data, trust, at=at)
     except EzlaError as exc:
         raise attach(exc, ReportBuilder().failed(Check.TIMESTAMP, exc)) from None
     except Exception as exc:  # a backstop, as in verify_enveloped: hostile input is never a 500
         err = SignatureInvalid(f"the document cannot be processed ({type(exc).__name__})")
         raise attach(err, ReportBuilder().failed(Check.FORMAT, err)) from None
-    if existed_at is None:
+    if not stamped:
         err = EvidenceMissing("no signature time-stamp: not an XAdES-T/LT document")
         raise attach(err, ReportBuilder().failed(Check.TIMESTAMP, err))
-    # Then as received at the time-stamp: the path then, and the status then, from the evidence.
+    # Then as received at the newest time-stamp (the service's, at acceptance, when it also took
+    # the OCSP status): the path then and the status then, from the evidence. The oldest one is
+    # the proof of existence the result reports (``existed_at``).
+    received = stamped[-1]
     verified = verify_enveloped(
         data,
         trust_roots=trust_roots,
         intermediates=intermediates,
-        at=existed_at,
+        at=received,
         timestamp_trust=trust,
         policy=ARCHIVAL,
         require_eku=require_eku,
+        long_term=True,
     )
     try:
-        revocation = status_from_evidence(verified, intermediates, at=existed_at)
+        revocation = status_from_evidence(verified, intermediates, at=received)
     except RevocationEvidenceInvalid as exc:
         raise refuse_with_report(verified, Check.REVOCATION, exc) from None
-    return check_revocation(verified, revocation, received_at=existed_at, policy=ARCHIVAL)
+    except Exception as exc:  # hostile evidence (a malformed certificate, an odd algorithm) is never a 500
+        err = RevocationEvidenceInvalid(f"the stored evidence cannot be read ({type(exc).__name__})")
+        raise refuse_with_report(verified, Check.REVOCATION, err) from None
+    return check_revocation(verified, revocation, received_at=received, policy=ARCHIVAL)
 
 
 def status_from_evidence(
@@ -131,10 +126,8 @@ def _judge(
     if single.certificate_status == ocsp.OCSPCertStatus.GOOD:
         return (None,)
     if single.certificate_status == ocsp.OCSPCertStatus.REVOKED and single.revocation_time_utc is not None:
-        reason = single.revocation_reason
-        return (
-            Revocation(single.revocation_time_utc, _REASON_NAMES.get(reason.value, "unspecified") if reason else None),
-        )
+        reason = single.revocation_reason  # ReasonFlags values are RFC 5280's names ("superseded")
+        return (Revocation(single.revocation_time_utc, reason.value if reason else None),)
     return None
 
 

@@ -85,9 +85,21 @@ def _only(el: lxml.etree._Element, tag: str, limit: int) -> list[lxml.etree._Ele
     return children
 
 
+_ATTRIBUTES: dict[str, set[str]] = {_C14N_METHOD: {"Algorithm"}, _ENCAPSULATED_TIMESTAMP: {"Id", "Encoding"}}
+
+
+def _plain_attributes(unsigned: lxml.etree._Element) -> None:
+    """Only an Id (and a c14n Algorithm, an Encoding): no unsigned text rides along in attributes."""
+    for el in unsigned.iter():
+        allowed = _ATTRIBUTES.get(el.tag, {"Id"})
+        if any(str(name) not in allowed for name in el.attrib):
+            raise UnsignedPropertiesRefused(f"unexpected attribute on {etree.QName(el).localname}")
+
+
 def read(unsigned: lxml.etree._Element) -> Unsigned:
     """The time-stamps, certificates and OCSP responses of an ``UnsignedProperties``; refuses
     anything else (counter-signatures, archive time-stamps, prose, other documents)."""
+    _plain_attributes(unsigned)
     usp = _only(unsigned, _USP, 1)[0]
     if (usp.text or "").strip():
         raise UnsignedPropertiesRefused("unexpected text inside UnsignedSignatureProperties")
@@ -193,15 +205,15 @@ def add(
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
 
 
-def proof_of_existence(data: bytes, trust: TimestampTrust, *, at: datetime) -> datetime | None:
-    """The oldest verified signature time-stamp's genTime, read before the signature itself is
-    verified (a long-term validation then verifies everything as of that time)."""
+def proof_of_existence(data: bytes, trust: TimestampTrust, *, at: datetime) -> list[datetime]:
+    """The verified signature time-stamps' genTimes, oldest first, read before the signature itself
+    is verified (a long-term validation then verifies everything as of one of them)."""
     root = parse_xml(data)
     sig = _signature(root)
     signature_value = sig.find(_SIGNATURE_VALUE)
     holder = sig.find(f"{{{DS}}}Object/{_QUALIFYING}/{UNSIGNED_PROPS}")
     if holder is None or signature_value is None:
-        return None
+        return []
     found = read(holder)
     stamps = check_timestamps(found, covered_octets(found, signature_value), trust, at=at)
-    return min((t.gen_time for t in stamps), default=None)
+    return sorted(t.gen_time for t in stamps)

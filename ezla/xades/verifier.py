@@ -41,6 +41,7 @@ from ezla.errors import (
     SignatureTooManyReferences,
     SigningCertificateMismatch,
     SigningTimeInFuture,
+    UnsignedPropertiesRefused,
 )
 from ezla.xades import certificates, unsigned
 from ezla.xades.algorithms import (
@@ -361,12 +362,17 @@ def verify_enveloped(  # noqa: PLR0915 - one linear pipeline, each step named fo
     policy: SigningTimePolicy = _DEFAULT_POLICY,
     limits: Limits = LIMITS,
     timestamp_trust: unsigned.TimestampTrust | None = None,
+    long_term: bool = False,
 ) -> VerifiedSignature:
     """Verify an enveloped XAdES-BES (or -T/-LT) over the whole document received at ``at``.
 
     Signature time-stamps are verified against ``timestamp_trust`` (by default TSAs under the same
     ``trust_roots``: ours is under our root) and give ``existed_at``, the proof of existence; one
     that does not verify is refused, never ignored.
+
+    Certificate and revocation values (XAdES-LT) are the archive's, added by the service: only
+    with ``long_term`` (``long_term.verify_long_term``) are they read; in anything submitted they
+    are refused, and so are more time-stamps than leave room for the service's own.
 
     Without ``revocation_of`` the report marks revocation not checked; the caller then applies
     ``check_revocation`` with its own source of truth."""
@@ -380,6 +386,7 @@ def verify_enveloped(  # noqa: PLR0915 - one linear pipeline, each step named fo
         root = parsed.root
         step = report.enter(Check.SCOPE)
         parts = _structure(root)
+        _check_unsigned(parts.unsigned, long_term=long_term)
         step = report.enter(Check.ALGORITHMS)
         _check_algorithms(parts)
         step = report.enter(Check.SCOPE)
@@ -435,6 +442,15 @@ def verify_enveloped(  # noqa: PLR0915 - one linear pipeline, each step named fo
     if revocation_of is None:
         return verified
     return check_revocation(verified, revocation_of(cert), received_at=received_at, policy=policy)
+
+
+def _check_unsigned(found: unsigned.Unsigned, *, long_term: bool) -> None:
+    if long_term:
+        return
+    if found.certificates or found.ocsp_responses:
+        raise UnsignedPropertiesRefused("certificate and revocation values are added by the service, not accepted here")
+    if len(found.timestamps) >= unsigned.MAX_TIMESTAMPS:
+        raise UnsignedPropertiesRefused(f"at most {unsigned.MAX_TIMESTAMPS - 1} signature time-stamps")
 
 
 def _claimed_signing_time(parts: _Parts, stamps: tuple[TimeStamp, ...], policy: SigningTimePolicy) -> datetime | None:

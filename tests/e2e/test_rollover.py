@@ -185,6 +185,13 @@ def test_a_rollover_under_live_traffic_loses_nothing(tmp_path: Path) -> None:
         for name, crl in (("crl1.der", crl1), ("crl2.der", crl2)):
             (tmp_path / name).write_bytes(crl.public_bytes(serialization.Encoding.DER))
         assert "verify OK" in _openssl("crl", "-inform", "DER", "-in", str(tmp_path / "crl2.der"), "-CAfile", str(tmp_path / "ca2.pem"), "-noout")  # fmt: skip
+        # `ezla verify --url` reads every CA's CRL: the revoked CA 2 doctor's signature is refused.
+        (tmp_path / "late.xml").write_bytes(signed_sick_leave(newcomer))
+        done = subprocess.run(
+            [EZLA, "verify", str(tmp_path / "late.xml"), "--url", url, "--json"],
+            env=env, capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+        assert done.returncode != 0 and "certificate-revoked" in done.stdout, done.stdout + done.stderr
         out1 = _ocsp_checked(url, doctors[1].cert, tmp_path / "ca1.pem", tmp_path / "chain.pem", tmp_path)
         out2 = _ocsp_checked(url, renewed_cert, tmp_path / "ca2.pem", tmp_path / "chain.pem", tmp_path)
         assert "Response verify OK" in out1 and ": revoked" in out1

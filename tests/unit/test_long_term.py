@@ -255,3 +255,47 @@ def test_tsa_policy_is_in_every_token(keys: OnlineKeys, signed: bytes) -> None:
     token = _tokens(evidence.timestamped(signed, keys, now=NOW))[0]
     info = tsp.TSTInfo.load(bytes(cms.ContentInfo.load(token)["content"]["encap_content_info"]["content"]))
     assert info["policy"].dotted == tsa.TSA_POLICY
+
+
+def test_a_clinic_time_stamp_before_ours_still_validates_long_term(keys: OnlineKeys, doctor: Issued) -> None:
+    signed = doctor.sign(DOC, signing_time=NOW - timedelta(minutes=20))
+    clinic = evidence.timestamped(signed, keys, now=NOW - timedelta(minutes=10))  # stamped at /v1/tsa, sent later
+    long_term = evidence.long_term(clinic, doctor.cert, None, keys, now=NOW)
+    verified = verify_long_term(
+        long_term, trust_roots=[keys.root], intermediates=[keys.issuing], at=NOW + timedelta(days=900)
+    )
+    assert verified.existed_at == NOW - timedelta(minutes=10)  # the oldest stamp is the proof of existence
+    assert len(verified.timestamps) == 2
+
+
+@pytest.mark.parametrize("reason", ["superseded", "affiliationChanged", "cessationOfOperation"])
+def test_every_benign_revocation_after_signing_stays_valid_long_term(
+    keys: OnlineKeys, signed: bytes, doctor: Issued, reason: str
+) -> None:
+    revoked = Revocation(NOW - timedelta(minutes=1), reason)
+    long_term = _long_term(keys, signed, doctor, revocation=revoked)
+    verified = verify_long_term(
+        long_term, trust_roots=[keys.root], intermediates=[keys.issuing], at=NOW + timedelta(days=900)
+    )
+    assert verified.revocation == revoked
+
+
+def test_a_submission_may_not_bring_its_own_certificate_or_revocation_values(
+    keys: OnlineKeys, signed: bytes, doctor: Issued
+) -> None:
+    # The archive form is the service's: sent back as a submission, its values are refused.
+    with pytest.raises(errors.UnsignedPropertiesRefused, match="added by the service"):
+        _verify(keys, _long_term(keys, signed, doctor))
+    stamped = signed
+    for minutes in (3, 2, 1):
+        stamped = evidence.timestamped(stamped, keys, now=NOW - timedelta(minutes=minutes))
+    _verify(keys, stamped)  # three stamps leave room for the service's own
+    with pytest.raises(errors.UnsignedPropertiesRefused, match="at most 3"):
+        _verify(keys, evidence.timestamped(stamped, keys, now=NOW))
+
+
+def test_unsigned_text_in_attributes_is_refused(keys: OnlineKeys, signed: bytes) -> None:
+    root = etree.fromstring(evidence.timestamped(signed, keys, now=NOW))
+    next(root.iter(f"{{{XADES}}}SignatureTimeStamp")).set("Note", "Pacjent widziany na weselu")
+    with pytest.raises(errors.UnsignedPropertiesRefused, match="attribute"):
+        _verify(keys, etree.tostring(root))

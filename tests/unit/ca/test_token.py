@@ -209,7 +209,9 @@ def test_a_token_already_holding_ca_keys_is_not_reused(token_pki: tuple[Path, On
     assert config is not None
     with pytest.raises(TokenKeyExists):
         ceremony.init_pki(tmp_path / "other", PIN, URL, NOW, token=config)
-    assert OnlineKeys.load(pki_dir, PIN).in_token  # the first PKI's keys are untouched
+    assert OnlineKeys.load(pki_dir, PIN).in_token  # the first PKI's keys are untouched,
+    root = keystore.load_key(pki_dir, "root", PIN)  # the root's too (the refused role's label)
+    assert root.public_key() == keystore.load_cert(pki_dir, "root").public_key()
     pem_pki = tmp_path / "pem"
     ceremony.init_pki(pem_pki, "pw", URL, NOW)
     with pytest.raises(TokenKeyExists):  # a PEM PKI does not silently move into a token
@@ -291,3 +293,20 @@ def test_twin_processes_sign_with_the_same_token_at_once(token_pki: tuple[Path, 
         for token in tokens:
             stamp = verify_token(token, imprint=bytes(32), trust_roots=[keys.root], intermediates=[keys.issuing])
             assert stamp.tsa == keys.tsa
+
+
+def test_a_lost_token_session_is_reopened_and_signing_goes_on(token_pki: tuple[Path, OnlineKeys]) -> None:
+    from ezla.ca.token import open_token
+
+    pki_dir, keys = token_pki
+    config = keystore.token_config(pki_dir)
+    assert config is not None
+    opened = open_token(config, PIN)
+    with opened.lock:
+        opened._session.close()  # as after an HSM restart: every handle of that session is dead
+    receipt = build_receipt(
+        series="ZA", number=2, document_id=str(uuid.uuid4()), document_sha256="1" * 64, accepted_at=NOW, keys=keys
+    )
+    assert (
+        verify_enveloped(receipt, trust_roots=[keys.root], intermediates=[keys.issuing], at=NOW).signer == keys.service
+    )
