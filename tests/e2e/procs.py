@@ -48,8 +48,9 @@ class Proc(Process):
 
 
 # Every test client is 127.0.0.1: per-address limits would make tests depend on each other's pace.
-# Tests of the limits themselves pass their own EZLA_RATE_LIMITS.
-UNLIMITED = "challenge=0,login=0,enrollment=0,ocsp=0,tsa=0,submission=0"
+# Tests of the limits themselves pass their own EZLA_RATE_LIMITS. No "tsa" here: the rolling-upgrade
+# test starts an older release with this, and a release refuses a bucket it does not know.
+UNLIMITED = "challenge=0,login=0,enrollment=0,ocsp=0,submission=0"
 
 
 def base_env(**extra: str) -> dict[str, str]:
