@@ -8,8 +8,9 @@ first). Release N+1 is this checkout: it adds the incapacity period as columns, 
 1. both nodes run release N on its schema (0007) behind HAProxy, clinics submitting;
 2. *expand*: ``ezla db upgrade`` of release N+1 applies 0008 (the columns, nullable, and an index
    built concurrently) while release N still serves, and holds the contract step 0012 back;
-3. node A is drained and restarted on N+1, then node B, then the registry; N and N+1 serve side by
-   side meanwhile, and N's rows lack the new columns;
+3. the registry is migrated and restarted on N+1 (a consumer before its producers), then node A is
+   drained and restarted on N+1, then node B; N and N+1 serve side by side meanwhile, and N's rows
+   lack the new columns;
 4. *contract*, once no node of release N is left: ``ezla db upgrade --contract`` back-fills N's rows
    from their signed content in small batches and makes the columns required, under load.
 
@@ -117,17 +118,28 @@ def test_rolling_upgrade_with_a_schema_change_under_load(
         expanded = db_upgrade()
         assert (expanded["to"], expanded["held_back"]) == ("0011", ["0012"])
         steps.append("schema 0008-0011 under release N")
+        # The registry first: a consumer reads what N+1 nodes send before any of them sends it (their
+        # receipts carry time-stamps, which release N's verifier refuses); on N+1 it still takes N's.
+        assert cluster.registry is not None
+        done = subprocess.run(
+            [*ezla_command(), "registry", "db-upgrade", "--json"],
+            env=new_env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+        cluster.registry.env = dict(new_env)
+        cluster.registry.stop(30)
+        cluster.registry.start()
+        steps.append("registry on N+1")
         for name in ("A", "B"):  # one twin at a time; the other carries the traffic
             handle = cluster.node(name)
             handle.process.env = dict(new_env)
             handle.drain_restart()
             cluster.wait_balanced({"A", "B"})
             steps.append(f"node {name} on N+1")
-        assert cluster.registry is not None
-        cluster.registry.env = dict(new_env)
-        cluster.registry.stop(30)
-        cluster.registry.start()
-        steps.append("registry on N+1")
         left_by_n = _nulls(db_url)
         assert left_by_n > 0, "release N wrote no rows without the new columns: the test proves nothing"
         # Contract, with only N+1 serving: back-fill, then required.
