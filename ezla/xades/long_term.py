@@ -26,10 +26,10 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from cryptography.x509 import ocsp
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
-from ezla.errors import EvidenceMissing, EzlaError, RevocationEvidenceInvalid, SignatureInvalid
-from ezla.xades.report import Check, ReportBuilder, attach
+from ezla.errors import EvidenceMissing, RevocationEvidenceInvalid
+from ezla.xades.report import Check
 from ezla.xades.signing_time import Revocation, SigningTimePolicy
-from ezla.xades.unsigned import TimestampTrust, proof_of_existence
+from ezla.xades.unsigned import TimestampTrust
 from ezla.xades.verifier import VerifiedSignature, check_revocation, refuse_with_report, verify_enveloped
 
 # Signed any time before its time-stamp: the submission delay was the acceptor's business.
@@ -50,37 +50,31 @@ def verify_long_term(
     """Verify an XAdES-LT document at ``at`` from its own evidence; raises like ``verify_enveloped``
     (with the report), or ``EvidenceMissing`` when the document carries no time-stamp."""
     trust = timestamp_trust or TimestampTrust(roots=trust_roots, intermediates=intermediates)
-    try:
-        stamped = proof_of_existence(data, trust, at=at)
-    except EzlaError as exc:
-        raise attach(exc, ReportBuilder().failed(Check.TIMESTAMP, exc)) from None
-    except Exception as exc:  # a backstop, as in verify_enveloped: hostile input is never a 500
-        err = SignatureInvalid(f"the document cannot be processed ({type(exc).__name__})")
-        raise attach(err, ReportBuilder().failed(Check.FORMAT, err)) from None
-    if not stamped:
-        err = EvidenceMissing("no signature time-stamp: not an XAdES-T/LT document")
-        raise attach(err, ReportBuilder().failed(Check.TIMESTAMP, err))
-    # Then as received at the newest time-stamp (the service's, at acceptance, when it also took
-    # the OCSP status): the path then and the status then, from the evidence. The oldest one is
-    # the proof of existence the result reports (``existed_at``).
-    received = stamped[-1]
+    # One pass at ``at``: every time-stamp verified (genTime before ``at``), the path at the claimed
+    # SigningTime, which a time-stamp bounds from above. Then the status as the stored OCSP
+    # response gives it at the newest time-stamp (the service's, taken at acceptance with that
+    # response); the oldest one is the proof of existence the result reports (``existed_at``).
     verified = verify_enveloped(
         data,
         trust_roots=trust_roots,
         intermediates=intermediates,
-        at=received,
+        at=at,
         timestamp_trust=trust,
         policy=ARCHIVAL,
         require_eku=require_eku,
         long_term=True,
     )
+    if not verified.timestamps:
+        missing = EvidenceMissing("no signature time-stamp: not an XAdES-T/LT document")
+        raise refuse_with_report(verified, Check.TIMESTAMP, missing)
+    received = verified.timestamps[-1].gen_time
     try:
         revocation = status_from_evidence(verified, intermediates, at=received)
     except RevocationEvidenceInvalid as exc:
         raise refuse_with_report(verified, Check.REVOCATION, exc) from None
     except Exception as exc:  # hostile evidence (a malformed certificate, an odd algorithm) is never a 500
-        err = RevocationEvidenceInvalid(f"the stored evidence cannot be read ({type(exc).__name__})")
-        raise refuse_with_report(verified, Check.REVOCATION, err) from None
+        unreadable = RevocationEvidenceInvalid(f"the stored evidence cannot be read ({type(exc).__name__})")
+        raise refuse_with_report(verified, Check.REVOCATION, unreadable) from None
     return check_revocation(verified, revocation, received_at=received, policy=ARCHIVAL)
 
 

@@ -203,17 +203,3 @@ def add(
         for response in ocsp_responses:
             etree.SubElement(ocsp_values, _ENCAPSULATED_OCSP).text = b64encode(response).decode()
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
-
-
-def proof_of_existence(data: bytes, trust: TimestampTrust, *, at: datetime) -> list[datetime]:
-    """The verified signature time-stamps' genTimes, oldest first, read before the signature itself
-    is verified (a long-term validation then verifies everything as of one of them)."""
-    root = parse_xml(data)
-    sig = _signature(root)
-    signature_value = sig.find(_SIGNATURE_VALUE)
-    holder = sig.find(f"{{{DS}}}Object/{_QUALIFYING}/{UNSIGNED_PROPS}")
-    if holder is None or signature_value is None:
-        return []
-    found = read(holder)
-    stamps = check_timestamps(found, covered_octets(found, signature_value), trust, at=at)
-    return sorted(t.gen_time for t in stamps)
